@@ -1,0 +1,163 @@
+"""Apply pgtenancy's schema with yoyo.
+
+Two kinds of steps:
+
+* versioned migrations, ``sql/migrations/NNNN_name.sql``: applied once, in order;
+* definitions, ``sql/functions/*.sql`` then ``sql/policies/*.sql``: idempotent
+  (``create or replace``), identified by their content hash, so a definition is applied again
+  exactly when its source changes. ``create or replace`` keeps the grants of a function.
+
+Every step runs in its own transaction: a failing step leaves the database as it was. Steps
+other than the first run as ``tenancy_owner`` so that it owns every object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from .resources import sql_dir
+
+BOOTSTRAP = "0001_roles"
+DEFINITION_KINDS = ("functions", "policies")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One migration step rendered from a SQL source file."""
+
+    id: str
+    source: Path
+    sql: str
+    as_owner: bool
+    depends: tuple[str, ...]
+
+    def text(self) -> str:
+        prefix = "set local check_function_bodies = off;\n"
+        if self.as_owner:
+            prefix += "set local role tenancy_owner;\n"
+        return prefix + self.sql
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def steps(root: Path | None = None) -> list[Step]:
+    """All steps in application order."""
+    root = root or sql_dir()
+    versioned: list[Step] = []
+    for path in sorted((root / "migrations").glob("*.sql")):
+        sid = path.stem
+        versioned.append(
+            Step(
+                id=sid,
+                source=path,
+                sql=path.read_text(),
+                as_owner=sid != BOOTSTRAP,
+                depends=(versioned[-1].id,) if versioned else (),
+            )
+        )
+    definitions: list[Step] = []
+    all_versioned = tuple(s.id for s in versioned)
+    for order, kind in enumerate(DEFINITION_KINDS, start=1):
+        for path in sorted((root / kind).glob("*.sql")):
+            text = path.read_text()
+            digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+            definitions.append(
+                Step(
+                    id=f"{order}_{kind}_{_slug(path.stem)}_{digest}",
+                    source=path,
+                    sql=text,
+                    as_owner=True,
+                    depends=all_versioned,
+                )
+            )
+    return versioned + definitions
+
+
+def yoyo_url(database_url: str) -> str:
+    """Turn a libpq URL into the URL yoyo's psycopg 3 backend expects."""
+    parts = urlsplit(database_url)
+    if parts.scheme not in ("postgres", "postgresql", "postgresql+psycopg"):
+        raise ValueError(f"unsupported database URL scheme {parts.scheme!r} in {database_url!r}")
+    return urlunsplit(("postgresql+psycopg", *parts[1:]))
+
+
+_TEMPLATE = '''"""Rendered by pgtenancy from {source}."""
+from yoyo import step
+
+__depends__ = {depends!r}
+
+SQL = {sql!r}
+
+
+def apply_step(conn):
+    conn.cursor().execute(SQL)
+
+
+steps = [step(apply_step)]
+'''
+
+
+@contextmanager
+def _rendered(all_steps: list[Step]) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="pgtenancy-migrations-") as tmp:
+        out = Path(tmp)
+        for s in all_steps:
+            (out / f"{s.id}.py").write_text(
+                _TEMPLATE.format(
+                    source=s.source.relative_to(s.source.parents[1]),
+                    depends=set(s.depends),
+                    sql=s.text(),
+                )
+            )
+        yield out
+
+
+@dataclass(frozen=True)
+class Status:
+    id: str
+    source: str
+    applied: bool
+
+
+def _with_backend(database_url: str):  # type: ignore[no-untyped-def]
+    from yoyo import get_backend
+
+    return get_backend(yoyo_url(database_url))
+
+
+def status(database_url: str) -> list[Status]:
+    """Every step with whether it is applied."""
+    from yoyo import read_migrations
+
+    all_steps = steps()
+    backend = _with_backend(database_url)
+    with _rendered(all_steps) as tmp:
+        migrations = read_migrations(str(tmp))
+        applied = {m.id for m in migrations if backend.is_applied(m)}
+    return [
+        Status(s.id, str(s.source.relative_to(s.source.parents[1])), s.id in applied)
+        for s in all_steps
+    ]
+
+
+def migrate(database_url: str) -> list[str]:
+    """Apply pending steps; return the ids applied (empty when up to date)."""
+    from yoyo import read_migrations
+
+    backend = _with_backend(database_url)
+    with _rendered(steps()) as tmp:
+        migrations = read_migrations(str(tmp))
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            ids = [m.id for m in pending]
+            backend.apply_migrations(pending)
+    return ids

@@ -1,0 +1,50 @@
+-- tenancy.create_tenant: create an active tenant with its first owner.
+
+create or replace function tenancy.create_tenant(p_slug text, p_name text, p_owner_user_id uuid)
+returns uuid
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_tenant_id uuid;
+begin
+    if p_slug is null or p_slug !~ '^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$' then
+        raise exception using
+            errcode = '22023',
+            message = format('invalid tenant slug %L', p_slug),
+            hint = 'A slug is a lower-case DNS label: 3 to 63 characters of a-z, 0-9 and '
+                'hyphens, starting and ending with a letter or digit.';
+    end if;
+    if p_name is null or length(btrim(p_name)) not between 1 and 200 then
+        raise exception using
+            errcode = '22023',
+            message = format('invalid tenant name %L: 1 to 200 characters required', p_name);
+    end if;
+    if p_owner_user_id is null then
+        raise exception using
+            errcode = '22023',
+            message = 'a tenant needs an owner: p_owner_user_id is NULL';
+    end if;
+    insert into tenancy.tenants (slug, name)
+    values (p_slug, btrim(p_name))
+    on conflict (slug) do nothing
+    returning id into v_tenant_id;
+    if v_tenant_id is null then
+        raise exception using
+            errcode = '23505',
+            message = format('tenant slug %L is already taken', p_slug);
+    end if;
+    insert into tenancy.memberships (tenant_id, user_id, role)
+    values (v_tenant_id, p_owner_user_id, 'owner');
+    return v_tenant_id;
+end
+$$;
+
+comment on function tenancy.create_tenant(text, text, uuid) is
+'For tenancy_admin and tenancy_service: creates an active tenant (slug: lower-case DNS label, '
+'3-63 characters) whose first owner is p_owner_user_id; returns its id.';
+
+revoke all on function tenancy.create_tenant(text, text, uuid) from public;
+grant execute on function tenancy.create_tenant(text, text, uuid) to tenancy_admin, tenancy_service;

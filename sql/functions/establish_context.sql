@@ -1,0 +1,34 @@
+-- tenancy.establish_context: write a verified context for the rest of the transaction.
+
+create or replace function tenancy.establish_context(p_tenant_id uuid, p_user_id uuid, p_role text)
+returns void
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_context text;
+begin
+    v_context := concat_ws(
+        '|',
+        'v1',
+        p_tenant_id::text,
+        coalesce(p_user_id::text, ''),
+        p_role,
+        tenancy.transaction_stamp(),
+        pg_sequence_last_value('tenancy.context_epoch'::regclass)::text,
+        replace(gen_random_uuid()::text, '-', '')
+    );
+    perform setval(
+        'tenancy.context_fingerprint'::regclass, tenancy.context_fingerprint_of(v_context), true
+    );
+    -- SET LOCAL (not set_config) so that poolers and Citus see an ordinary local setting.
+    execute format('set local tenancy.context = %L', v_context);
+end
+$$;
+
+comment on function tenancy.establish_context(uuid, uuid, text) is
+'pgtenancy internal: sets the transaction''s context after the caller has verified it.';
+
+revoke all on function tenancy.establish_context(uuid, uuid, text) from public;

@@ -1,0 +1,36 @@
+-- tenancy.hmac_sha256: HMAC-SHA256 through pgcrypto, wherever pgcrypto is installed.
+
+do $hmac$
+declare
+    v_schema text;
+begin
+    select n.nspname into v_schema
+    from pg_catalog.pg_extension as e
+    inner join pg_catalog.pg_namespace as n on e.extnamespace = n.oid
+    where e.extname = 'pgcrypto';
+    if v_schema is null then
+        raise exception using
+            errcode = '55000',
+            message = 'pgcrypto is not installed in this database',
+            hint = 'Run pgtenancy migrate as a user who may create extensions.';
+    end if;
+    execute pg_catalog.format(
+        $ddl$
+        create or replace function tenancy.hmac_sha256(p_data bytea, p_key bytea)
+        returns bytea
+        language sql
+        immutable
+        strict
+        parallel safe
+        set search_path = pg_catalog, pg_temp
+        as 'select %I.hmac(p_data, p_key, ''sha256'')'
+        $ddl$,
+        v_schema
+    );
+end
+$hmac$;
+
+comment on function tenancy.hmac_sha256(bytea, bytea) is
+'pgtenancy internal: HMAC-SHA256 of p_data under p_key (pgcrypto).';
+
+revoke all on function tenancy.hmac_sha256(bytea, bytea) from public;

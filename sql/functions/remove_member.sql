@@ -1,0 +1,47 @@
+-- tenancy.remove_member: an owner or admin removes a user from the current tenant.
+
+create or replace function tenancy.remove_member(p_user_id uuid)
+returns void
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_caller record := tenancy.require_member_manager();
+    v_current text;
+begin
+    select m.role into v_current
+    from tenancy.memberships as m
+    where m.tenant_id = v_caller.tenant_id and m.user_id = p_user_id;
+    if not found then
+        raise exception using
+            errcode = 'P0002',
+            message = format('user %s is not a member of tenant %s', p_user_id, v_caller.tenant_id);
+    end if;
+    if v_caller.role = 'admin' and v_current = 'owner' then
+        raise exception using
+            errcode = '42501',
+            message = format('an admin cannot remove owner %s of tenant %s', p_user_id, v_caller.tenant_id);
+    end if;
+    if v_current = 'owner' and (
+        select count(*) from tenancy.memberships as m
+        where m.tenant_id = v_caller.tenant_id and m.role = 'owner'
+    ) = 1 then
+        raise exception using
+            errcode = 'TN005',
+            message = format('user %s is the last owner of tenant %s', p_user_id, v_caller.tenant_id),
+            hint = 'Make another member an owner first.';
+    end if;
+    delete from tenancy.memberships as m
+    where m.tenant_id = v_caller.tenant_id and m.user_id = p_user_id;
+    perform nextval('tenancy.context_epoch'::regclass);
+end
+$$;
+
+comment on function tenancy.remove_member(uuid) is
+'Owners and admins of the current tenant remove a member (themselves included). Admins cannot '
+'remove owners; the last owner cannot be removed.';
+
+revoke all on function tenancy.remove_member(uuid) from public;
+grant execute on function tenancy.remove_member(uuid) to tenancy_app;

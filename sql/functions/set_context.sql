@@ -1,0 +1,35 @@
+-- tenancy.set_context: a trusted backend sets the tenant (and optionally the user) of the transaction.
+
+create or replace function tenancy.set_context(p_tenant_id uuid, p_user_id uuid default null)
+returns table (tenant_id uuid, user_id uuid, role text)
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_role text := 'service';
+begin
+    perform tenancy.require_active_tenant(p_tenant_id);
+    if p_user_id is not null then
+        select m.role into v_role
+        from tenancy.memberships as m
+        where m.tenant_id = p_tenant_id and m.user_id = p_user_id;
+        if not found then
+            raise exception using
+                errcode = 'TN003',
+                message = format('user %s is not a member of tenant %s', p_user_id, p_tenant_id);
+        end if;
+    end if;
+    perform tenancy.establish_context(p_tenant_id, p_user_id, v_role);
+    return query select p_tenant_id, p_user_id, v_role;
+end
+$$;
+
+comment on function tenancy.set_context(uuid, uuid) is
+'For tenancy_service and tenancy_admin: sets the tenant (and user, who must be a member) for '
+'the rest of the transaction. Without a user the role is service, which every generated '
+'policy admits. Returns tenant_id, user_id, role.';
+
+revoke all on function tenancy.set_context(uuid, uuid) from public;
+grant execute on function tenancy.set_context(uuid, uuid) to tenancy_service, tenancy_admin;

@@ -1,0 +1,60 @@
+-- tenancy.set_member_role: an owner or admin changes another member's role.
+
+create or replace function tenancy.set_member_role(p_user_id uuid, p_role text)
+returns void
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_caller record := tenancy.require_member_manager();
+    v_current text;
+begin
+    perform tenancy.validate_member_role(p_role);
+    if p_user_id = v_caller.user_id then
+        raise exception using
+            errcode = '42501',
+            message = format('user %s cannot change their own role', p_user_id);
+    end if;
+    select m.role into v_current
+    from tenancy.memberships as m
+    where m.tenant_id = v_caller.tenant_id and m.user_id = p_user_id;
+    if not found then
+        raise exception using
+            errcode = 'P0002',
+            message = format('user %s is not a member of tenant %s', p_user_id, v_caller.tenant_id);
+    end if;
+    if v_caller.role = 'admin' and 'owner' in (v_current, p_role) then
+        raise exception using
+            errcode = '42501',
+            message = format(
+                'an admin cannot change the role of user %s from %s to %s: owners are managed by owners',
+                p_user_id, v_current, p_role
+            );
+    end if;
+    if v_current = p_role then
+        return;
+    end if;
+    if v_current = 'owner' and (
+        select count(*) from tenancy.memberships as m
+        where m.tenant_id = v_caller.tenant_id and m.role = 'owner'
+    ) = 1 then
+        raise exception using
+            errcode = 'TN005',
+            message = format('user %s is the last owner of tenant %s', p_user_id, v_caller.tenant_id),
+            hint = 'Make another member an owner first.';
+    end if;
+    update tenancy.memberships as m
+    set role = p_role, updated_at = now()
+    where m.tenant_id = v_caller.tenant_id and m.user_id = p_user_id;
+    perform nextval('tenancy.context_epoch'::regclass);
+end
+$$;
+
+comment on function tenancy.set_member_role(uuid, text) is
+'Owners and admins of the current tenant change another member''s role. Nobody changes their '
+'own role, admins neither grant nor revoke owner, and the last owner stays an owner.';
+
+revoke all on function tenancy.set_member_role(uuid, text) from public;
+grant execute on function tenancy.set_member_role(uuid, text) to tenancy_app;

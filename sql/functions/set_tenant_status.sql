@@ -1,0 +1,38 @@
+-- tenancy.set_tenant_status: move a tenant between statuses and make open contexts revalidate.
+
+create or replace function tenancy.set_tenant_status(p_tenant_id uuid, p_status text, p_from text [])
+returns void
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_status text;
+begin
+    select t.status into v_status from tenancy.tenants as t where t.id = p_tenant_id for update;
+    if not found then
+        raise exception using
+            errcode = 'P0002',
+            message = format('tenant %s does not exist', coalesce(p_tenant_id::text, 'NULL'));
+    end if;
+    if v_status = p_status then
+        return;
+    end if;
+    if not v_status = any(p_from) then
+        raise exception using
+            errcode = '55000',
+            message = format('tenant %s is %s and cannot become %s', p_tenant_id, v_status, p_status);
+    end if;
+    update tenancy.tenants as t
+    set status = p_status, updated_at = now()
+    where t.id = p_tenant_id;
+    perform nextval('tenancy.context_epoch'::regclass);
+end
+$$;
+
+comment on function tenancy.set_tenant_status(uuid, text, text []) is
+'pgtenancy internal: sets a tenant''s status when it is one of p_from (no-op when unchanged) '
+'and bumps tenancy.context_epoch.';
+
+revoke all on function tenancy.set_tenant_status(uuid, text, text []) from public;
