@@ -7,7 +7,7 @@ stable
 parallel restricted
 as $$
 begin
-    return pg_catalog.nullif(pg_catalog.split_part(tenancy.context_checked(null), '|', 4), '');
+    return nullif(pg_catalog.split_part(tenancy.context_checked(null), '|', 4), '');
 end
 $$;
 

@@ -1,0 +1,142 @@
+"""Fresh databases for tests: a migrated template, cloned once per test session.
+
+The template holds pgtenancy's schema, pgTAP and the example application with its generated
+policies. Its name carries a hash of every SQL source, so editing any of them builds a new
+template and stale ones are dropped. ``python -m pgtenancy.testing create`` prints the URL of a
+new database (used by ``make test`` for pg_prove); ``drop URL`` removes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from . import cluster
+from .migrate import migrate
+from .resources import sql_dir
+
+TEMPLATE_PREFIX = "pgtenancy_tpl_"
+TEST_PREFIX = "pgtenancy_test_"
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def example_sources() -> list[Path]:
+    """The example application's schema then its generated policies, in apply order."""
+    app = repo_root() / "examples" / "app"
+    files = [app / "schema.sql"] if (app / "schema.sql").exists() else []
+    files += sorted((app / "policies").glob("*.sql"))
+    return files
+
+
+def with_dbname(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
+
+
+def dbname_of(url: str) -> str:
+    path = urlsplit(url).path.lstrip("/")
+    if path:
+        return unquote(path)
+    return parse_qs(urlsplit(url).query).get("dbname", ["postgres"])[0]
+
+
+def _fingerprint() -> str:
+    h = hashlib.sha256()
+    root = sql_dir()
+    for path in sorted(root.rglob("*.sql")) + example_sources():
+        h.update(str(path.name).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _admin(url: str) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(with_dbname(url, "postgres"), autocommit=True)
+
+
+def ensure_template(base_url: str) -> str:
+    """Create (once) the migrated template database and return its name."""
+    name = TEMPLATE_PREFIX + _fingerprint()
+    with _admin(base_url) as conn:
+        # One builder at a time across processes.
+        conn.execute("select pg_advisory_lock(hashtext('pgtenancy template'))")
+        try:
+            exists = conn.execute(
+                "select 1 from pg_database where datname = %s", (name,)
+            ).fetchone()
+            if exists:
+                return name
+            stale = [
+                r[0]
+                for r in conn.execute(
+                    "select datname from pg_database where datname like %s and datname <> %s",
+                    (TEMPLATE_PREFIX + "%", name),
+                )
+            ]
+            for old in stale:
+                conn.execute(sql.SQL("alter database {} is_template false").format(sql.Identifier(old)))
+                conn.execute(sql.SQL("drop database if exists {} (force)").format(sql.Identifier(old)))
+            building = name + "_build"
+            conn.execute(sql.SQL("drop database if exists {} (force)").format(sql.Identifier(building)))
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(building)))
+            target = with_dbname(base_url, building)
+            migrate(target)
+            with psycopg.connect(target, autocommit=True) as db:
+                db.execute("create extension if not exists pgtap")
+                for path in example_sources():
+                    with db.transaction():
+                        db.execute(path.read_bytes())
+            conn.execute(
+                sql.SQL("alter database {} rename to {}").format(
+                    sql.Identifier(building), sql.Identifier(name)
+                )
+            )
+            conn.execute(sql.SQL("alter database {} is_template true").format(sql.Identifier(name)))
+            return name
+        finally:
+            conn.execute("select pg_advisory_unlock(hashtext('pgtenancy template'))")
+
+
+def create_test_database(base_url: str | None = None) -> str:
+    """A new database cloned from the template; returns its URL."""
+    base = base_url or cluster.database_url()
+    template = ensure_template(base)
+    name = TEST_PREFIX + uuid.uuid4().hex[:12]
+    with _admin(base) as conn:
+        conn.execute(
+            sql.SQL("create database {} template {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
+    return with_dbname(base, name)
+
+
+def drop_test_database(url: str) -> None:
+    name = dbname_of(url)
+    if not name.startswith(TEST_PREFIX):
+        raise ValueError(f"refusing to drop {name!r}: not a pgtenancy test database")
+    with _admin(url) as conn:
+        conn.execute(sql.SQL("drop database if exists {} (force)").format(sql.Identifier(name)))
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["create"]:
+        print(create_test_database())
+        return 0
+    if len(argv) == 2 and argv[0] == "drop":
+        drop_test_database(argv[1])
+        return 0
+    print("usage: python -m pgtenancy.testing create | drop URL", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,148 @@
+"""Shared fixtures: one fresh database per test session, cloned from a migrated template.
+
+Fixtures create their own login roles (members of tenancy_app / tenancy_service /
+tenancy_admin), so tests act as the real roles, never as a superuser.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+from pytest_postgresql.janitor import DatabaseJanitor
+
+from pgtenancy import cluster, testing
+
+JWT_SECRET = "test-secret-" + "x" * 40
+JWT_ISSUER = "https://auth.example.test"
+JWT_AUDIENCE = "pgtenancy-tests"
+
+
+@pytest.fixture(scope="session")
+def base_url() -> str:
+    return cluster.database_url()
+
+
+@pytest.fixture(scope="session")
+def database_url(base_url: str) -> Iterator[str]:
+    """URL of a fresh database for this test session (superuser connection)."""
+    template = testing.ensure_template(base_url)
+    params = conninfo_to_dict(base_url)
+    name = testing.TEST_PREFIX + uuid.uuid4().hex[:12]
+    janitor = DatabaseJanitor(
+        user=str(params.get("user", "postgres")),
+        host=str(params.get("host", "")),
+        port=str(params.get("port", "5432")),
+        password=params.get("password"),  # type: ignore[arg-type]
+        dbname=name,
+        template_dbname=template,
+    )
+    janitor.init()
+    try:
+        yield testing.with_dbname(base_url, name)
+    finally:
+        janitor.drop()
+
+
+def _login_url(url: str, user: str) -> str:
+    params = conninfo_to_dict(url)
+    params["user"] = user
+    params.pop("password", None)
+    return psycopg.conninfo.make_conninfo(**params)  # type: ignore[arg-type]
+
+
+@dataclass
+class Roles:
+    """Login roles for the session, each a member of one pgtenancy group role."""
+
+    superuser: str
+    app: str
+    service: str
+    admin: str
+
+
+@pytest.fixture(scope="session")
+def roles(database_url: str) -> Roles:
+    suffix = uuid.uuid4().hex[:8]
+    names = {
+        "app": f"t_app_{suffix}",
+        "service": f"t_service_{suffix}",
+        "admin": f"t_admin_{suffix}",
+    }
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for kind, name in names.items():
+            conn.execute(f"create role {name} login in role tenancy_{kind}")
+        conn.execute(f"grant tenancy_service to {names['admin']}")
+        conn.execute("set role tenancy_admin")  # configure as an operator, not a superuser
+        conn.execute(
+            "select tenancy.configure_jwt(%s, %s, %s)", (JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE)
+        )
+        conn.execute("reset role")
+    return Roles(
+        superuser=database_url,
+        app=_login_url(database_url, names["app"]),
+        service=_login_url(database_url, names["service"]),
+        admin=_login_url(database_url, names["admin"]),
+    )
+
+
+def make_jwt(
+    claims: dict[str, Any],
+    secret: str = JWT_SECRET,
+    header: dict[str, Any] | None = None,
+) -> str:
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = b64(json.dumps(header or {"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims).encode())
+    sig = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(sig)}"
+
+
+def token_for(tenant_id: uuid.UUID | str, user_id: uuid.UUID | str, ttl: int = 300, **extra: Any) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": str(user_id),
+        "tenant_id": str(tenant_id),
+        "iss": JWT_ISSUER,
+        "aud": JWT_AUDIENCE,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    claims.update(extra)
+    return make_jwt(claims)
+
+
+@dataclass
+class Tenant:
+    id: uuid.UUID
+    slug: str
+    owner: uuid.UUID
+
+
+@pytest.fixture
+def make_tenant(roles: Roles) -> Any:
+    """Factory: a new active tenant with an owner, created by tenancy_admin."""
+
+    def factory(slug: str | None = None) -> Tenant:
+        slug = slug or f"t-{uuid.uuid4().hex[:10]}"
+        owner = uuid.uuid4()
+        with psycopg.connect(roles.admin, autocommit=True) as conn:
+            row = conn.execute(
+                "select tenancy.create_tenant(%s, %s, %s)", (slug, slug.title(), owner)
+            ).fetchone()
+        assert row is not None
+        return Tenant(id=row[0], slug=slug, owner=owner)
+
+    return factory
