@@ -8,7 +8,7 @@
 -- membership change (epoch) is revalidated against the tables.
 -- Plain SQL, no SET clause: the planner inlines it, so a policy pays for one expression
 -- evaluated once per statement. It is VOLATILE because currval() is.
-create or replace function tenancy.context_checked(p_roles text [])
+create or replace function tenancy.context_checked(p_roles text[])
 returns text
 language sql
 volatile
@@ -43,10 +43,10 @@ as $$
     end
 $$;
 
-comment on function tenancy.context_checked(text []) is
+comment on function tenancy.context_checked(text[]) is
 'pgtenancy internal: the context value when it was set by pgtenancy in this transaction, is '
 'still valid, and its role is one of p_roles (NULL: any role); NULL otherwise.';
 
-revoke all on function tenancy.context_checked(text []) from public;
-grant execute on function tenancy.context_checked(text [])
+revoke all on function tenancy.context_checked(text[]) from public;
+grant execute on function tenancy.context_checked(text[])
 to tenancy_app, tenancy_service, tenancy_admin, tenancy_auditor;

@@ -1,6 +1,6 @@
 -- tenancy.set_tenant_status: move a tenant between statuses and make open contexts revalidate.
 
-create or replace function tenancy.set_tenant_status(p_tenant_id uuid, p_status text, p_from text [])
+create or replace function tenancy.set_tenant_status(p_tenant_id uuid, p_status text, p_from text[])
 returns void
 language plpgsql
 volatile
@@ -31,8 +31,8 @@ begin
 end
 $$;
 
-comment on function tenancy.set_tenant_status(uuid, text, text []) is
+comment on function tenancy.set_tenant_status(uuid, text, text[]) is
 'pgtenancy internal: sets a tenant''s status when it is one of p_from (no-op when unchanged) '
 'and bumps tenancy.context_epoch.';
 
-revoke all on function tenancy.set_tenant_status(uuid, text, text []) from public;
+revoke all on function tenancy.set_tenant_status(uuid, text, text[]) from public;
