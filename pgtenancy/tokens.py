@@ -1,0 +1,48 @@
+"""Mint HS256 JWTs that ``tenancy.authenticate`` accepts (for demos, tests and trusted issuers)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+from uuid import UUID
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def encode_hs256(claims: dict[str, Any], secret: str) -> str:
+    """Sign ``claims`` with HS256 and return the compact JWT."""
+    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    body = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signature = hmac.new(secret.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
+    return f"{header}.{body}.{_b64url(signature)}"
+
+
+def tenant_token(
+    secret: str,
+    tenant_id: UUID | str,
+    user_id: UUID | str,
+    *,
+    ttl: int = 300,
+    issuer: str | None = None,
+    audience: str | None = None,
+    now: int | None = None,
+) -> str:
+    """A token for ``user_id`` in ``tenant_id`` valid for ``ttl`` seconds (negative: expired)."""
+    issued = int(time.time()) if now is None else now
+    claims: dict[str, Any] = {
+        "sub": str(user_id),
+        "tenant_id": str(tenant_id),
+        "iat": issued,
+        "exp": issued + ttl,
+    }
+    if issuer is not None:
+        claims["iss"] = issuer
+    if audience is not None:
+        claims["aud"] = audience
+    return encode_hs256(claims, secret)
