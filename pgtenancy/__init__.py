@@ -1,0 +1,36 @@
+"""pgtenancy: PostgreSQL-native multi-tenancy with row-level security and a verified tenant context.
+
+The database does the work; this package applies the migrations and offers thin helpers that
+open a transaction with the tenant set (see :mod:`pgtenancy.context`).
+"""
+
+from __future__ import annotations
+
+from .context import (
+    ContextError,
+    TenantContext,
+    aauthenticated_transaction,
+    apool_authenticated_transaction,
+    apool_tenant_transaction,
+    atenant_transaction,
+    authenticated_transaction,
+    pool_authenticated_transaction,
+    pool_tenant_transaction,
+    tenant_transaction,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ContextError",
+    "TenantContext",
+    "__version__",
+    "aauthenticated_transaction",
+    "apool_authenticated_transaction",
+    "apool_tenant_transaction",
+    "atenant_transaction",
+    "authenticated_transaction",
+    "pool_authenticated_transaction",
+    "pool_tenant_transaction",
+    "tenant_transaction",
+]

@@ -1,0 +1,241 @@
+"""Transactions that carry a tenant context, for psycopg 3 connections and psycopg_pool pools.
+
+Each helper opens a transaction, sets the tenant context inside it with
+``tenancy.set_context`` (trusted backends) or ``tenancy.authenticate`` (applications holding a
+JWT), and yields the resulting :class:`TenantContext`. The context is set with ``SET LOCAL`` by
+the database, so it ends with the transaction: when the block exits the transaction is committed
+(or rolled back if the block raised) and the connection carries no tenant any more.
+
+The helpers insist on owning the transaction. A connection that is already inside a
+transaction (an explicit ``BEGIN``, an open ``conn.transaction()`` block, or the implicit
+transaction psycopg opens on the first statement when autocommit is off) is refused with
+:class:`ContextError`: otherwise the context would become part of somebody else's transaction,
+or of a savepoint whose rollback would not undo it, and would live as long as that outer
+transaction rather than as long as the block.
+
+Errors raised by the database (``psycopg.errors`` with SQLSTATE ``TN00x``, ``42501`` ...)
+propagate unchanged, after the transaction has been rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+from psycopg import AsyncConnection, Connection
+from psycopg.pq import TransactionStatus
+from psycopg.rows import class_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+__all__ = [
+    "ContextError",
+    "TenantContext",
+    "aauthenticated_transaction",
+    "apool_authenticated_transaction",
+    "apool_tenant_transaction",
+    "atenant_transaction",
+    "authenticated_transaction",
+    "pool_authenticated_transaction",
+    "pool_tenant_transaction",
+    "tenant_transaction",
+]
+
+CT = TypeVar("CT", bound=Connection[Any])
+ACT = TypeVar("ACT", bound=AsyncConnection[Any])
+
+_SET_CONTEXT = "select tenant_id, user_id, role from tenancy.set_context(%s, %s)"
+_AUTHENTICATE = "select tenant_id, user_id, role from tenancy.authenticate(%s)"
+
+
+class ContextError(RuntimeError):
+    """A tenant transaction cannot be opened on this connection in its current state."""
+
+
+@dataclass(frozen=True, slots=True)
+class TenantContext:
+    """The tenant context of a transaction, as returned by the database.
+
+    ``role`` is the user's membership role (owner, admin, member, viewer), or ``service`` for a
+    trusted backend that set a tenant without a user.
+    """
+
+    tenant_id: UUID
+    user_id: UUID | None
+    role: str
+
+
+def _as_uuid(value: UUID | str, what: str) -> UUID:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(value)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{what} must be a UUID, got {value!r}") from exc
+
+
+def _require_idle(conn: Connection[Any] | AsyncConnection[Any]) -> None:
+    if conn.closed:
+        raise ContextError("the connection is closed")
+    status = conn.info.transaction_status
+    if status == TransactionStatus.IDLE:
+        return
+    if status == TransactionStatus.INTRANS:
+        detail = (
+            "it is already inside a transaction (an open transaction() block, an explicit "
+            "BEGIN, or the implicit transaction started by an earlier statement with "
+            "autocommit off); commit or roll back first"
+        )
+    elif status == TransactionStatus.INERROR:
+        detail = "its current transaction has failed; roll back first"
+    elif status == TransactionStatus.ACTIVE:
+        detail = "a command is in progress on it"
+    else:
+        detail = "its state is unknown (the connection is probably broken)"
+    raise ContextError(
+        f"cannot open a tenant transaction on this connection: {detail}. The tenant context "
+        "must belong to a transaction that the helper opens and ends."
+    )
+
+
+def _set_context_params(
+    tenant_id: UUID | str, user_id: UUID | str | None
+) -> tuple[UUID, UUID | None]:
+    tid = _as_uuid(tenant_id, "tenant_id")
+    return tid, None if user_id is None else _as_uuid(user_id, "user_id")
+
+
+def _check_token(token: str) -> str:
+    if not isinstance(token, str):
+        raise TypeError(f"token must be a str, got {type(token).__name__}")
+    return token
+
+
+def _context_of(row: TenantContext | None) -> TenantContext:
+    if row is None:  # the database functions always return one row or raise
+        raise ContextError("the database returned no tenant context")
+    return row
+
+
+# -- synchronous connections ---------------------------------------------------------------
+
+
+@contextmanager
+def _transaction(
+    conn: Connection[Any], query: str, params: tuple[Any, ...]
+) -> Iterator[TenantContext]:
+    _require_idle(conn)
+    with conn.transaction(), conn.cursor(row_factory=class_row(TenantContext)) as cur:
+        cur.execute(query, params)
+        yield _context_of(cur.fetchone())
+
+
+def tenant_transaction(
+    conn: Connection[Any], tenant_id: UUID | str, user_id: UUID | str | None = None
+) -> AbstractContextManager[TenantContext]:
+    """Open a transaction on ``conn`` with the tenant set by ``tenancy.set_context``.
+
+    For trusted backends (login roles in ``tenancy_service`` or ``tenancy_admin``). Without
+    ``user_id`` the context's role is ``service``; with it, the user must be a member of the
+    tenant and the role is theirs. The transaction commits when the block exits normally and
+    rolls back when it raises; the tenant context ends with it.
+    """
+    return _transaction(conn, _SET_CONTEXT, _set_context_params(tenant_id, user_id))
+
+
+def authenticated_transaction(
+    conn: Connection[Any], token: str
+) -> AbstractContextManager[TenantContext]:
+    """Open a transaction on ``conn`` with the tenant and user taken from a JWT.
+
+    For applications (login roles in ``tenancy_app``): ``tenancy.authenticate`` verifies the
+    token and the membership. The transaction commits when the block exits normally and rolls
+    back when it raises; the tenant context ends with it.
+    """
+    return _transaction(conn, _AUTHENTICATE, (_check_token(token),))
+
+
+@contextmanager
+def _pool_transaction(
+    pool: ConnectionPool[CT], query: str, params: tuple[Any, ...]
+) -> Iterator[tuple[CT, TenantContext]]:
+    with pool.connection() as conn, _transaction(conn, query, params) as ctx:
+        yield conn, ctx
+
+
+def pool_tenant_transaction(
+    pool: ConnectionPool[CT], tenant_id: UUID | str, user_id: UUID | str | None = None
+) -> AbstractContextManager[tuple[CT, TenantContext]]:
+    """Borrow a connection from ``pool`` and run :func:`tenant_transaction` on it.
+
+    Yields ``(conn, context)``; the connection goes back to the pool when the block exits,
+    after the transaction has ended.
+    """
+    return _pool_transaction(pool, _SET_CONTEXT, _set_context_params(tenant_id, user_id))
+
+
+def pool_authenticated_transaction(
+    pool: ConnectionPool[CT], token: str
+) -> AbstractContextManager[tuple[CT, TenantContext]]:
+    """Borrow a connection from ``pool`` and run :func:`authenticated_transaction` on it.
+
+    Yields ``(conn, context)``; the connection goes back to the pool when the block exits,
+    after the transaction has ended.
+    """
+    return _pool_transaction(pool, _AUTHENTICATE, (_check_token(token),))
+
+
+# -- asynchronous connections --------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _atransaction(
+    conn: AsyncConnection[Any], query: str, params: tuple[Any, ...]
+) -> AsyncIterator[TenantContext]:
+    _require_idle(conn)
+    async with conn.transaction(), conn.cursor(row_factory=class_row(TenantContext)) as cur:
+        await cur.execute(query, params)
+        yield _context_of(await cur.fetchone())
+
+
+def atenant_transaction(
+    conn: AsyncConnection[Any], tenant_id: UUID | str, user_id: UUID | str | None = None
+) -> AbstractAsyncContextManager[TenantContext]:
+    """Asynchronous :func:`tenant_transaction`, for ``async with``."""
+    return _atransaction(conn, _SET_CONTEXT, _set_context_params(tenant_id, user_id))
+
+
+def aauthenticated_transaction(
+    conn: AsyncConnection[Any], token: str
+) -> AbstractAsyncContextManager[TenantContext]:
+    """Asynchronous :func:`authenticated_transaction`, for ``async with``."""
+    return _atransaction(conn, _AUTHENTICATE, (_check_token(token),))
+
+
+@asynccontextmanager
+async def _apool_transaction(
+    pool: AsyncConnectionPool[ACT], query: str, params: tuple[Any, ...]
+) -> AsyncIterator[tuple[ACT, TenantContext]]:
+    async with pool.connection() as conn, _atransaction(conn, query, params) as ctx:
+        yield conn, ctx
+
+
+def apool_tenant_transaction(
+    pool: AsyncConnectionPool[ACT], tenant_id: UUID | str, user_id: UUID | str | None = None
+) -> AbstractAsyncContextManager[tuple[ACT, TenantContext]]:
+    """Asynchronous :func:`pool_tenant_transaction`, for ``async with``."""
+    return _apool_transaction(pool, _SET_CONTEXT, _set_context_params(tenant_id, user_id))
+
+
+def apool_authenticated_transaction(
+    pool: AsyncConnectionPool[ACT], token: str
+) -> AbstractAsyncContextManager[tuple[ACT, TenantContext]]:
+    """Asynchronous :func:`pool_authenticated_transaction`, for ``async with``."""
+    return _apool_transaction(pool, _AUTHENTICATE, (_check_token(token),))
