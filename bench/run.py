@@ -88,7 +88,9 @@ def prepare(rebuild: bool) -> str:
                 return url
         conn.execute(sql.SQL("drop database if exists {} (force)").format(sql.Identifier(DB)))
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(DB)))
-    print(f"building {DB}: {TENANTS:,} tenants, {TENANTS * ROWS_PER_TENANT:,} documents", flush=True)
+    print(
+        f"building {DB}: {TENANTS:,} tenants, {TENANTS * ROWS_PER_TENANT:,} documents", flush=True
+    )
     migrate(url)
     with psycopg.connect(url, autocommit=True) as conn:
         for path in [APP / "schema.sql", *sorted((APP / "policies").glob("*.sql"))]:
@@ -144,7 +146,9 @@ def prepare(rebuild: bool) -> str:
         )
         conn.execute(f"grant usage on schema bench to {APP_LOGIN}, {BYPASS_LOGIN}")
         conn.execute(f"grant select on bench.tenants to {APP_LOGIN}, {BYPASS_LOGIN}")
-        conn.execute("vacuum (analyze) app.projects, app.documents, tenancy.memberships, bench.tenants")
+        conn.execute(
+            "vacuum (analyze) app.projects, app.documents, tenancy.memberships, bench.tenants"
+        )
     return url
 
 
@@ -216,7 +220,9 @@ def machine() -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", "8")))
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "3")))
     ap.add_argument("--queries", type=int, default=20, help="queries per transaction (K)")
@@ -245,7 +251,10 @@ def main() -> int:
         os.chmod(d, 0o755)
         empty = script(d, "empty", "", 0)
         scripts = {
-            name: (script(d, f"rls{i}", rls, args.queries), script(d, f"base{i}", base, args.queries))
+            name: (
+                script(d, f"rls{i}", rls, args.queries),
+                script(d, f"base{i}", base, args.queries),
+            )
             for i, (name, (rls, base)) in enumerate(QUERIES.items())
         }
         tps_auth = d / "tps_auth.sql"

@@ -79,7 +79,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.check:
         argv.append("--check")
     argv += ["--database-url", _url(args)]
-    return cli_main(argv)
+    return int(cli_main(argv))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_url(p)
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("apply", help="run SQL files (or directories of them), each in a transaction")
+    p = sub.add_parser(
+        "apply", help="run SQL files (or directories of them), each in a transaction"
+    )
     p.add_argument("paths", nargs="+")
     _add_url(p)
     p.set_defaults(func=cmd_apply)

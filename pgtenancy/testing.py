@@ -75,17 +75,23 @@ def ensure_template(base_url: str) -> str:
             if exists:
                 return name
             stale = [
-                r[0]
+                str(r[0])
                 for r in conn.execute(
                     "select datname from pg_database where datname like %s and datname <> %s",
                     (TEMPLATE_PREFIX + "%", name),
                 )
             ]
             for old in stale:
-                conn.execute(sql.SQL("alter database {} is_template false").format(sql.Identifier(old)))
-                conn.execute(sql.SQL("drop database if exists {} (force)").format(sql.Identifier(old)))
+                conn.execute(
+                    sql.SQL("alter database {} is_template false").format(sql.Identifier(old))
+                )
+                conn.execute(
+                    sql.SQL("drop database if exists {} (force)").format(sql.Identifier(old))
+                )
             building = name + "_build"
-            conn.execute(sql.SQL("drop database if exists {} (force)").format(sql.Identifier(building)))
+            conn.execute(
+                sql.SQL("drop database if exists {} (force)").format(sql.Identifier(building))
+            )
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(building)))
             target = with_dbname(base_url, building)
             migrate(target)

@@ -22,7 +22,11 @@ HERE = Path(__file__).resolve().parent
 DEMO_DB = "pgtenancy_demo"
 SECRET = "demo-secret-" + "0123456789abcdef" * 3
 ISSUER = "https://auth.demo.example"
-LOGINS = {"demo_app": "tenancy_app", "demo_service": "tenancy_service", "demo_admin": "tenancy_admin"}
+LOGINS = {
+    "demo_app": "tenancy_app",
+    "demo_service": "tenancy_service",
+    "demo_admin": "tenancy_admin",
+}
 
 ALICE = uuid.UUID("a11ce000-0000-4000-8000-000000000001")  # Acme owner
 BOB = uuid.UUID("b0b00000-0000-4000-8000-000000000002")  # Acme member
@@ -92,7 +96,10 @@ def main() -> int:
         admin.execute("select tenancy.configure_jwt(%s, %s)", (SECRET, ISSUER))
         acme = one(admin, "select tenancy.create_tenant('acme', 'Acme Corp', %s)", (ALICE,))
         globex = one(admin, "select tenancy.create_tenant('globex', 'Globex', %s)", (DAVE,))
-    say("2. A platform operator (tenancy_admin) configured JWT verification and created two tenants:")
+    say(
+        "2. A platform operator (tenancy_admin) configured JWT verification "
+        "and created two tenants:"
+    )
     say(f"   acme   {acme}  owner alice")
     say(f"   globex {globex}  owner dave")
 
@@ -105,7 +112,9 @@ def main() -> int:
             app.execute("select tenancy.authenticate(%s)", (token(acme, ALICE),))
             app.execute("select tenancy.add_member(%s, 'member')", (BOB,))
             app.execute("select tenancy.add_member(%s, 'viewer')", (CAROL,))
-            app.execute("insert into app.projects (name) values ('Rocket skates'), ('Giant magnet')")
+            app.execute(
+                "insert into app.projects (name) values ('Rocket skates'), ('Giant magnet')"
+            )
         # Bob writes documents; Dave fills Globex.
         with app.transaction():
             app.execute("select tenancy.authenticate(%s)", (token(acme, BOB),))
@@ -156,11 +165,14 @@ def main() -> int:
                     (globex,),
                 )
             )
-            changed = app.execute("update app.documents set title = 'pwned' where tenant_id = %s", (globex,))
+            changed = app.execute(
+                "update app.documents set title = 'pwned' where tenant_id = %s", (globex,)
+            )
             ok(f"bob's update of globex documents changed {changed.rowcount} rows")
-            ok("bob cannot move a row to globex: " + refused(
-                app, "update app.documents set tenant_id = %s", (globex,)
-            ))
+            ok(
+                "bob cannot move a row to globex: "
+                + refused(app, "update app.documents set tenant_id = %s", (globex,))
+            )
             forged = one(
                 app,
                 "select set_config('tenancy.context', "
@@ -168,21 +180,27 @@ def main() -> int:
                 (str(acme), str(globex)),
             )
             seen = one(app, "select count(*) from app.documents")
-            ok(f"bob forges set_config('tenancy.context', …{forged[-20:]}) with globex's id: sees {seen} rows")
+            ok(
+                f"bob forges set_config('tenancy.context', …{forged[-20:]}) "
+                f"with globex's id: sees {seen} rows"
+            )
             assert seen == 0
         with app.transaction():
-            ok("an expired token is refused: " + refused(
-                app, "select tenancy.authenticate(%s)", (token(acme, ALICE, ttl=-60),)
-            ))
+            ok(
+                "an expired token is refused: "
+                + refused(app, "select tenancy.authenticate(%s)", (token(acme, ALICE, ttl=-60),))
+            )
         with app.transaction():
             seen = one(app, "select count(*) from app.documents")
-            ok(f"no token at all: {seen} rows visible, and writing says " + refused(
-                app, "insert into app.projects (name) values ('Anonymous')"
-            ))
+            ok(
+                f"no token at all: {seen} rows visible, and writing says "
+                + refused(app, "insert into app.projects (name) values ('Anonymous')")
+            )
         with app.transaction():
-            ok("the app role cannot pick its own tenant: " + refused(
-                app, "select tenancy.set_context(%s)", (globex,)
-            ))
+            ok(
+                "the app role cannot pick its own tenant: "
+                + refused(app, "select tenancy.set_context(%s)", (globex,))
+            )
 
     with psycopg.connect(url) as su:
         per_tenant = su.execute(

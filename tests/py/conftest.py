@@ -110,7 +110,9 @@ def make_jwt(
     return f"{head}.{body}.{b64(sig)}"
 
 
-def token_for(tenant_id: uuid.UUID | str, user_id: uuid.UUID | str, ttl: int = 300, **extra: Any) -> str:
+def token_for(
+    tenant_id: uuid.UUID | str, user_id: uuid.UUID | str, ttl: int = 300, **extra: Any
+) -> str:
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": str(user_id),
