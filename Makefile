@@ -53,10 +53,16 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(MAKE) --no-print-directory check-generated
 
+# The suite runs twice: on a freshly migrated database, and on one that already held tenants
+# and rows when every function and policy was applied again.
 test-pgtap: $(STAMP)
-	@url=$$($(PY) -m pgtenancy.testing create) && \
-	  trap '$(PY) -m pgtenancy.testing drop "$$url"' EXIT && \
-	  pg_prove --recurse --ext .sql -d "$$url" tests/pgtap
+	@for mode in fresh seeded; do \
+	  echo "== pgTAP on a $$mode database"; \
+	  url=$$($(PY) -m pgtenancy.testing create $$( [ $$mode = seeded ] && echo --seeded )) || exit 1; \
+	  pg_prove --recurse --ext .sql -d "$$url" tests/pgtap; rc=$$?; \
+	  $(PY) -m pgtenancy.testing drop "$$url"; \
+	  [ $$rc = 0 ] || exit $$rc; \
+	done
 
 test-py: $(STAMP)
 	$(BIN)/pytest tests/py

@@ -2,8 +2,9 @@
 
 The template holds pgtenancy's schema, pgTAP and the example application with its generated
 policies. Its name carries a hash of every SQL source, so editing any of them builds a new
-template and stale ones are dropped. ``python -m pgtenancy.testing create`` prints the URL of a
-new database (used by ``make test`` for pg_prove); ``drop URL`` removes it.
+template and stale ones are dropped. ``python -m pgtenancy.testing create [--seeded]`` prints
+the URL of a new database (used by ``make test`` for pg_prove; ``--seeded`` first gives it tenants and rows
+and re-applies every definition on top of them); ``drop URL`` removes it.
 """
 
 from __future__ import annotations
@@ -125,6 +126,42 @@ def create_test_database(base_url: str | None = None) -> str:
     return with_dbname(base, name)
 
 
+SEED_SQL = """
+set role tenancy_admin;
+select tenancy.create_tenant('seed-' || n, 'Seed tenant ' || n, gen_random_uuid())
+from generate_series(1, 3) as n;
+reset role;
+"""
+
+
+def seed_and_remigrate(url: str) -> None:
+    """Give a database tenants and rows, then re-apply every definition on top of them.
+
+    This is the situation of a database in production when a new pgtenancy version arrives:
+    data present, functions and policies replaced. The test suites must pass afterwards too.
+    """
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SEED_SQL)
+        tenants = [r[0] for r in conn.execute("select id from tenancy.tenants order by slug")]
+        has_app = conn.execute("select to_regclass('app.projects') is not null").fetchone()
+        if has_app and has_app[0]:
+            for tenant in tenants:
+                with conn.transaction():
+                    conn.execute("set local role tenancy_service")
+                    conn.execute("select tenancy.set_context(%s)", (tenant,))
+                    conn.execute(
+                        "insert into app.projects (name) select 'seed project ' || n "
+                        "from generate_series(1, 2) as n"
+                    )
+                    conn.execute(
+                        "insert into app.documents (project_id, title) "
+                        "select id, 'seed document' from app.projects"
+                    )
+        # Forget every definition step so that migrate() applies them all again.
+        conn.execute("delete from _yoyo_migration where migration_id !~ '^[0-9]{4}_'")
+    migrate(url)
+
+
 def drop_test_database(url: str) -> None:
     name = dbname_of(url)
     if not name.startswith(TEST_PREFIX):
@@ -135,12 +172,15 @@ def drop_test_database(url: str) -> None:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["create"]:
-        print(create_test_database())
+        url = create_test_database()
+        if "--seeded" in argv[1:]:
+            seed_and_remigrate(url)
+        print(url)
         return 0
     if len(argv) == 2 and argv[0] == "drop":
         drop_test_database(argv[1])
         return 0
-    print("usage: python -m pgtenancy.testing create | drop URL", file=sys.stderr)
+    print("usage: python -m pgtenancy.testing create [--seeded] | drop URL", file=sys.stderr)
     return 2
 
 
