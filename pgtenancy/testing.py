@@ -3,8 +3,8 @@
 The template holds pgtenancy's schema, pgTAP and the example application with its generated
 policies. Its name carries a hash of every SQL source, so editing any of them builds a new
 template and stale ones are dropped. ``python -m pgtenancy.testing create [--seeded]`` prints
-the URL of a new database (used by ``make test`` for pg_prove; ``--seeded`` first gives it tenants and rows
-and re-applies every definition on top of them); ``drop URL`` removes it.
+the URL of a new database (used by ``make test`` for pg_prove; ``--seeded`` first gives it
+tenants and rows and re-applies every definition on top of them); ``drop URL`` removes it.
 """
 
 from __future__ import annotations
