@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .resources import sql_dir
@@ -134,6 +135,31 @@ def _with_backend(database_url: str):  # type: ignore[no-untyped-def]
     return get_backend(yoyo_url(database_url))
 
 
+_DEFINITION_ID = re.compile(r"^(\d+_(?:" + "|".join(DEFINITION_KINDS) + r")_.+)_[0-9a-f]{12}$")
+
+
+def _superseded(backend: Any, migrations: Any) -> list[Any]:
+    """Applied definitions whose source file was applied in another version since.
+
+    Reverting a source brings back an id that is still marked applied; it must run again.
+    """
+    backend.ensure_internal_schema_updated()
+    rows = backend.execute(
+        f"select migration_id from {backend.migration_table_quoted} order by applied_at_utc"
+    ).fetchall()
+    latest: dict[str, str] = {}
+    for (mid,) in rows:
+        match = _DEFINITION_ID.match(mid)
+        if match:
+            latest[match[1]] = mid
+    applied = {mid for (mid,) in rows}
+    return [
+        m
+        for m in migrations
+        if m.id in applied and (match := _DEFINITION_ID.match(m.id)) and latest[match[1]] != m.id
+    ]
+
+
 def status(database_url: str) -> list[Status]:
     """Every step with whether it is applied."""
     from yoyo import read_migrations
@@ -142,7 +168,8 @@ def status(database_url: str) -> list[Status]:
     backend = _with_backend(database_url)
     with _rendered(all_steps) as tmp:
         migrations = read_migrations(str(tmp))
-        applied = {m.id for m in migrations if backend.is_applied(m)}
+        stale = {m.id for m in _superseded(backend, migrations)}
+        applied = {m.id for m in migrations if backend.is_applied(m) and m.id not in stale}
     return [
         Status(s.id, str(s.source.relative_to(s.source.parents[1])), s.id in applied)
         for s in all_steps
@@ -157,6 +184,9 @@ def migrate(database_url: str) -> list[str]:
     with _rendered(steps()) as tmp:
         migrations = read_migrations(str(tmp))
         with backend.lock():
+            stale = _superseded(backend, migrations)
+            if stale:
+                backend.unmark_migrations(stale)
             pending = backend.to_apply(migrations)
             ids = [m.id for m in pending]
             backend.apply_migrations(pending)
