@@ -1,0 +1,437 @@
+"""pgtenancy.migrate against brand-new databases: idempotence, changed definitions, failures.
+
+Each test makes its own empty database in the session's cluster and drops it afterwards. A
+changed or broken SQL source is simulated with a temporary copy of the sql directory; the
+database is always real.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+import pgtenancy.migrate as migrate_mod
+from pgtenancy import testing
+from pgtenancy.migrate import migrate, status, steps
+from pgtenancy.resources import sql_dir
+
+PGTENANCY = Path(sys.executable).with_name("pgtenancy")
+SCRATCH_PREFIX = "pgtenancy_scratch_"
+
+# Everything migrate creates or grants, with xmin so that a rewritten row (a function replaced
+# by an identical definition, a re-granted privilege) shows up as a difference.
+CATALOG_SNAPSHOT = """
+select 'proc' as kind,
+       p.oid::regprocedure::text as name,
+       p.xmin::text as version,
+       concat_ws(' | ', md5(p.prosrc), p.proacl::text, p.proowner::regrole::text,
+                 p.prosecdef::text, p.provolatile::text, p.proconfig::text) as detail
+from pg_proc as p
+join pg_namespace as n on n.oid = p.pronamespace
+where n.nspname not in ('pg_catalog', 'information_schema')
+union all
+select 'class', c.oid::regclass::text, c.xmin::text,
+       concat_ws(' | ', c.relkind::text, c.relacl::text, c.relowner::regrole::text,
+                 c.relrowsecurity::text, c.relforcerowsecurity::text, c.relpersistence::text)
+from pg_class as c
+join pg_namespace as n on n.oid = c.relnamespace
+where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')
+union all
+select 'policy', pol.polrelid::regclass::text || '.' || pol.polname, pol.xmin::text,
+       concat_ws(' | ', pol.polcmd::text, pol.polroles::regrole[]::text,
+                 pg_get_expr(pol.polqual, pol.polrelid),
+                 pg_get_expr(pol.polwithcheck, pol.polrelid))
+from pg_policy as pol
+union all
+select 'trigger', t.tgrelid::regclass::text || '.' || t.tgname, t.xmin::text,
+       pg_get_triggerdef(t.oid)
+from pg_trigger as t
+where not t.tgisinternal
+union all
+select 'namespace', n.nspname, n.xmin::text,
+       concat_ws(' | ', n.nspacl::text, n.nspowner::regrole::text)
+from pg_namespace as n
+where n.nspname not like 'pg\\_%' and n.nspname <> 'information_schema'
+union all
+select 'default_acl', d.defaclrole::regrole::text || '.' || d.defaclobjtype::text
+       || '.' || coalesce(d.defaclnamespace::regnamespace::text, '-'),
+       d.xmin::text, d.defaclacl::text
+from pg_default_acl as d
+union all
+select 'description', d.classoid::regclass::text || '.' || d.objoid::text || '.'
+       || d.objsubid::text, d.xmin::text, md5(d.description)
+from pg_description as d
+where d.objoid >= 16384
+union all
+select 'extension', e.extname, e.xmin::text, e.extversion
+from pg_extension as e
+order by 1, 2
+"""
+
+
+def _admin_url(base_url: str) -> str:
+    return testing.with_dbname(base_url, "postgres")
+
+
+def _drop(base_url: str, name: str) -> None:
+    with psycopg.connect(_admin_url(base_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} (force)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def new_database(base_url: str) -> Iterator[Callable[[], str]]:
+    """Factory for brand-new empty databases (not cloned from the template); dropped after."""
+    made: list[str] = []
+
+    def factory() -> str:
+        name = SCRATCH_PREFIX + uuid.uuid4().hex[:12]
+        with psycopg.connect(_admin_url(base_url), autocommit=True) as conn:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        made.append(name)
+        return testing.with_dbname(base_url, name)
+
+    yield factory
+    for name in made:
+        _drop(base_url, name)
+
+
+@pytest.fixture
+def empty_db(new_database: Callable[[], str]) -> str:
+    return new_database()
+
+
+@pytest.fixture
+def sql_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the SQL sources that migrate() reads instead of the package's."""
+    root = tmp_path / "sql"
+    shutil.copytree(sql_dir(), root)
+    monkeypatch.setattr(migrate_mod, "sql_dir", lambda: root)
+    return root
+
+
+@pytest.fixture
+def scratch_role(base_url: str) -> Iterator[str]:
+    """A NOLOGIN role that exists for one test (roles are cluster-wide).
+
+    Request it before the database fixture so that the database, which holds its grants, is
+    dropped first.
+    """
+    name = f"t_grantee_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(_admin_url(base_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("create role {} nologin").format(sql.Identifier(name)))
+    yield name
+    with psycopg.connect(_admin_url(base_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(name)))
+
+
+def snapshot(url: str) -> list[tuple[str, str, str, str]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(CATALOG_SNAPSHOT).fetchall()  # type: ignore[return-value]
+
+
+def scalar(url: str, query: str, params: tuple[object, ...] = ()) -> object:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def snapshot_without(url: str, signature: str) -> set[tuple[str, str, str, str]]:
+    """The catalog snapshot minus one function's own rows (its pg_proc row and comment)."""
+    oid = scalar(url, "select %s::regprocedure::oid::int8", (signature,))
+    own = {signature, f"pg_proc.{oid}.0"}
+    return {r for r in snapshot(url) if r[1] not in own}
+
+
+def function_row(url: str, signature: str) -> tuple[int, str, str]:
+    """(oid, xmin, prosrc) of a function."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "select oid::int8, xmin::text, prosrc from pg_proc where oid = %s::regprocedure",
+            (signature,),
+        ).fetchone()
+    assert row is not None
+    return row  # type: ignore[return-value]
+
+
+def revise(path: Path, marker: str) -> None:
+    """Change a function's body (a comment after its first ``begin``), keeping it valid."""
+    text = path.read_text()
+    assert "\nbegin\n" in text, f"{path} has no plpgsql body to revise"
+    path.write_text(text.replace("\nbegin\n", f"\nbegin\n    -- {marker}\n", 1))
+
+
+def definition_id(root: Path, kind: str, stem: str) -> str:
+    [step] = [s for s in steps(root) if s.source == root / kind / f"{stem}.sql"]
+    return step.id
+
+
+# -- a brand-new database ------------------------------------------------------------------
+
+
+def test_migrate_applies_every_step_on_an_empty_database(empty_db: str) -> None:
+    applied = migrate(empty_db)
+
+    assert applied == [s.id for s in steps()]
+    assert applied[:2] == ["0001_roles", "0002_core"]
+    assert scalar(empty_db, "select count(*) from pg_namespace where nspname = 'tenancy'") == 1
+    for table in ("tenancy.tenants", "tenancy.memberships", "tenancy.jwt_config"):
+        assert (
+            scalar(
+                empty_db,
+                "select relowner::regrole::text from pg_class where oid = %s::regclass",
+                (table,),
+            )
+            == "tenancy_owner"
+        )
+    # Every function in the schema is owned by tenancy_owner and none is executable by PUBLIC.
+    with psycopg.connect(empty_db) as conn:
+        rows = conn.execute(
+            """
+            select p.oid::regprocedure::text, p.proowner::regrole::text,
+                   has_function_privilege('public', p.oid, 'execute')
+            from pg_proc as p where p.pronamespace = 'tenancy'::regnamespace
+            """
+        ).fetchall()
+    assert len(rows) == len(list((sql_dir() / "functions").glob("*.sql")))
+    assert {r[1] for r in rows} == {"tenancy_owner"}
+    assert [r[0] for r in rows if r[2]] == []
+
+
+def test_second_migrate_applies_nothing_and_changes_no_catalog_row(empty_db: str) -> None:
+    migrate(empty_db)
+    before = snapshot(empty_db)
+
+    assert migrate(empty_db) == []
+
+    after = snapshot(empty_db)
+    assert after == before
+    assert any(
+        kind == "proc" and name.startswith("tenancy.authenticate(") for kind, name, *_ in after
+    )
+
+
+def test_status_lists_every_step_pending_then_applied(empty_db: str) -> None:
+    expected = [s.id for s in steps()]
+
+    before = status(empty_db)
+    assert [s.id for s in before] == expected
+    assert not any(s.applied for s in before)
+
+    migrate(empty_db)
+    after = status(empty_db)
+    assert [s.id for s in after] == expected
+    assert all(s.applied for s in after)
+    assert after[0].source == "migrations/0001_roles.sql"
+    assert {s.source.split("/")[0] for s in after} <= {"migrations", "functions", "policies"}
+
+
+# -- changed definitions -------------------------------------------------------------------
+
+
+def test_changed_function_is_reapplied_alone_and_keeps_its_grants(
+    scratch_role: str, empty_db: str, sql_copy: Path
+) -> None:
+    migrate(empty_db)
+    # A grant made outside pgtenancy's sources, which only a true "create or replace" keeps.
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("grant execute on function tenancy.authenticate(text) to {}").format(
+                sql.Identifier(scratch_role)
+            )
+        )
+    signature = "tenancy.authenticate(text)"
+    oid_before, xmin_before, _ = function_row(empty_db, signature)
+    other_before = function_row(empty_db, "tenancy.current_tenant_id()")
+    old_id = definition_id(sql_copy, "functions", "authenticate")
+
+    revise(sql_copy / "functions" / "authenticate.sql", "revision 2")
+    new_id = definition_id(sql_copy, "functions", "authenticate")
+    assert new_id != old_id
+
+    assert migrate(empty_db) == [new_id]
+
+    oid_after, xmin_after, source = function_row(empty_db, signature)
+    assert "-- revision 2" in source
+    assert oid_after == oid_before  # replaced in place, so dependants and grants still point at it
+    assert xmin_after != xmin_before
+    assert function_row(empty_db, "tenancy.current_tenant_id()") == other_before
+    with psycopg.connect(empty_db) as conn:
+        privileges = conn.execute(
+            """
+            select has_function_privilege('tenancy_app', %(f)s, 'execute'),
+                   has_function_privilege('tenancy_service', %(f)s, 'execute'),
+                   has_function_privilege(%(r)s, %(f)s, 'execute'),
+                   has_function_privilege('public', %(f)s, 'execute')
+            """,
+            {"f": signature, "r": scratch_role},
+        ).fetchone()
+    assert privileges == (True, True, True, False)
+    assert all(s.applied for s in status(empty_db))
+    assert migrate(empty_db) == []
+
+
+def test_reverted_function_source_is_applied_again(empty_db: str, sql_copy: Path) -> None:
+    """Rolling a function back to an earlier source (a revert) must reach the database too."""
+    path = sql_copy / "functions" / "current_user_id.sql"
+    original = path.read_text()
+    migrate(empty_db)
+
+    revise(path, "revision 2")
+    assert len(migrate(empty_db)) == 1
+    assert "-- revision 2" in function_row(empty_db, "tenancy.current_user_id()")[2]
+
+    path.write_text(original)
+    assert migrate(empty_db) == [definition_id(sql_copy, "functions", "current_user_id")]
+    assert "-- revision 2" not in function_row(empty_db, "tenancy.current_user_id()")[2]
+    assert all(s.applied for s in status(empty_db))
+    assert migrate(empty_db) == []
+
+
+# -- failing steps -------------------------------------------------------------------------
+
+FIXED = """\
+-- tenancy.zz_broken: a valid function.
+
+create or replace function tenancy.zz_broken_probe()
+returns int
+language sql
+as $$ select 1 $$;
+"""
+
+BROKEN_SYNTAX = """\
+-- tenancy.zz_broken: a valid function followed by a statement that does not parse.
+
+create or replace function tenancy.zz_broken_probe()
+returns int
+language sql
+as $$ select 1 $$;
+
+create functio tenancy.zz_broken_other() returns int;
+"""
+
+BROKEN_AT_RUNTIME = """\
+-- tenancy.zz_broken: a valid function, then a statement that fails when it runs.
+
+create or replace function tenancy.zz_broken_probe()
+returns int
+language sql
+as $$ select 1 $$;
+
+grant execute on function tenancy.zz_broken_probe() to tenancy_app;
+
+comment on function tenancy.zz_no_such_function() is 'fails: the function does not exist';
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (BROKEN_SYNTAX, psycopg.errors.SyntaxError),
+        (BROKEN_AT_RUNTIME, psycopg.errors.UndefinedFunction),
+    ],
+    ids=["syntax-error", "runtime-error"],
+)
+def test_failing_step_raises_and_leaves_the_database_as_it_was(
+    empty_db: str, sql_copy: Path, text: str, error: type[Exception]
+) -> None:
+    migrate(empty_db)
+    revise(sql_copy / "functions" / "authenticate.sql", "revision 2")
+    (sql_copy / "functions" / "zz_broken.sql").write_text(text)
+    changed_id = definition_id(sql_copy, "functions", "authenticate")
+    broken_id = definition_id(sql_copy, "functions", "zz_broken")
+    before = snapshot_without(empty_db, "tenancy.authenticate(text)")
+
+    with pytest.raises(error):
+        migrate(empty_db)
+
+    # The earlier pending step (authenticate, sorted before zz_broken) is kept ...
+    assert "-- revision 2" in function_row(empty_db, "tenancy.authenticate(text)")[2]
+    applied = {s.id: s.applied for s in status(empty_db)}
+    assert applied[changed_id] is True
+    assert applied[broken_id] is False
+    # ... and nothing of the failing step exists.
+    assert scalar(empty_db, "select to_regprocedure('tenancy.zz_broken_probe()') is null") is True
+    assert snapshot_without(empty_db, "tenancy.authenticate(text)") == before
+
+    # Fixed, the step applies on the next run and nothing else is repeated.
+    (sql_copy / "functions" / "zz_broken.sql").write_text(FIXED)
+    fixed_id = definition_id(sql_copy, "functions", "zz_broken")
+    assert migrate(empty_db) == [fixed_id]
+    assert scalar(empty_db, "select tenancy.zz_broken_probe()") == 1
+
+
+def test_failing_versioned_migration_stops_before_later_steps(
+    empty_db: str, sql_copy: Path
+) -> None:
+    (sql_copy / "migrations" / "0002_core.sql").write_text(
+        (sql_copy / "migrations" / "0002_core.sql").read_text() + "\nselect 1 / 0;\n"
+    )
+
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        migrate(empty_db)
+
+    applied = {s.id: s.applied for s in status(empty_db)}
+    assert applied["0001_roles"] is True
+    assert [sid for sid, ok in applied.items() if ok] == ["0001_roles"]
+    # 0002 ran in one transaction: none of its tables exist.
+    assert scalar(empty_db, "select to_regclass('tenancy.tenants') is null") is True
+    assert scalar(empty_db, "select to_regclass('tenancy.context_epoch') is null") is True
+
+
+# -- the command line from elsewhere -------------------------------------------------------
+
+
+def run_cli(*args: str, cwd: str = "/tmp") -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("DATABASE_URL", None)
+    return subprocess.run(
+        [str(PGTENANCY), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+LIST_LINE = re.compile(r"^(applied|pending) +(\S+) +(\S+)$")
+
+
+def test_cli_migrate_from_another_directory(empty_db: str) -> None:
+    cluster_in_tmp = Path("/tmp/.pgtenancy").exists()
+    res = run_cli("migrate", "--list", "--database-url", empty_db)
+    assert res.returncode == 0, res.stderr
+    lines = [LIST_LINE.match(line) for line in res.stdout.splitlines()]
+    assert all(lines), res.stdout
+    assert [(m[1], m[2]) for m in lines if m] == [("pending", s.id) for s in steps()]
+
+    res = run_cli("migrate", "--database-url", empty_db)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [f"applied {s.id}" for s in steps()]
+    assert Path("/tmp/.pgtenancy").exists() == cluster_in_tmp  # no throwaway cluster started
+
+    res = run_cli("migrate", "--database-url", empty_db)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "database is up to date"
+
+    res = run_cli("migrate", "--list", "--database-url", empty_db)
+    assert res.returncode == 0, res.stderr
+    parsed = [LIST_LINE.match(line) for line in res.stdout.splitlines()]
+    assert [(m[1], m[2], m[3]) for m in parsed if m] == [
+        ("applied", s.id, str(s.source.relative_to(s.source.parents[1]))) for s in steps()
+    ]
+
+
+def test_status_shows_only_the_changed_definition_pending(empty_db: str, sql_copy: Path) -> None:
+    migrate(empty_db)
+    revise(sql_copy / "functions" / "add_member.sql", "revision 2")
+    changed = definition_id(sql_copy, "functions", "add_member")
+    pending = [s for s in status(empty_db) if not s.applied]
+    assert [s.id for s in pending] == [changed]
+    assert pending[0].source == "functions/add_member.sql"
