@@ -1,0 +1,360 @@
+-- Schema ownership, function and table privileges, pinned search paths and comments.
+-- Catalog checks read pg_catalog as the connecting superuser; behaviour is checked as the real roles.
+
+begin;
+select plan(105);
+
+-- Ownership --------------------------------------------------------------------------------
+
+-- tenancy belongs to tenancy_owner.
+select schema_owner_is('tenancy', 'tenancy_owner', 'schema tenancy is owned by tenancy_owner');
+
+-- No table, sequence, view or index in tenancy belongs to anyone else: 0 rows.
+select is_empty(
+    $$
+    select c.oid::regclass::text
+    from pg_catalog.pg_class as c
+    where c.relnamespace = 'tenancy'::regnamespace
+        and c.relowner <> 'tenancy_owner'::regrole
+    $$,
+    'every relation in schema tenancy is owned by tenancy_owner'
+);
+
+-- No function in tenancy belongs to anyone else: 0 rows.
+select is_empty(
+    $$
+    select p.oid::regprocedure::text
+    from pg_catalog.pg_proc as p
+    where p.pronamespace = 'tenancy'::regnamespace
+        and p.proowner <> 'tenancy_owner'::regrole
+    $$,
+    'every function in schema tenancy is owned by tenancy_owner'
+);
+
+-- Nothing for PUBLIC ---------------------------------------------------------------------------
+
+-- A NULL proacl means the default privileges, which include EXECUTE for PUBLIC: 0 rows.
+select is_empty(
+    $$
+    select p.oid::regprocedure::text
+    from pg_catalog.pg_proc as p
+    where p.pronamespace = 'tenancy'::regnamespace
+        and (
+            p.proacl is null
+            or exists (select 1 from pg_catalog.aclexplode(p.proacl) as a where a.grantee = 0)
+        )
+    $$,
+    'no function in schema tenancy is executable by PUBLIC'
+);
+
+-- The same for tables and sequences: 0 rows.
+select is_empty(
+    $$
+    select c.oid::regclass::text
+    from pg_catalog.pg_class as c
+    where c.relnamespace = 'tenancy'::regnamespace
+        and c.relkind in ('r', 'p', 'v', 'm', 'S')
+        and exists (select 1 from pg_catalog.aclexplode(c.relacl) as a where a.grantee = 0)
+    $$,
+    'no table or sequence in schema tenancy grants anything to PUBLIC'
+);
+
+-- A fresh role with no memberships (created here by the superuser) may use nothing in tenancy.
+create role pgtap_nobody nologin;
+
+select ok(
+    not has_schema_privilege('pgtap_nobody', 'tenancy', 'usage'),
+    'a role with no memberships has no USAGE on schema tenancy'
+);
+
+-- 0 functions executable.
+select is_empty(
+    $$
+    select p.oid::regprocedure::text
+    from pg_catalog.pg_proc as p
+    where p.pronamespace = 'tenancy'::regnamespace
+        and has_function_privilege('pgtap_nobody', p.oid, 'execute')
+    $$,
+    'a role with no memberships cannot execute any tenancy function'
+);
+
+-- 0 relations with any privilege.
+select is_empty(
+    $$
+    select c.oid::regclass::text
+    from pg_catalog.pg_class as c
+    where c.relnamespace = 'tenancy'::regnamespace
+        and c.relkind in ('r', 'p', 'v', 'm')
+        and has_table_privilege(
+            'pgtap_nobody', c.oid, 'select, insert, update, delete, truncate, references, trigger'
+        )
+    $$,
+    'a role with no memberships has no privilege on any tenancy table'
+);
+
+-- ... and it cannot call the API: permission denied (42501) at the schema.
+set local role pgtap_nobody;
+select throws_ok(
+    'select tenancy.current_tenant_id()',
+    '42501',
+    'permission denied for schema tenancy',
+    'a role with no memberships cannot call tenancy.current_tenant_id()'
+);
+reset role;
+
+-- Exact grantees of every public function --------------------------------------------------
+
+-- Each row: the roles holding a direct EXECUTE grant, besides the owner.
+select
+    is(
+        (
+            select array_agg(a.grantee::regrole::text order by a.grantee::regrole::text)
+            from
+                pg_catalog.aclexplode((
+                    select p.proacl from pg_catalog.pg_proc as p
+                    where p.oid = e.fn::regprocedure
+                )) as a
+            where a.privilege_type = 'EXECUTE' and a.grantee <> 'tenancy_owner'::regrole
+        ),
+        e.grantees,
+        format('%s is granted to exactly %s', e.fn, array_to_string(e.grantees, ', '))
+    )
+from (
+    values
+    ('tenancy.create_tenant(text,text,uuid)', array['tenancy_admin', 'tenancy_service']),
+    ('tenancy.suspend_tenant(uuid)', array['tenancy_admin', 'tenancy_service']),
+    ('tenancy.reactivate_tenant(uuid)', array['tenancy_admin', 'tenancy_service']),
+    ('tenancy.configure_jwt(text,text,text)', array['tenancy_admin']),
+    ('tenancy.set_context(uuid,uuid)', array['tenancy_admin', 'tenancy_service']),
+    ('tenancy.authenticate(text)', array['tenancy_app']),
+    ('tenancy.add_member(uuid,text)', array['tenancy_app']),
+    ('tenancy.set_member_role(uuid,text)', array['tenancy_app']),
+    ('tenancy.remove_member(uuid)', array['tenancy_app']),
+    ('tenancy.clear_context()', array['tenancy_admin', 'tenancy_app', 'tenancy_service']),
+    ('tenancy.current_tenant_id()', array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']),
+    ('tenancy.current_user_id()', array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']),
+    ('tenancy.current_member_role()', array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']),
+    (
+        'tenancy.context_tenant_id(text[])',
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    )
+) as e (fn, grantees)
+order by e.fn;
+
+-- Effective privileges of each pgtenancy role, inheritance included (tenancy_service inherits
+-- tenancy_app): 14 functions x 4 roles.
+select
+    function_privs_are(
+        'tenancy',
+        f.name,
+        f.args,
+        r.role,
+        case when r.role = any(f.allowed) then array['EXECUTE'] else array[]::text[] end,
+        format(
+            '%s %s execute tenancy.%s',
+            r.role,
+            case when r.role = any(f.allowed) then 'may' else 'may not' end,
+            f.name
+        )
+    )
+from (
+    values
+    ('create_tenant', array['text', 'text', 'uuid'], array['tenancy_admin', 'tenancy_service']),
+    ('suspend_tenant', array['uuid'], array['tenancy_admin', 'tenancy_service']),
+    ('reactivate_tenant', array['uuid'], array['tenancy_admin', 'tenancy_service']),
+    ('configure_jwt', array['text', 'text', 'text'], array['tenancy_admin']),
+    ('set_context', array['uuid', 'uuid'], array['tenancy_admin', 'tenancy_service']),
+    ('authenticate', array['text'], array['tenancy_app', 'tenancy_service']),
+    ('add_member', array['uuid', 'text'], array['tenancy_app', 'tenancy_service']),
+    ('set_member_role', array['uuid', 'text'], array['tenancy_app', 'tenancy_service']),
+    ('remove_member', array['uuid'], array['tenancy_app', 'tenancy_service']),
+    ('clear_context', array[]::text[], array['tenancy_admin', 'tenancy_app', 'tenancy_service']),
+    (
+        'current_tenant_id', array[]::text[],
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    ),
+    (
+        'current_user_id', array[]::text[],
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    ),
+    (
+        'current_member_role', array[]::text[],
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    ),
+    (
+        'context_tenant_id', array['text[]'],
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    )
+) as f (name, args, allowed)
+cross join (
+    values ('tenancy_app'), ('tenancy_service'), ('tenancy_admin'), ('tenancy_auditor')
+) as r (role)
+order by f.name, r.role;
+
+-- SECURITY DEFINER -------------------------------------------------------------------------
+
+-- The API functions that act on platform tables run as their owner.
+select is_definer('tenancy', 'set_context', array['uuid', 'uuid'], 'set_context is SECURITY DEFINER');
+select is_definer('tenancy', 'authenticate', array['text'], 'authenticate is SECURITY DEFINER');
+
+-- The policy key must stay inlinable SQL without SECURITY DEFINER, or policies pay per call.
+select isnt_definer(
+    'tenancy', 'context_tenant_id', array['text[]'], 'context_tenant_id is not SECURITY DEFINER'
+);
+
+-- Every SECURITY DEFINER function pins search_path to pg_catalog, pg_temp: 0 rows.
+select is_empty(
+    $$
+    select p.oid::regprocedure::text
+    from pg_catalog.pg_proc as p
+    where p.pronamespace = 'tenancy'::regnamespace
+        and p.prosecdef
+        and not coalesce('search_path=pg_catalog, pg_temp' = any(p.proconfig), false)
+    $$,
+    'every SECURITY DEFINER function in tenancy sets search_path = pg_catalog, pg_temp'
+);
+
+-- There is at least one such function, so the check above is not vacuous.
+select cmp_ok(
+    (
+        select count(*)::int from pg_catalog.pg_proc as p
+        where p.pronamespace = 'tenancy'::regnamespace and p.prosecdef
+    ),
+    '>=',
+    10,
+    'schema tenancy has SECURITY DEFINER functions to check'
+);
+
+-- No function anywhere in tenancy puts public (or $user) on its search path: 0 rows.
+select is_empty(
+    $$
+    select p.oid::regprocedure::text
+    from pg_catalog.pg_proc as p, unnest(p.proconfig) as c (setting)
+    where p.pronamespace = 'tenancy'::regnamespace
+        and c.setting like 'search\_path=%'
+        and (c.setting like '%public%' or c.setting like '%$user%')
+    $$,
+    'no tenancy function has public or $user on its search path'
+);
+
+-- jwt_config is private to tenancy_owner -----------------------------------------------------
+
+select
+    table_privs_are(
+        'tenancy', 'jwt_config', r.role, array[]::text[], format('%s has no privilege on tenancy.jwt_config', r.role)
+    )
+from (values ('tenancy_app'), ('tenancy_service'), ('tenancy_admin'), ('tenancy_auditor')) as r (role)
+order by r.role;
+
+-- Reading it as any pgtenancy role: permission denied (42501).
+set local role tenancy_app;
+select throws_ok(
+    'select secret from tenancy.jwt_config', '42501', 'permission denied for table jwt_config',
+    'tenancy_app cannot read the JWT secret'
+);
+set local role tenancy_service;
+select throws_ok(
+    'select secret from tenancy.jwt_config', '42501', 'permission denied for table jwt_config',
+    'tenancy_service cannot read the JWT secret'
+);
+set local role tenancy_auditor;
+select throws_ok(
+    'select secret from tenancy.jwt_config', '42501', 'permission denied for table jwt_config',
+    'tenancy_auditor cannot read the JWT secret'
+);
+set local role tenancy_admin;
+select throws_ok(
+    'select secret from tenancy.jwt_config', '42501', 'permission denied for table jwt_config',
+    'tenancy_admin cannot read the JWT secret'
+);
+-- ... nor write it directly: 42501.
+select throws_ok(
+    $$update tenancy.jwt_config set secret = repeat('x', 40)$$, '42501',
+    'permission denied for table jwt_config',
+    'tenancy_admin cannot write the JWT secret directly'
+);
+-- The legitimate path: tenancy_admin sets it through configure_jwt.
+select lives_ok(
+    $$select tenancy.configure_jwt(repeat('s', 32), 'https://issuer.example', 'aud-1')$$,
+    'tenancy_admin configures JWT verification through tenancy.configure_jwt()'
+);
+-- configure_jwt refuses a short secret: 22023.
+select throws_ok(
+    $$select tenancy.configure_jwt(repeat('s', 31))$$,
+    '22023',
+    'JWT secret must be at least 32 bytes, got 31 bytes',
+    'configure_jwt refuses a secret shorter than 32 bytes'
+);
+reset role;
+
+-- The row is there (checked as the superuser): 1 row with the configured issuer.
+select results_eq(
+    'select issuer, audience from tenancy.jwt_config',
+    $$values ('https://issuer.example'::text, 'aud-1'::text)$$,
+    'configure_jwt stored the issuer and audience'
+);
+
+-- Platform tables are not the application's -------------------------------------------------
+
+-- tenancy_app cannot read tenants: 42501; tenancy_admin can.
+set local role tenancy_app;
+select throws_ok(
+    'select count(*) from tenancy.tenants', '42501', 'permission denied for table tenants',
+    'tenancy_app cannot read tenancy.tenants'
+);
+set local role tenancy_admin;
+select lives_ok('select count(*) from tenancy.tenants', 'tenancy_admin reads tenancy.tenants');
+-- Nobody but the owner writes the platform tables directly: 42501.
+select throws_ok(
+    $$insert into tenancy.tenants (slug, name) values ('direct', 'Direct')$$, '42501',
+    'permission denied for table tenants',
+    'tenancy_admin cannot insert into tenancy.tenants directly'
+);
+set local role tenancy_app;
+select throws_ok(
+    $$insert into tenancy.memberships (tenant_id, user_id, role)
+      values (gen_random_uuid(), gen_random_uuid(), 'owner')$$,
+    '42501',
+    'permission denied for table memberships',
+    'tenancy_app cannot insert into tenancy.memberships directly'
+);
+-- The context sequences cannot be moved by the application: 42501.
+select throws_ok(
+    $$select setval('tenancy.context_epoch', 1)$$, '42501',
+    'permission denied for sequence context_epoch',
+    'tenancy_app cannot reset tenancy.context_epoch'
+);
+reset role;
+
+-- Comments ----------------------------------------------------------------------------------
+
+-- Every function in tenancy has a COMMENT: 0 rows.
+select is_empty(
+    $$
+    select p.oid::regprocedure::text
+    from pg_catalog.pg_proc as p
+    where p.pronamespace = 'tenancy'::regnamespace
+        and obj_description(p.oid, 'pg_proc') is null
+    $$,
+    'every function in schema tenancy has a comment'
+);
+
+-- Every table, view and sequence in tenancy has a COMMENT: 0 rows.
+select is_empty(
+    $$
+    select c.oid::regclass::text
+    from pg_catalog.pg_class as c
+    where c.relnamespace = 'tenancy'::regnamespace
+        and c.relkind in ('r', 'p', 'v', 'm', 'S')
+        and obj_description(c.oid, 'pg_class') is null
+    $$,
+    'every table, view and sequence in schema tenancy has a comment'
+);
+
+-- The schema itself has one.
+select isnt(
+    obj_description('tenancy'::regnamespace, 'pg_namespace'), null, 'schema tenancy has a comment'
+);
+
+select * from finish();
+rollback;
