@@ -1,21 +1,25 @@
--- tenancy.context_fingerprint_of: the 64-bit fingerprint of a context value (first 8 bytes of SHA-256).
+-- tenancy.context_fingerprint_of: the 8-byte fingerprint binding a context value to this transaction.
 
 create or replace function tenancy.context_fingerprint_of(p_value text)
-returns bigint
+returns bytea
 language sql
-immutable
+stable
 parallel safe
 as $$
-    select (
-        'x' operator(pg_catalog.||) pg_catalog.encode(
-            pg_catalog.substring(pg_catalog.sha256(pg_catalog.convert_to(p_value, 'UTF8')), 1, 8),
-            'hex'
-        )
-    )::pg_catalog.bit(64)::pg_catalog.int8
+    select pg_catalog.substring(
+        pg_catalog.sha256(
+            pg_catalog.convert_to(p_value, 'UTF8')
+            operator(pg_catalog.||) pg_catalog.timestamptz_send(pg_catalog.transaction_timestamp())
+        ),
+        1,
+        8
+    )
 $$;
 
 comment on function tenancy.context_fingerprint_of(text) is
-'pgtenancy internal: fingerprint of a context value, compared with currval(tenancy.context_fingerprint).';
+'pgtenancy internal: the first 8 bytes of SHA-256 over a context value and the start time of '
+'the current transaction, so a value replayed in a later transaction does not match. Compared '
+'with int8send(currval(tenancy.context_fingerprint)).';
 
 revoke all on function tenancy.context_fingerprint_of(text) from public;
 grant execute on function tenancy.context_fingerprint_of(text)

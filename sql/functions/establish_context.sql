@@ -16,12 +16,14 @@ begin
         p_tenant_id::text,
         coalesce(p_user_id::text, ''),
         p_role,
-        tenancy.transaction_stamp(),
         pg_sequence_last_value('tenancy.context_epoch'::regclass)::text,
         replace(gen_random_uuid()::text, '-', '')
     );
+    -- The fingerprint's 8 bytes, big-endian, as the sequence value (int8send gives them back).
     perform setval(
-        'tenancy.context_fingerprint'::regclass, tenancy.context_fingerprint_of(v_context), true
+        'tenancy.context_fingerprint'::regclass,
+        ('x' || encode(tenancy.context_fingerprint_of(v_context), 'hex'))::bit(64)::bigint,
+        true
     );
     -- SET LOCAL (not set_config) so that poolers and Citus see an ordinary local setting.
     execute format('set local tenancy.context = %L', v_context);
