@@ -1,0 +1,317 @@
+-- Members: add_member, set_member_role and remove_member as owners, admins, members, viewers
+-- and a service context; the last-owner rule; every change stays inside the current tenant.
+-- Fixtures: tenants are created by tenancy_admin; the superuser only reads memberships back.
+
+begin;
+select plan(41);
+
+-- act_as(tenant, user): tenancy_service sets the context (user NULL: a service context), then
+-- the transaction continues as tenancy_app, which is what an application does.
+create function pg_temp.act_as(p_tenant_id uuid, p_user_id uuid default null)
+returns void
+language plpgsql
+as $$
+begin
+    set local role tenancy_service;
+    perform tenancy.set_context(p_tenant_id, p_user_id);
+    set local role tenancy_app;
+end
+$$;
+
+-- members_of(tenant): user and role of every membership, read back by the superuser.
+create function pg_temp.members_of(p_tenant_id uuid)
+returns table (user_id uuid, role text)
+language sql
+as $$
+    select m.user_id, m.role from tenancy.memberships as m
+    where m.tenant_id = p_tenant_id
+    order by m.role, m.user_id
+$$;
+
+select
+    gen_random_uuid() as owner_a,
+    gen_random_uuid() as admin_a,
+    gen_random_uuid() as member_a,
+    gen_random_uuid() as viewer_a,
+    gen_random_uuid() as newbie,
+    gen_random_uuid() as owner_b,
+    gen_random_uuid() as shared,
+    gen_random_uuid() as only_b,
+    gen_random_uuid() as stranger
+\gset
+
+set local role tenancy_admin;
+select tenancy.create_tenant('alpha', 'Alpha', :'owner_a') as tenant_a \gset
+select tenancy.create_tenant('beta', 'Beta', :'owner_b') as tenant_b \gset
+reset role;
+
+-- Tenant B's owner adds the shared user and a user only B has.
+select pg_temp.act_as(:'tenant_b', :'owner_b');
+select lives_ok(
+    format('select tenancy.add_member(%L, %L)', :'shared', 'member'),
+    'the owner of B adds the shared user to B'
+);
+select lives_ok(
+    format('select tenancy.add_member(%L, %L)', :'only_b', 'viewer'),
+    'the owner of B adds a user that only B has'
+);
+
+-- The owner of A --------------------------------------------------------------------------------
+
+select pg_temp.act_as(:'tenant_a', :'owner_a');
+
+-- The owner adds an admin, a member, a viewer and the shared user.
+select lives_ok(
+    format('select tenancy.add_member(%L, %L)', :'admin_a', 'admin'), 'an owner adds an admin'
+);
+select lives_ok(
+    format('select tenancy.add_member(%L, %L)', :'member_a', 'member'), 'an owner adds a member'
+);
+select lives_ok(
+    format('select tenancy.add_member(%L, %L)', :'viewer_a', 'viewer'), 'an owner adds a viewer'
+);
+select lives_ok(
+    format('select tenancy.add_member(%L, %L)', :'shared', 'viewer'), 'an owner adds the shared user to A'
+);
+
+-- An unknown role: 22023 naming it.
+select throws_ok(
+    format('select tenancy.add_member(%L, %L)', :'newbie', 'superuser'),
+    '22023',
+    'invalid member role ''superuser''',
+    'add_member refuses an unknown role'
+);
+select throws_ok(
+    format('select tenancy.set_member_role(%L, %L)', :'member_a', 'Owner'),
+    '22023',
+    'invalid member role ''Owner''',
+    'set_member_role refuses an unknown role'
+);
+
+-- Adding someone twice: 23505 naming the user, the tenant and the present role.
+select throws_ok(
+    format('select tenancy.add_member(%L, %L)', :'member_a', 'viewer'),
+    '23505',
+    format('user %s is already a member of tenant %s (role member)', :'member_a', :'tenant_a'),
+    'adding an existing member is 23505'
+);
+
+-- Someone who is not a member: P0002 for set_member_role and remove_member.
+select throws_ok(
+    format('select tenancy.set_member_role(%L, %L)', :'stranger', 'member'),
+    'P0002',
+    format('user %s is not a member of tenant %s', :'stranger', :'tenant_a'),
+    'changing the role of a non-member is P0002'
+);
+select throws_ok(
+    format('select tenancy.remove_member(%L)', :'stranger'),
+    'P0002',
+    format('user %s is not a member of tenant %s', :'stranger', :'tenant_a'),
+    'removing a non-member is P0002'
+);
+
+-- Nobody changes their own role, not even an owner: 42501.
+select throws_ok(
+    format('select tenancy.set_member_role(%L, %L)', :'owner_a', 'admin'),
+    '42501',
+    format('user %s cannot change their own role', :'owner_a'),
+    'an owner cannot change their own role'
+);
+
+-- The last owner can neither leave nor be demoted: TN005.
+select throws_ok(
+    format('select tenancy.remove_member(%L)', :'owner_a'),
+    'TN005',
+    format('user %s is the last owner of tenant %s', :'owner_a', :'tenant_a'),
+    'the last owner cannot remove themselves'
+);
+select pg_temp.act_as(:'tenant_a');
+select throws_ok(
+    format('select tenancy.set_member_role(%L, %L)', :'owner_a', 'admin'),
+    'TN005',
+    format('user %s is the last owner of tenant %s', :'owner_a', :'tenant_a'),
+    'a service context cannot demote the last owner'
+);
+select throws_ok(
+    format('select tenancy.remove_member(%L)', :'owner_a'),
+    'TN005',
+    format('user %s is the last owner of tenant %s', :'owner_a', :'tenant_a'),
+    'a service context cannot remove the last owner'
+);
+
+-- The admin of A ----------------------------------------------------------------------------------
+
+select pg_temp.act_as(:'tenant_a', :'admin_a');
+
+-- An admin adds members and changes their roles.
+select lives_ok(
+    format('select tenancy.add_member(%L, %L)', :'newbie', 'member'), 'an admin adds a member'
+);
+select lives_ok(
+    format('select tenancy.set_member_role(%L, %L)', :'newbie', 'viewer'), 'an admin demotes a member to viewer'
+);
+
+-- ... but never touches owners: 42501.
+select throws_ok(
+    format('select tenancy.add_member(%L, %L)', :'stranger', 'owner'),
+    '42501',
+    format('an admin cannot make user %s an owner of tenant %s', :'stranger', :'tenant_a'),
+    'an admin cannot add an owner'
+);
+select throws_ok(
+    format('select tenancy.set_member_role(%L, %L)', :'member_a', 'owner'),
+    '42501',
+    format(
+        'an admin cannot change the role of user %s from member to owner: owners are managed by owners', :'member_a'
+    ),
+    'an admin cannot promote a member to owner'
+);
+select throws_ok(
+    format('select tenancy.set_member_role(%L, %L)', :'owner_a', 'admin'),
+    '42501',
+    format(
+        'an admin cannot change the role of user %s from owner to admin: owners are managed by owners', :'owner_a'
+    ),
+    'an admin cannot demote an owner'
+);
+select throws_ok(
+    format('select tenancy.remove_member(%L)', :'owner_a'),
+    '42501',
+    format('an admin cannot remove owner %s of tenant %s', :'owner_a', :'tenant_a'),
+    'an admin cannot remove an owner'
+);
+select throws_ok(
+    format('select tenancy.set_member_role(%L, %L)', :'admin_a', 'member'),
+    '42501',
+    format('user %s cannot change their own role', :'admin_a'),
+    'an admin cannot change their own role'
+);
+
+-- Members and viewers manage nobody ---------------------------------------------------------------
+
+select pg_temp.act_as(:'tenant_a', :'member_a');
+select throws_ok(
+    format('select tenancy.add_member(%L, %L)', :'stranger', 'viewer'),
+    '42501',
+    format('role member of tenant %s cannot manage members', :'tenant_a'),
+    'a member cannot add members'
+);
+select throws_ok(
+    format('select tenancy.remove_member(%L)', :'newbie'),
+    '42501',
+    format('role member of tenant %s cannot manage members', :'tenant_a'),
+    'a member cannot remove members'
+);
+
+select pg_temp.act_as(:'tenant_a', :'viewer_a');
+select throws_ok(
+    format('select tenancy.add_member(%L, %L)', :'stranger', 'viewer'),
+    '42501',
+    format('role viewer of tenant %s cannot manage members', :'tenant_a'),
+    'a viewer cannot add members'
+);
+select throws_ok(
+    format('select tenancy.set_member_role(%L, %L)', :'viewer_a', 'owner'),
+    '42501',
+    format('role viewer of tenant %s cannot manage members', :'tenant_a'),
+    'a viewer cannot promote themselves'
+);
+select throws_ok(
+    format('select tenancy.remove_member(%L)', :'newbie'),
+    '42501',
+    format('role viewer of tenant %s cannot manage members', :'tenant_a'),
+    'a viewer cannot remove members'
+);
+
+-- A second owner, then the first may go -------------------------------------------------------------
+
+select pg_temp.act_as(:'tenant_a', :'owner_a');
+select lives_ok(
+    format('select tenancy.set_member_role(%L, %L)', :'admin_a', 'owner'), 'an owner promotes the admin to owner'
+);
+select lives_ok(
+    format('select tenancy.set_member_role(%L, %L)', :'member_a', 'admin'), 'an owner promotes a member to admin'
+);
+
+-- Now owner_a is not the last owner: the new owner demotes them to admin, then back.
+select pg_temp.act_as(:'tenant_a', :'admin_a');
+select lives_ok(
+    format('select tenancy.set_member_role(%L, %L)', :'owner_a', 'admin'), 'an owner demotes another owner'
+);
+select lives_ok(
+    format('select tenancy.set_member_role(%L, %L)', :'owner_a', 'owner'), 'an owner promotes an admin to owner'
+);
+
+-- With two owners, one may leave on their own.
+select pg_temp.act_as(:'tenant_a', :'owner_a');
+select lives_ok(
+    format('select tenancy.remove_member(%L)', :'owner_a'), 'an owner who is not the last one leaves'
+);
+
+-- The admin removes the new viewer.
+select pg_temp.act_as(:'tenant_a', :'member_a');
+select lives_ok(format('select tenancy.remove_member(%L)', :'newbie'), 'an admin removes a viewer');
+
+-- Changes stay in the current tenant ------------------------------------------------------------------
+
+-- A user only B has is unknown in A: P0002, nothing happens to B.
+select throws_ok(
+    format('select tenancy.remove_member(%L)', :'only_b'),
+    'P0002',
+    format('user %s is not a member of tenant %s', :'only_b', :'tenant_a'),
+    'removing, from A, a user that only B has is P0002'
+);
+select throws_ok(
+    format('select tenancy.set_member_role(%L, %L)', :'only_b', 'admin'),
+    'P0002',
+    format('user %s is not a member of tenant %s', :'only_b', :'tenant_a'),
+    'changing, from A, the role of a user that only B has is P0002'
+);
+
+-- The shared user leaves A; their membership in B is untouched.
+select lives_ok(format('select tenancy.remove_member(%L)', :'shared'), 'A removes the shared user from A');
+
+-- Without a context ---------------------------------------------------------------------------------
+
+select tenancy.clear_context();
+select throws_ok(
+    format('select tenancy.add_member(%L, %L)', :'stranger', 'viewer'),
+    'TN001',
+    'no tenant context: call tenancy.authenticate() or tenancy.set_context() first',
+    'add_member without a context is TN001'
+);
+select throws_ok(
+    format('select tenancy.set_member_role(%L, %L)', :'viewer_a', 'member'),
+    'TN001',
+    'no tenant context: call tenancy.authenticate() or tenancy.set_context() first',
+    'set_member_role without a context is TN001'
+);
+select throws_ok(
+    format('select tenancy.remove_member(%L)', :'viewer_a'),
+    'TN001',
+    'no tenant context: call tenancy.authenticate() or tenancy.set_context() first',
+    'remove_member without a context is TN001'
+);
+
+-- Final state, read back by the superuser ---------------------------------------------------------
+
+reset role;
+select results_eq(
+    format('select * from pg_temp.members_of(%L)', :'tenant_a'),
+    format(
+        'values (%L::uuid, %L::text), (%L, %L), (%L, %L)',
+        :'member_a', 'admin', :'admin_a', 'owner', :'viewer_a', 'viewer'
+    ),
+    'tenant A: the new owner, the promoted admin and the viewer; the rest left'
+);
+select results_eq(
+    format('select * from pg_temp.members_of(%L)', :'tenant_b'),
+    format(
+        'select * from (values (%L::uuid, %L::text), (%L, %L), (%L, %L)) as v (u, r) order by r, u',
+        :'shared', 'member', :'owner_b', 'owner', :'only_b', 'viewer'
+    ),
+    'tenant B is untouched by everything done in A'
+);
+
+select * from finish();
+rollback;
