@@ -165,8 +165,9 @@ def status(database_url: str) -> list[Status]:
     from yoyo import read_migrations
 
     all_steps = steps()
-    backend = _with_backend(database_url)
-    with _rendered(all_steps) as tmp:
+    # Leaving the backend closes its connection: a lingering one blocks renaming or dropping
+    # the database right after.
+    with _with_backend(database_url) as backend, _rendered(all_steps) as tmp:
         migrations = read_migrations(str(tmp))
         stale = {m.id for m in _superseded(backend, migrations)}
         applied = {m.id for m in migrations if backend.is_applied(m) and m.id not in stale}
@@ -180,8 +181,7 @@ def migrate(database_url: str) -> list[str]:
     """Apply pending steps; return the ids applied (empty when up to date)."""
     from yoyo import read_migrations
 
-    backend = _with_backend(database_url)
-    with _rendered(steps()) as tmp:
+    with _with_backend(database_url) as backend, _rendered(steps()) as tmp:
         migrations = read_migrations(str(tmp))
         with backend.lock():
             stale = _superseded(backend, migrations)
