@@ -1,0 +1,308 @@
+"""pgbouncer in transaction pooling mode: one server connection shared by every client.
+
+A private pgbouncer runs in front of the session database with ``default_pool_size = 1``, so
+all clients of the application role take turns on the same PostgreSQL backend (asserted with
+``pg_backend_pid()``). The tenant context is transaction-scoped and verified against the
+transaction that set it, so nothing one client authenticated survives into the next client's
+transaction, not even when that client replays the exact context value with ``set_config``.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from conftest import Roles, Tenant, token_for
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from pgtenancy import authenticated_transaction, tenant_transaction
+
+PGBOUNCER = "/usr/sbin/pgbouncer"
+RUN_AS = "postgres"
+DBNAME = "tenancy"
+
+CONTEXT_SQL = (
+    "select tenancy.current_tenant_id(), tenancy.current_user_id(), tenancy.current_member_role()"
+)
+VISIBLE_SQL = "select tenant_id, name from app.projects order by name"
+INSERT_SQL = "insert into app.projects (tenant_id, name) values (tenancy.current_tenant_id(), %s)"
+NO_CONTEXT = (None, None, None)
+
+
+@dataclass
+class Bouncer:
+    socket_dir: Path
+    port: int
+    log: Path
+
+    def url(self, role_url: str) -> str:
+        """The same login role as ``role_url``, through pgbouncer."""
+        user = conninfo_to_dict(role_url)["user"]
+        return make_conninfo(
+            host=str(self.socket_dir), port=self.port, dbname=DBNAME, user=str(user)
+        )
+
+    def connect(self, role_url: str) -> psycopg.Connection[Any]:
+        # No server-side prepared statements: the next transaction may run on another client's
+        # session, which pgbouncer 1.18 does not track.
+        return psycopg.connect(self.url(role_url), prepare_threshold=None)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stop_leftover(pid_file: Path, ini: Path) -> None:
+    """runuser passes SIGTERM on to pgbouncer; should it not have, stop our own pgbouncer."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if str(ini).encode() in cmdline:
+        os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def bouncer(database_url: str, roles: Roles) -> Iterator[Bouncer]:
+    target = conninfo_to_dict(database_url)
+    tmp = Path(tempfile.mkdtemp(prefix="pgtenancy-bouncer-"))
+    as_root = os.geteuid() == 0
+    if as_root:
+        pw = pwd.getpwnam(RUN_AS)
+        os.chown(tmp, pw.pw_uid, pw.pw_gid)
+    port = _free_port()
+    users = [str(conninfo_to_dict(url)["user"]) for url in (roles.app, roles.service)]
+    (tmp / "userlist.txt").write_text("".join(f'"{u}" ""\n' for u in users))
+    server = f"host={target['host']} port={target['port']} dbname={target['dbname']}"
+    (tmp / "pgbouncer.ini").write_text(
+        f"""[databases]
+{DBNAME} = {server}
+
+[pgbouncer]
+listen_addr =
+listen_port = {port}
+unix_socket_dir = {tmp}
+auth_type = trust
+auth_file = {tmp}/userlist.txt
+pool_mode = transaction
+default_pool_size = 1
+min_pool_size = 0
+reserve_pool_size = 0
+max_client_conn = 50
+server_reset_query_always = 0
+logfile = {tmp}/pgbouncer.log
+pidfile = {tmp}/pgbouncer.pid
+"""
+    )
+    if as_root:
+        for name in ("userlist.txt", "pgbouncer.ini"):
+            os.chown(tmp / name, pw.pw_uid, pw.pw_gid)
+    cmd = [PGBOUNCER, str(tmp / "pgbouncer.ini")]
+    if as_root:
+        cmd = ["runuser", "-u", RUN_AS, "--", *cmd]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    bouncer = Bouncer(socket_dir=tmp, port=port, log=tmp / "pgbouncer.log")
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if proc.poll() is not None:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                log = bouncer.log.read_text() if bouncer.log.exists() else ""
+                pytest.fail(f"pgbouncer exited with {proc.returncode}:\n{out}\n{log}")
+            try:
+                with bouncer.connect(roles.app) as conn:
+                    conn.execute("select 1")
+                break
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield bouncer
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        _stop_leftover(tmp / "pgbouncer.pid", tmp / "pgbouncer.ini")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def seed(roles: Roles, tenant: Tenant, names: list[str]) -> None:
+    with psycopg.connect(roles.service) as conn, tenant_transaction(conn, tenant.id):
+        for name in names:
+            conn.execute(INSERT_SQL, (name,))
+
+
+@pytest.fixture
+def tenants(roles: Roles, make_tenant: Any) -> tuple[Tenant, Tenant]:
+    """Tenant A with rows a1, a2 and tenant B with rows b1, b2, b3."""
+    a, b = make_tenant(), make_tenant()
+    seed(roles, a, ["a1", "a2"])
+    seed(roles, b, ["b1", "b2", "b3"])
+    return a, b
+
+
+def one(conn: psycopg.Connection[Any], query: str, params: Any = None) -> Any:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def context_now(conn: psycopg.Connection[Any]) -> tuple[Any, ...]:
+    row = conn.execute(CONTEXT_SQL).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def visible(conn: psycopg.Connection[Any]) -> list[tuple[uuid.UUID, str]]:
+    return [(r[0], r[1]) for r in conn.execute(VISIBLE_SQL).fetchall()]
+
+
+def test_one_server_connection_for_all_clients(bouncer: Bouncer, roles: Roles) -> None:
+    with bouncer.connect(roles.app) as c1, bouncer.connect(roles.app) as c2:
+        pids = set()
+        for conn in (c1, c2, c1, c2):
+            with conn.transaction():
+                pids.add(one(conn, "select pg_backend_pid()"))
+        assert len(pids) == 1
+
+
+def test_context_does_not_reach_the_next_client(
+    bouncer: Bouncer, roles: Roles, tenants: tuple[Tenant, Tenant]
+) -> None:
+    a, b = tenants
+    with bouncer.connect(roles.app) as c1, bouncer.connect(roles.app) as c2:
+        with authenticated_transaction(c1, token_for(a.id, a.owner)) as ctx:
+            assert ctx.tenant_id == a.id
+            pid = one(c1, "select pg_backend_pid()")
+            assert visible(c1) == [(a.id, "a1"), (a.id, "a2")]
+        with c2.transaction():
+            assert one(c2, "select pg_backend_pid()") == pid
+            assert context_now(c2) == NO_CONTEXT
+            assert visible(c2) == []
+            assert one(c2, "select count(*) from app.projects") == 0
+        # Paired: client 2 authenticates as B on that same server connection and sees B only.
+        with authenticated_transaction(c2, token_for(b.id, b.owner)):
+            assert one(c2, "select pg_backend_pid()") == pid
+            assert visible(c2) == [(b.id, "b1"), (b.id, "b2"), (b.id, "b3")]
+
+
+@pytest.mark.parametrize("is_local", [True, False], ids=["set_local", "set_session"])
+def test_replayed_context_value_gives_nothing(
+    bouncer: Bouncer, roles: Roles, tenants: tuple[Tenant, Tenant], is_local: bool
+) -> None:
+    a, b = tenants
+    with bouncer.connect(roles.app) as c1, bouncer.connect(roles.app) as c2:
+        with authenticated_transaction(c1, token_for(a.id, a.owner)):
+            stolen = one(c1, "select current_setting('tenancy.context')")
+            pid = one(c1, "select pg_backend_pid()")
+            assert stolen.startswith("v1|") and str(a.id) in stolen
+            assert len(visible(c1)) == 2
+        try:
+            with c2.transaction():
+                # Same server session, so the session's fingerprint still matches this value;
+                # the value belongs to client 1's transaction, though, and is refused.
+                assert one(c2, "select pg_backend_pid()") == pid
+                c2.execute("select set_config('tenancy.context', %s, %s)", (stolen, is_local))
+                assert one(c2, "select current_setting('tenancy.context')") == stolen
+                assert context_now(c2) == NO_CONTEXT
+                assert visible(c2) == []
+                assert (
+                    one(c2, "select count(*) from app.projects where tenant_id = %s", (a.id,)) == 0
+                )
+                with pytest.raises(psycopg.Error) as info, c2.transaction():
+                    c2.execute(INSERT_SQL, ("replayed",))
+                assert info.value.sqlstate in {"TN001", "42501", "23502"}
+            with c2.transaction():
+                # A session-level replay persists on the server connection; still no access.
+                assert context_now(c2) == NO_CONTEXT
+                assert visible(c2) == []
+            # Paired: client 2 with its own token sees exactly its own rows.
+            with authenticated_transaction(c2, token_for(b.id, b.owner)):
+                assert one(c2, "select pg_backend_pid()") == pid
+                assert visible(c2) == [(b.id, "b1"), (b.id, "b2"), (b.id, "b3")]
+            with authenticated_transaction(c1, token_for(a.id, a.owner)):
+                assert visible(c1) == [(a.id, "a1"), (a.id, "a2")]
+        finally:
+            if not is_local:  # do not leave the replayed value on the shared server session
+                with c2.transaction():
+                    c2.execute("reset tenancy.context")
+
+
+def test_failed_transaction_leaves_nothing_behind(
+    bouncer: Bouncer, roles: Roles, tenants: tuple[Tenant, Tenant]
+) -> None:
+    a, _ = tenants
+    with bouncer.connect(roles.app) as c1, bouncer.connect(roles.app) as c2:
+        with (
+            pytest.raises(psycopg.errors.UniqueViolation),
+            authenticated_transaction(c1, token_for(a.id, a.owner)),
+        ):
+            c1.execute(INSERT_SQL, ("a-new",))
+            c1.execute(INSERT_SQL, ("a1",))
+        with c2.transaction():
+            assert context_now(c2) == NO_CONTEXT
+            assert visible(c2) == []
+        with authenticated_transaction(c2, token_for(a.id, a.owner)):
+            assert visible(c2) == [(a.id, "a1"), (a.id, "a2")]
+
+
+def test_interleaved_clients_each_see_only_their_own_rows(
+    bouncer: Bouncer, roles: Roles, make_tenant: Any
+) -> None:
+    clients, rounds = 6, 4
+    tenants = [make_tenant() for _ in range(clients)]
+    for i, tenant in enumerate(tenants):
+        seed(roles, tenant, [f"seed-{i}-{k}" for k in range(i)])
+    failures: list[BaseException] = []
+    pids: set[int] = set()
+    start = threading.Barrier(clients)
+
+    def work(i: int, tenant: Tenant) -> None:
+        try:
+            token = token_for(tenant.id, tenant.owner)
+            with bouncer.connect(roles.app) as conn:
+                start.wait()
+                for r in range(rounds):
+                    with authenticated_transaction(conn, token):
+                        pids.add(one(conn, "select pg_backend_pid()"))
+                        conn.execute(INSERT_SQL, (f"row-{i}-{r}",))
+                        rows = visible(conn)
+                        assert len(rows) == i + r + 1
+                        assert {tid for tid, _ in rows} == {tenant.id}
+                    with conn.transaction():
+                        assert context_now(conn) == NO_CONTEXT
+                        assert visible(conn) == []
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i, t)) for i, t in enumerate(tenants)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert len(pids) == 1  # every client ran on the one server connection
+    with psycopg.connect(roles.service) as conn:
+        for i, tenant in enumerate(tenants):
+            with tenant_transaction(conn, tenant.id):
+                assert len(visible(conn)) == i + rounds
