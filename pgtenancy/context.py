@@ -9,9 +9,9 @@ the database, so it ends with the transaction: when the block exits the transact
 The helpers insist on owning the transaction. A connection that is already inside a
 transaction (an explicit ``BEGIN``, an open ``conn.transaction()`` block, or the implicit
 transaction psycopg opens on the first statement when autocommit is off) is refused with
-:class:`ContextError`: otherwise the context would become part of somebody else's transaction,
-or of a savepoint whose rollback would not undo it, and would live as long as that outer
-transaction rather than as long as the block.
+:class:`ContextError`. Joining it would make the block a savepoint: the ``SET LOCAL`` would
+survive the release of that savepoint and last until the caller's transaction ends, so the
+tenant would outlive the block and apply to whatever the caller runs next.
 
 Errors raised by the database (``psycopg.errors`` with SQLSTATE ``TN00x``, ``42501`` ...)
 propagate unchanged, after the transaction has been rolled back.
