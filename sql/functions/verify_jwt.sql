@@ -92,9 +92,11 @@ begin
                 'token issuer %s does not match %L', coalesce(v_claims -> 'iss', '"missing"'::jsonb), v_config.issuer
             );
     end if;
-    if v_config.audience is not null and not (
+    -- A missing aud makes the test NULL, which must count as a mismatch.
+    if v_config.audience is not null and not coalesce(
         (jsonb_typeof(v_claims -> 'aud') = 'string' and v_claims ->> 'aud' = v_config.audience)
-        or (jsonb_typeof(v_claims -> 'aud') = 'array' and v_claims -> 'aud' ? v_config.audience)
+        or (jsonb_typeof(v_claims -> 'aud') = 'array' and v_claims -> 'aud' ? v_config.audience),
+        false
     ) then
         raise exception using
             errcode = 'TN004',
