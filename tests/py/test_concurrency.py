@@ -374,3 +374,78 @@ def test_slug_is_free_again_when_the_first_creator_rolls_back(roles: Roles) -> N
             "select count(*) from tenancy.tenants where slug = %s", (slug,)
         ).fetchone()
     assert row == (1,)
+
+
+# -- many tenants at once ------------------------------------------------------------------
+
+
+def test_many_sessions_authenticating_different_tenants_see_only_their_own_rows(
+    roles: Roles, make_tenant: Callable[[], Tenant]
+) -> None:
+    tenants = [make_tenant() for _ in range(8)]
+    with psycopg.connect(roles.service) as conn:
+        for t in tenants:
+            with conn.transaction():
+                conn.execute("select tenancy.set_context(%s)", (t.id,))
+                for n in range(3):
+                    conn.execute(
+                        "insert into app.projects (tenant_id, name) values (%s, %s)",
+                        (t.id, f"{t.slug}-seed-{n}"),
+                    )
+    sessions = 16
+    rounds = 25
+    barrier = threading.Barrier(sessions)
+    problems: list[str] = []
+
+    def session(index: int) -> None:
+        tenant = tenants[index % len(tenants)]
+        # Half the sessions are applications with a JWT, half trusted backends.
+        url = roles.app if index % 2 == 0 else roles.service
+        try:
+            with psycopg.connect(url) as conn:
+                for r in range(rounds):
+                    barrier.wait(TIMEOUT)
+                    with conn.transaction():
+                        if url == roles.app:
+                            conn.execute(
+                                "select tenancy.authenticate(%s)",
+                                (token_for(tenant.id, tenant.owner),),
+                            )
+                        else:
+                            conn.execute("select tenancy.set_context(%s)", (tenant.id,))
+                        conn.execute(
+                            "insert into app.projects (name) values (%s)",
+                            (f"{tenant.slug}-s{index}-r{r}",),
+                        )
+                        rows = conn.execute("select tenant_id, name from app.projects").fetchall()
+                        current = conn.execute("select tenancy.current_tenant_id()").fetchone()
+                    foreign = [row for row in rows if row[0] != tenant.id]
+                    if foreign or current != (tenant.id,):
+                        problems.append(f"session {index} round {r}: {foreign[:3]} {current}")
+                    if not any(name == f"{tenant.slug}-s{index}-r{r}" for _, name in rows):
+                        problems.append(f"session {index} round {r}: own row not visible")
+                # After the last transaction nothing is left on the connection.
+                with conn.transaction():
+                    left = conn.execute("select count(*) from app.projects").fetchone()
+                if left != (0,):
+                    problems.append(f"session {index}: {left} rows visible without a context")
+        except Exception as exc:  # reported by the main thread
+            problems.append(f"session {index}: {exc!r}")
+            barrier.abort()
+
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT * 4)
+
+    assert problems == []
+    per_tenant = sessions // len(tenants)
+    with psycopg.connect(roles.superuser) as conn:
+        for t in tenants:
+            row = conn.execute(
+                "select count(*), count(*) filter (where name like %s) from app.projects"
+                " where tenant_id = %s",
+                (f"{t.slug}-%", t.id),
+            ).fetchone()
+            assert row == (3 + per_tenant * rounds, 3 + per_tenant * rounds)
