@@ -1,0 +1,220 @@
+"""Render a table's SQL and pgTAP test from the Jinja templates.
+
+Templates never splice a name: identifiers go through ``qident`` and literals through
+``qliteral``; undefined variables are errors (``StrictUndefined``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from .catalog import TableInfo
+from .spec import ROLES, TableSpec
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+
+SELECT_POLICY = "tenant rows are visible to readers of the tenant"
+INSERT_POLICY = "tenant rows are inserted by writers of the tenant"
+UPDATE_POLICY = "tenant rows are updated by writers of the tenant"
+DELETE_POLICY = "tenant rows are deleted by writers of the tenant"
+OWNER_POLICY = "pgtenancy functions manage every row"
+#: Every policy name the generator can emit, in the order they are dropped.
+ALL_POLICY_NAMES: tuple[str, ...] = (
+    SELECT_POLICY,
+    INSERT_POLICY,
+    UPDATE_POLICY,
+    DELETE_POLICY,
+    OWNER_POLICY,
+)
+
+
+def qident(value: object) -> str:
+    """Quote an SQL identifier: always double-quoted, inner quotes doubled."""
+    text = _text(value, "identifier")
+    return '"' + text.replace('"', '""') + '"'
+
+
+def qliteral(value: object) -> str:
+    """Quote an SQL string literal (standard_conforming_strings): inner quotes doubled."""
+    text = _text(value, "literal")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def comment_text(value: object) -> str:
+    """Text safe inside a ``--`` comment: control characters are shown escaped."""
+    return "".join(
+        ch if ord(ch) >= 0x20 and ord(ch) != 0x7F else f"\\x{ord(ch):02x}" for ch in str(value)
+    )
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, got {value!r}")
+    if "\x00" in value:
+        raise ValueError(f"{what} {value!r} contains NUL")
+    return value
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One ``create policy``: ``roles`` None means the expression is simply ``true``."""
+
+    name: str
+    command: str
+    grantee: str
+    roles: tuple[str, ...] | None
+    using: bool
+    check: bool
+    comment: str
+
+
+@dataclass(frozen=True)
+class RoleCase:
+    """A member role exercised by the isolation test."""
+
+    role: str
+    reads: bool
+    writes: bool
+
+
+def _list(roles: Sequence[str]) -> str:
+    if len(roles) == 1:
+        return roles[0]
+    return ", ".join(roles[:-1]) + " or " + roles[-1]
+
+
+def policies_for(table: TableSpec) -> list[Policy]:
+    """The policies of one table, in the order they are created (sorted by name in tests)."""
+    result = [
+        Policy(
+            SELECT_POLICY,
+            "select",
+            "public",
+            table.read,
+            using=True,
+            check=False,
+            comment=f"Members of the current tenant with role {_list(table.read)} (and service "
+            "contexts) see its rows; without a valid tenant context no row is visible.",
+        )
+    ]
+    if table.write:
+        writers = _list(table.write)
+        result += [
+            Policy(
+                INSERT_POLICY,
+                "insert",
+                "public",
+                table.write,
+                using=False,
+                check=True,
+                comment=f"Members with role {writers} (and service contexts) insert rows "
+                "into the current tenant only.",
+            ),
+            Policy(
+                UPDATE_POLICY,
+                "update",
+                "public",
+                table.write,
+                using=True,
+                check=True,
+                comment=f"Members with role {writers} (and service contexts) update rows "
+                "of the current tenant, which stay in it.",
+            ),
+            Policy(
+                DELETE_POLICY,
+                "delete",
+                "public",
+                table.write,
+                using=True,
+                check=False,
+                comment=f"Members with role {writers} (and service contexts) delete rows "
+                "of the current tenant only.",
+            ),
+        ]
+    if table.owner_access:
+        result.append(
+            Policy(
+                OWNER_POLICY,
+                "all",
+                "tenancy_owner",
+                None,
+                using=True,
+                check=True,
+                comment="tenancy_owner, which acts only through pgtenancy's own functions, "
+                "reads and writes every row of every tenant.",
+            )
+        )
+    return result
+
+
+def privileges_for(table: TableSpec) -> list[str]:
+    """Table privileges of tenancy_app, in a fixed order."""
+    return ["select"] + (["insert", "update", "delete"] if table.write else [])
+
+
+def plan_count(info: TableInfo) -> int:
+    """How many assertions the isolation test makes (its ``plan``)."""
+    table = info.spec
+    policies = policies_for(table)
+    structure = 2 + 1 + 2 * len(policies) + 1 + len(info.serial_sequences) + 1 + 2
+    no_context = 5
+    # Per member role: the context holds, what it sees, and one or two insert attempts.
+    members = sum(4 if role in table.write else 3 for role in ROLES)
+    service = 2 + (1 if table.write else 0)
+    truncate = 1
+    return structure + no_context + members + service + truncate
+
+
+class Renderer:
+    """The Jinja environment; ``template_dirs`` are searched before the built-in templates."""
+
+    def __init__(self, template_dirs: Sequence[Path] = ()) -> None:
+        loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(str(d)) for d in template_dirs]
+        loaders.append(jinja2.FileSystemLoader(str(TEMPLATE_DIR)))
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters["qident"] = qident
+        self.env.filters["qliteral"] = qliteral
+        self.env.filters["comment_text"] = comment_text
+
+    def _context(self, info: TableInfo, spec_display: str) -> dict[str, object]:
+        table = info.spec
+        return {
+            "spec_display": spec_display,
+            "table": table,
+            "qtable": qident(table.schema) + "." + qident(table.name),
+            "policies": policies_for(table),
+            "all_policy_names": ALL_POLICY_NAMES,
+            "privileges": privileges_for(table),
+            "sequences": info.serial_sequences,
+        }
+
+    def _render(self, name: str, context: dict[str, object]) -> str:
+        text = self.env.get_template(name).render(context)
+        # One trailing newline, whatever the templates end with.
+        return text.rstrip("\n") + "\n"
+
+    def policies(self, info: TableInfo, spec_display: str) -> str:
+        """The policy file of one table."""
+        return self._render("policies.sql.j2", self._context(info, spec_display))
+
+    def isolation_test(self, info: TableInfo, spec_display: str) -> str:
+        """The pgTAP isolation test of one table."""
+        table = info.spec
+        context = self._context(info, spec_display)
+        context["plan"] = plan_count(info)
+        context["policies"] = sorted(policies_for(table), key=lambda p: p.name)
+        context["cases"] = [
+            RoleCase(role, role in table.read, role in table.write) for role in sorted(ROLES)
+        ]
+        return self._render("pgtap_isolation.sql.j2", context)
