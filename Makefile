@@ -59,7 +59,10 @@ test-pgtap: $(STAMP)
 	@for mode in fresh seeded; do \
 	  echo "== pgTAP on a $$mode database"; \
 	  url=$$($(PY) -m pgtenancy.testing create $$( [ $$mode = seeded ] && echo --seeded )) || exit 1; \
-	  pg_prove --recurse --ext .sql -d "$$url" tests/pgtap; rc=$$?; \
+	  set -- $$($(PY) -c 'import sys; from psycopg.conninfo import conninfo_to_dict as c; \
+	    p = c(sys.argv[1]); print(p.get("host", "localhost"), p.get("port", 5432), p["dbname"], \
+	    p.get("user", "postgres"))' "$$url"); \
+	  pg_prove --recurse --ext .sql -h "$$1" -p "$$2" -d "$$3" -U "$$4" tests/pgtap; rc=$$?; \
 	  $(PY) -m pgtenancy.testing drop "$$url"; \
 	  [ $$rc = 0 ] || exit $$rc; \
 	done
