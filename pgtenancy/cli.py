@@ -48,10 +48,18 @@ def cmd_apply(args: argparse.Namespace) -> int:
     for raw in args.paths:
         path = Path(raw)
         files.extend(sorted(path.glob("*.sql")) if path.is_dir() else [path])
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        print(f"pgtenancy: no such file: {', '.join(missing)}; nothing applied", file=sys.stderr)
+        return 2
     with psycopg.connect(_url(args), autocommit=True) as conn:
         for f in files:
-            with conn.transaction():
-                conn.execute(f.read_text().encode())
+            try:
+                with conn.transaction():
+                    conn.execute(f.read_text().encode())
+            except psycopg.Error as exc:
+                print(f"pgtenancy: {f} was not applied: {exc}", file=sys.stderr)
+                return 2
             print(f"applied {f}")
     return 0
 
@@ -119,8 +127,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except cluster.ClusterError as exc:
+    except (cluster.ClusterError, OSError) as exc:
         print(f"pgtenancy: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        import psycopg  # imported lazily, like everywhere in the CLI
+
+        if not isinstance(exc, psycopg.Error):
+            raise
+        # A database error: its message, not a traceback.
+        print(f"pgtenancy: {args.command}: {exc}".rstrip(), file=sys.stderr)
         return 2
 
 
