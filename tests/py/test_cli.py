@@ -1,0 +1,352 @@
+"""The ``pgtenancy`` command line, run as a subprocess the way a DBA or CI runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+import pgtenancy.migrate as migrate_mod
+from pgtenancy import cluster, testing
+from pgtenancy.migrate import migrate, steps
+from pgtenancy.resources import sql_dir
+
+PGTENANCY = Path(sys.executable).with_name("pgtenancy")
+REPO = testing.repo_root()
+
+
+def run(
+    *args: str, cwd: Path | str = REPO, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(PGTENANCY), *args],
+        cwd=str(cwd),
+        env=env if env is not None else dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def scratch_db(base_url: str) -> Iterator[str]:
+    """A brand-new empty database, dropped afterwards."""
+    name = f"pgtenancy_scratch_{uuid.uuid4().hex[:12]}"
+    admin = testing.with_dbname(base_url, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    try:
+        yield testing.with_dbname(base_url, name)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop database if exists {} (force)").format(sql.Identifier(name)))
+
+
+def relation_exists(url: str, name: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("select to_regclass(%s) is not null", (name,)).fetchone()
+    return bool(row and row[0])
+
+
+# -- help ------------------------------------------------------------------------------------
+
+
+def test_help_lists_every_command() -> None:
+    res = run("--help")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("usage: pgtenancy")
+    for command in ("migrate", "generate", "apply", "db"):
+        assert re.search(rf"^\s+{command}\s", res.stdout, re.MULTILINE), res.stdout
+
+
+@pytest.mark.parametrize("command", ["migrate", "generate", "apply", "db"])
+def test_each_command_has_help(command: str) -> None:
+    res = run(command, "--help")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"usage: pgtenancy {command}")
+
+
+def test_no_command_is_a_usage_error() -> None:
+    res = run()
+    assert res.returncode == 2
+    assert res.stdout == ""
+    assert "usage: pgtenancy" in res.stderr
+    assert "required" in res.stderr
+
+
+def test_python_dash_m_runs_the_same_cli() -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "pgtenancy", "--help"],
+        cwd="/tmp",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == run("--help").stdout
+
+
+# -- migrate --list ----------------------------------------------------------------------------
+
+LIST_LINE = re.compile(r"^(?P<state>applied|pending) +(?P<id>\S+) +(?P<source>\S+)$")
+
+
+def parse_list(stdout: str) -> list[tuple[str, str, str]]:
+    """(state, step id, source) per line; the three columns must line up."""
+    lines = stdout.splitlines()
+    parsed = [LIST_LINE.match(line) for line in lines]
+    assert lines and all(parsed), stdout
+    matches = [m for m in parsed if m]
+    assert {m.start("id") for m in matches} == {len("applied") + 2}, stdout
+    assert len({m.start("source") for m in matches}) == 1, stdout
+    return [(m["state"], m["id"], m["source"]) for m in matches]
+
+
+def test_migrate_list_shows_applied_and_pending_steps(
+    scratch_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Migrate from a copy of the sources lacking one definition, so exactly that one is
+    # pending for the package's own sources.
+    root = tmp_path / "sql"
+    shutil.copytree(sql_dir(), root)
+    (root / "functions" / "clear_context.sql").unlink()
+    monkeypatch.setattr(migrate_mod, "sql_dir", lambda: root)
+    migrate(scratch_db)
+    monkeypatch.undo()
+
+    res = run("migrate", "--list", "--database-url", scratch_db)
+    assert res.returncode == 0, res.stderr
+    rows = parse_list(res.stdout)
+    expected = [
+        (
+            "pending" if s.source.name == "clear_context.sql" else "applied",
+            s.id,
+            str(s.source.relative_to(s.source.parents[1])),
+        )
+        for s in steps()
+    ]
+    assert rows == expected
+    assert [r for r in rows if r[0] == "pending"] == [
+        next(e for e in expected if e[2] == "functions/clear_context.sql")
+    ]
+    assert rows[0] == ("applied", "0001_roles", "migrations/0001_roles.sql")
+
+    # Migrating applies just the pending one; then every line says applied.
+    res = run("migrate", "--database-url", scratch_db)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [f"applied {r[1]}" for r in rows if r[0] == "pending"]
+    res = run("migrate", "--list", "--database-url", scratch_db)
+    assert [r[0] for r in parse_list(res.stdout)] == ["applied"] * len(rows)
+
+
+def test_migrate_list_honours_database_url_from_the_environment(scratch_db: str) -> None:
+    env = dict(os.environ, DATABASE_URL=scratch_db)
+    res = run("migrate", "--list", cwd="/tmp", env=env)
+    assert res.returncode == 0, res.stderr
+    assert {r[0] for r in parse_list(res.stdout)} == {"pending"}
+
+
+def test_migrate_against_an_unreachable_database_fails_cleanly(tmp_path: Path) -> None:
+    url = f"postgresql://postgres@/nowhere?host={tmp_path}&port=1"
+    script = tmp_path / "noop.sql"
+    script.write_text("select 1;\n")
+    for args in (["migrate"], ["migrate", "--list"], ["apply", str(script)]):
+        res = run(*args, "--database-url", url)
+        assert res.returncode == 2
+        assert res.stdout == ""
+        assert res.stderr.startswith(f"pgtenancy: {args[0]}: ")
+        assert str(tmp_path) in res.stderr and "Traceback" not in res.stderr
+
+
+# -- apply -----------------------------------------------------------------------------------
+
+
+def test_apply_runs_a_sql_file(scratch_db: str, tmp_path: Path) -> None:
+    good = tmp_path / "good.sql"
+    good.write_text(
+        "create table public.cli_apply_ok (id int primary key);\n"
+        "insert into public.cli_apply_ok values (1), (2);\n"
+    )
+    res = run("apply", str(good), "--database-url", scratch_db, cwd="/tmp")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [f"applied {good}"]
+    with psycopg.connect(scratch_db) as conn:
+        assert conn.execute("select count(*) from public.cli_apply_ok").fetchone() == (2,)
+
+
+def test_apply_failing_file_leaves_nothing(scratch_db: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.sql"
+    bad.write_text(
+        "create table public.cli_apply_partial (id int primary key);\n"
+        "insert into public.cli_apply_partial values (1);\n"
+        "insert into public.cli_apply_partial values (1);\n"  # duplicate key
+    )
+    res = run("apply", str(bad), "--database-url", scratch_db)
+    assert res.returncode == 2
+    assert res.stderr.startswith(f"pgtenancy: {bad} was not applied: ")
+    assert "duplicate key" in res.stderr and "Traceback" not in res.stderr
+    assert f"applied {bad}" not in res.stdout
+    assert not relation_exists(scratch_db, "public.cli_apply_partial")
+
+
+def test_apply_directory_runs_files_in_order_each_in_its_own_transaction(
+    scratch_db: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "steps"
+    folder.mkdir()
+    (folder / "10_second.sql").write_text("insert into public.cli_apply_seq values (2);\n")
+    (folder / "01_first.sql").write_text(
+        "create table public.cli_apply_seq (n int primary key);\n"
+        "insert into public.cli_apply_seq values (1);\n"
+    )
+    (folder / "20_broken.sql").write_text(
+        "create table public.cli_apply_broken (n int);\nselect 1 / 0;\n"
+    )
+    (folder / "notes.txt").write_text("not SQL, not applied\n")
+
+    res = run("apply", str(folder), "--database-url", scratch_db)
+
+    assert res.returncode == 2
+    assert (
+        res.stderr.strip()
+        == f"pgtenancy: {folder / '20_broken.sql'} was not applied: division by zero"
+    )
+    assert res.stdout.splitlines() == [
+        f"applied {folder / '01_first.sql'}",
+        f"applied {folder / '10_second.sql'}",
+    ]
+    with psycopg.connect(scratch_db) as conn:
+        assert conn.execute(
+            "select array_agg(n order by n) from public.cli_apply_seq"
+        ).fetchone() == ([1, 2],)
+    assert not relation_exists(scratch_db, "public.cli_apply_broken")
+
+
+def test_apply_with_a_missing_file_applies_nothing(scratch_db: str, tmp_path: Path) -> None:
+    good = tmp_path / "first.sql"
+    good.write_text("create table public.cli_apply_before_missing (id int);\n")
+    missing = tmp_path / "absent.sql"
+    res = run("apply", str(good), str(missing), "--database-url", scratch_db)
+    assert res.returncode == 2
+    assert res.stdout == ""
+    assert res.stderr.startswith("pgtenancy: ") and str(missing) in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not relation_exists(scratch_db, "public.cli_apply_before_missing")
+    # Rightful: the existing file alone goes in.
+    res = run("apply", str(good), "--database-url", scratch_db)
+    assert res.returncode == 0, res.stderr
+    assert relation_exists(scratch_db, "public.cli_apply_before_missing")
+
+
+# -- db --------------------------------------------------------------------------------------
+
+
+def test_db_url_prints_the_throwaway_clusters_url() -> None:
+    env = dict(os.environ)
+    env.pop("DATABASE_URL", None)
+    res = run("db", "url", env=env)
+    assert res.returncode == 0, res.stderr
+    url = res.stdout.strip()
+    assert res.stdout.count("\n") == 1
+    assert url == cluster.local_cluster().url()
+    assert url.startswith("postgresql://postgres@/pgtenancy?host=")
+    with psycopg.connect(url) as conn:
+        row = conn.execute("select current_database(), current_user").fetchone()
+    assert row == ("pgtenancy", "postgres")
+
+    # Asking again reuses the running cluster: same URL, same port.
+    again = run("db", "url", env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == res.stdout
+
+    res = run("db", "url", "--dbname", "postgres", env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == cluster.local_cluster().url("postgres")
+
+    status = run("db", "status", env=env)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.strip() == f"running {cluster.local_cluster().root}"
+
+
+def test_db_rejects_an_unknown_action() -> None:
+    res = run("db", "restart")
+    assert res.returncode == 2
+    assert "invalid choice" in res.stderr and "restart" in res.stderr
+
+
+# -- generate (plumbing only) ----------------------------------------------------------------
+
+
+def test_generate_with_a_missing_table_exits_2_naming_it(database_url: str, tmp_path: Path) -> None:
+    spec = tmp_path / "tenancy.toml"
+    missing = f"app.no_such_table_{uuid.uuid4().hex[:6]}"
+    spec.write_text(f'[tables."{missing}"]\nread = ["owner"]\nwrite = ["owner"]\n')
+    out = tmp_path / "out"
+
+    res = run(
+        "generate",
+        "--spec",
+        str(spec),
+        "--out",
+        str(out),
+        "--database-url",
+        database_url,
+        cwd=tmp_path,
+    )
+
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert missing.split(".")[1] in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+    # Rightful: the same plumbing with an existing table writes its file and exits 0.
+    spec.write_text('[tables."app.projects"]\nread = ["owner"]\nwrite = ["owner"]\n')
+    res = run(
+        "generate",
+        "--spec",
+        str(spec),
+        "--out",
+        str(out),
+        "--database-url",
+        database_url,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr
+    assert (out / "app.projects.sql").exists()
+    res = run(
+        "generate",
+        "--check",
+        "--spec",
+        str(spec),
+        "--out",
+        str(out),
+        "--database-url",
+        database_url,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr
+
+
+def test_generate_with_a_missing_spec_exits_2(database_url: str, tmp_path: Path) -> None:
+    spec = tmp_path / "absent.toml"
+    res = run(
+        "generate",
+        "--spec",
+        str(spec),
+        "--out",
+        str(tmp_path / "out"),
+        "--database-url",
+        database_url,
+    )
+    assert res.returncode == 2
+    assert str(spec) in res.stderr or spec.name in res.stderr
+    assert "Traceback" not in res.stderr
