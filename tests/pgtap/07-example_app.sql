@@ -33,6 +33,12 @@ begin
 end
 $$;
 
+-- Rows already in the database (of other tenants), counted by the superuser.
+select
+    (select count(*) from app.projects) as projects_before,
+    (select count(*) from app.documents) as documents_before
+\gset
+
 select
     gen_random_uuid() as owner_a,
     gen_random_uuid() as admin_a,
@@ -329,12 +335,18 @@ select results_eq(
     'A''s documents are the three originals plus the member''s, with the member''s edit'
 );
 select is(
-    (
-        select count(*) from app.projects
-        where tenant_id not in (:'tenant_a', :'tenant_b')
-    ),
-    0::bigint,
-    'no row was written for any other tenant'
+    array[
+        (
+            select count(*) from app.projects
+            where tenant_id not in (:'tenant_a', :'tenant_b')
+        ),
+        (
+            select count(*) from app.documents
+            where tenant_id not in (:'tenant_a', :'tenant_b')
+        )
+    ],
+    array[:projects_before, :documents_before]::bigint[],
+    'the rows of every other tenant are as many as before'
 );
 
 select * from finish();
