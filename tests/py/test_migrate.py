@@ -18,7 +18,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, Roles, token_for
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 import pgtenancy.migrate as migrate_mod
 from pgtenancy import testing
@@ -387,6 +389,105 @@ def test_failing_versioned_migration_stops_before_later_steps(
     # 0002 ran in one transaction: none of its tables exist.
     assert scalar(empty_db, "select to_regclass('tenancy.tenants') is null") is True
     assert scalar(empty_db, "select to_regclass('tenancy.context_epoch') is null") is True
+
+
+# -- a database in use -----------------------------------------------------------------------
+
+DATA_SNAPSHOT = {
+    "tenants": "select id, slug, name, status from tenancy.tenants order by id",
+    "memberships": "select tenant_id, user_id, role from tenancy.memberships order by 1, 2",
+    "jwt_config": "select secret, issuer, audience from tenancy.jwt_config",
+    "projects": "select tenant_id, id, name from app.projects order by 1, 2",
+    "documents": "select tenant_id, id, project_id, title from app.documents order by 1, 2",
+}
+
+
+def data(url: str) -> dict[str, list[tuple[object, ...]]]:
+    with psycopg.connect(url) as conn:
+        return {k: conn.execute(q).fetchall() for k, q in DATA_SNAPSHOT.items()}
+
+
+def test_remigrating_a_database_with_tenants_keeps_rows_and_isolation(
+    empty_db: str, sql_copy: Path, roles: Roles
+) -> None:
+    # A database set up the way a user's is: pgtenancy, then the application and its policies.
+    migrate(empty_db)
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        for path in testing.example_sources():
+            with conn.transaction():
+                conn.execute(path.read_bytes())
+        conn.execute("set role tenancy_admin")
+        conn.execute(
+            "select tenancy.configure_jwt(%s, %s, %s)", (JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE)
+        )
+    admin, service, app = (
+        make_conninfo(login, dbname=testing.dbname_of(empty_db))
+        for login in (roles.admin, roles.service, roles.app)
+    )
+    tenants: dict[str, tuple[uuid.UUID, uuid.UUID]] = {}
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for slug in ("acme", "globex"):
+            owner = uuid.uuid4()
+            row = conn.execute(
+                "select tenancy.create_tenant(%s, %s, %s)", (slug, slug.title(), owner)
+            ).fetchone()
+            assert row is not None
+            tenants[slug] = (row[0], owner)
+    with psycopg.connect(service) as conn:
+        for slug, (tenant_id, _) in tenants.items():
+            with conn.transaction():
+                conn.execute("select tenancy.set_context(%s)", (tenant_id,))
+                conn.execute("select tenancy.add_member(%s, 'member')", (uuid.uuid4(),))
+                project = conn.execute(
+                    "insert into app.projects (name) values (%s) returning id", (f"{slug} plan",)
+                ).fetchone()
+                assert project is not None
+                for n in range(3):
+                    conn.execute(
+                        "insert into app.documents (project_id, title) values (%s, %s)",
+                        (project[0], f"{slug} doc {n}"),
+                    )
+    before = data(empty_db)
+    assert len(before["tenants"]) == 2 and len(before["documents"]) == 6
+
+    # New versions of a function the policies depend on, of authenticate, and of a policy file.
+    revise(sql_copy / "functions" / "authenticate.sql", "revision 2")
+    revise(sql_copy / "functions" / "current_tenant_id.sql", "revision 2")
+    policy = sql_copy / "policies" / "tenancy.memberships.sql"
+    policy.write_text(policy.read_text() + "\n-- revision 2\n")
+    changed = {
+        definition_id(sql_copy, "functions", "authenticate"),
+        definition_id(sql_copy, "functions", "current_tenant_id"),
+        definition_id(sql_copy, "policies", "tenancy.memberships"),
+    }
+
+    assert set(migrate(empty_db)) == changed
+
+    assert data(empty_db) == before
+    with psycopg.connect(app) as conn:
+        for slug, (tenant_id, owner) in tenants.items():
+            with conn.transaction():
+                conn.execute("select tenancy.authenticate(%s)", (token_for(tenant_id, owner),))
+                assert conn.execute("select tenancy.current_tenant_id()").fetchone() == (tenant_id,)
+                titles = [r[0] for r in conn.execute("select title from app.documents order by 1")]
+                assert titles == [f"{slug} doc {n}" for n in range(3)]
+                members = conn.execute("select distinct tenant_id from tenancy.memberships")
+                assert members.fetchall() == [(tenant_id,)]
+                # Rightful writes still go in; a row for the other tenant does not.
+                conn.execute("insert into app.projects (name) values (%s)", (f"{slug} after",))
+                other = next(t for s, (t, _) in tenants.items() if s != slug)
+                with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                    conn.execute(
+                        "insert into app.projects (tenant_id, name) values (%s, 'smuggled')",
+                        (other,),
+                    )
+        with conn.transaction():
+            assert conn.execute("select count(*) from app.documents").fetchone() == (0,)
+    after = data(empty_db)
+    assert after["documents"] == before["documents"]
+    assert sorted(r[2] for r in after["projects"]) == sorted(
+        [r[2] for r in before["projects"]] + ["acme after", "globex after"]
+    )
 
 
 # -- the command line from elsewhere -------------------------------------------------------
