@@ -12,6 +12,13 @@ declare
     v_user_id uuid := nullif(split_part(p_context, '|', 3), '')::uuid;
     v_role text := split_part(p_context, '|', 4);
 begin
+    -- Answer only for this transaction's own context, fingerprint included (as context_checked
+    -- verifies it); otherwise the function would tell any caller who belongs to which tenant.
+    if p_context is distinct from current_setting('tenancy.context', true)
+        or int8send(currval('tenancy.context_fingerprint'::regclass))
+        is distinct from tenancy.context_fingerprint_of(p_context) then
+        return false;
+    end if;
     if not exists (
         select 1 from tenancy.tenants as t
         where t.id = v_tenant_id and t.status = 'active'
@@ -29,7 +36,8 @@ end
 $$;
 
 comment on function tenancy.context_revalidate(text) is
-'pgtenancy internal: whether a context''s tenant is still active and its membership unchanged.';
+'pgtenancy internal: whether this transaction''s own context (fingerprint checked) still has an '
+'active tenant and an unchanged membership; false for any other value.';
 
 revoke all on function tenancy.context_revalidate(text) from public;
 grant execute on function tenancy.context_revalidate(text)
