@@ -7,7 +7,7 @@
 -- context while another changes the membership.
 
 begin;
-select plan(42);
+select plan(44);
 
 select
     gen_random_uuid() as owner_a,
@@ -114,9 +114,22 @@ select throws_ok(
     'tenancy_app cannot alter the context fingerprint'
 );
 
+-- context_revalidate answers for the transaction's own context only: asked about B's owner
+-- with a made-up value, it says false (it would be true for a real context of B's owner).
+select is(
+    tenancy.context_revalidate(
+        replace(
+            replace(replace(:'legit', :'tenant_a', :'tenant_b'), :'member_a', :'owner_b'), '|member|', '|owner|'
+        )
+    ),
+    false,
+    'context_revalidate reveals nothing about the members of another tenant'
+);
+
 -- The untouched value still works.
 select set_config('tenancy.context', :'legit', true) as restored \gset
 select is(tenancy.current_tenant_id(), :'tenant_a'::uuid, 'the legitimate value still gives tenant A');
+select is(tenancy.context_revalidate(:'legit'), true, 'context_revalidate confirms the transaction''s own context');
 
 -- clear_context ----------------------------------------------------------------------------------
 
