@@ -1,5 +1,5 @@
 -- tenancy.authenticate: HS256 tokens, every rejection with its SQLSTATE and the offending value.
--- Fixtures: the superuser signs test tokens with pgtenancy's own base64url and HMAC helpers
+-- Fixtures: the superuser signs test tokens with pgtenancy's own base64url and HMAC functions
 -- (internal, not executable by any pgtenancy role) before the test switches to tenancy_app, and
 -- removes any JWT configuration at the start; everything else runs as the real roles.
 
