@@ -1,0 +1,708 @@
+"""pgtenancy generate: spec validation, golden output, --check, quoting, apply-time checks.
+
+Everything runs against the session's real database. Tables the generator is pointed at are
+created in a schema of their own (dropped at the end). Golden files live in tests/py/golden;
+``PGTENANCY_UPDATE_GOLDEN=1 pytest tests/py/test_generator.py`` rewrites them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from pgtenancy.generator import HEADER_PREFIX, cli_main
+from pgtenancy.generator.render import ALL_POLICY_NAMES
+from pgtenancy.generator.spec import SpecError, parse_spec
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from sqlfluff.core import FluffConfig, Linter
+
+REPO = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).resolve().parent / "golden"
+UPDATE_GOLDEN = os.environ.get("PGTENANCY_UPDATE_GOLDEN") == "1"
+PGTENANCY = Path(sys.executable).with_name("pgtenancy")
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> Run:
+    code = cli_main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return Run(code, captured.out, captured.err)
+
+
+def write_spec(directory: Path, text: str, name: str = "tenancy.toml") -> Path:
+    path = directory / name
+    path.write_text(text)
+    return path
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    if not directory.exists():
+        return {}
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def lint(text: str) -> list[str]:
+    """sqlfluff violations of ``text`` under the repository's configuration."""
+    linter = Linter(config=FluffConfig.from_path(str(REPO)))
+    linted = linter.lint_string(text, fname="generated.sql")
+    return [f"{v.rule_code()} line {v.line_no}: {v.desc()}" for v in linted.get_violations()]
+
+
+def apply_sql(url: str, text: str) -> None:
+    """Apply a generated file the way pgtenancy apply does: one transaction."""
+    with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+        conn.execute(text.encode())
+
+
+def pg_prove(url: str, test_file: Path) -> subprocess.CompletedProcess[str]:
+    params = conninfo_to_dict(url)
+    args = ["pg_prove", "--verbose", "-d", str(params["dbname"])]
+    if params.get("host"):
+        args += ["-h", str(params["host"])]
+    if params.get("port"):
+        args += ["-p", str(params["port"])]
+    if params.get("user"):
+        args += ["-U", str(params["user"])]
+    return subprocess.run([*args, str(test_file)], capture_output=True, text=True, timeout=120)
+
+
+def tap_summary(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout[-4000:] + result.stderr[-2000:]
+
+
+# -- scratch tables -----------------------------------------------------------------------------
+
+
+@dataclass
+class Scratch:
+    url: str
+    schema: str
+
+
+SCRATCH_DDL = """
+create schema {schema};
+grant usage on schema {schema} to tenancy_app;
+create table {schema}.good (
+    tenant_id uuid not null,
+    id bigint generated always as identity,
+    label text,
+    line serial,
+    constraint good_pkey primary key (tenant_id, id)
+);
+create table {schema}.other (
+    tenant_id uuid not null,
+    id bigint generated always as identity,
+    constraint other_pkey primary key (tenant_id, id)
+);
+create table {schema}.no_tenant (id bigint primary key);
+create table {schema}.text_tenant (tenant_id text not null, id bigint, primary key (tenant_id, id));
+create view {schema}.good_view as select * from {schema}.good;
+"""
+
+
+@pytest.fixture(scope="module")
+def scratch(database_url: str) -> Iterator[Scratch]:
+    name = f"gen_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(SCRATCH_DDL.format(schema=name).encode())
+    try:
+        yield Scratch(database_url, name)
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Work in tmp_path so spec paths in headers are short and relative."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+# -- golden files -------------------------------------------------------------------------------
+
+EXAMPLES = [
+    ("app", "examples/app/tenancy.toml", ["app.documents.sql", "app.projects.sql"]),
+    ("core", "sql/tenancy.toml", ["tenancy.memberships.sql"]),
+]
+
+
+@pytest.mark.parametrize(("label", "spec", "names"), EXAMPLES, ids=[e[0] for e in EXAMPLES])
+def test_golden_files(
+    label: str,
+    spec: str,
+    names: list[str],
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(REPO)
+    out, tests = tmp_path / "policies", tmp_path / "tests"
+    result = run(
+        capsys, "--spec", spec, "--out", out, "--tests", tests, "--database-url", database_url
+    )
+    assert result.code == 0, result.err
+    for kind, directory in (("policies", out), ("tests", tests)):
+        golden_dir = GOLDEN / label / kind
+        assert sorted(p.name for p in directory.iterdir()) == names
+        if UPDATE_GOLDEN:
+            shutil.rmtree(golden_dir, ignore_errors=True)
+            golden_dir.mkdir(parents=True)
+            for name in names:
+                shutil.copyfile(directory / name, golden_dir / name)
+        for name in names:
+            produced = (directory / name).read_text()
+            expected = (golden_dir / name).read_text()
+            assert produced == expected, f"{kind}/{name} differs from {golden_dir / name}"
+            assert lint(produced) == [], f"sqlfluff on {kind}/{name}"
+
+
+def test_golden_policy_text(database_url: str) -> None:
+    """The policy shapes the rest of pgtenancy relies on, spelled out once."""
+    text = (GOLDEN / "app" / "policies" / "app.projects.sql").read_text()
+    assert text.startswith(
+        "-- generated by pgtenancy from examples/app/tenancy.toml: row level security for "
+        '"app"."projects"; do not edit.\n'
+    )
+    assert 'select tenancy.assert_tenant_keys(\'"app"."projects"\');' in text
+    assert (
+        'alter table "app"."projects" alter column "tenant_id" set default '
+        "tenancy.current_tenant_id();" in text
+    )
+    assert 'alter table "app"."projects" force row level security;' in text
+    for name in ALL_POLICY_NAMES:
+        assert f'drop policy if exists "{name}" on "app"."projects";' in text
+    assert (
+        'create policy "tenant rows are visible to readers of the tenant" on "app"."projects"\n'
+        "as permissive\nfor select\nto public\n"
+        "using (\"tenant_id\" = (select tenancy.context_tenant_id(array['admin', 'member', "
+        "'owner', 'viewer'])));" in text
+    )
+    assert (
+        "for update\nto public\n"
+        "using (\"tenant_id\" = (select tenancy.context_tenant_id(array['admin', 'owner'])))\n"
+        "with check (\"tenant_id\" = (select tenancy.context_tenant_id(array['admin', 'owner'])));"
+        in text
+    )
+    grants = [line for line in text.splitlines() if line.startswith("grant ")]
+    assert grants == ['grant select, insert, update, delete on "app"."projects" to tenancy_app;']
+    core = (GOLDEN / "core" / "policies" / "tenancy.memberships.sql").read_text()
+    assert (
+        'create policy "pgtenancy functions manage every row" on "tenancy"."memberships"\n'
+        "as permissive\nfor all\nto tenancy_owner\nusing (true)\nwith check (true);" in core
+    )
+    assert 'grant select on "tenancy"."memberships" to tenancy_app;' in core
+    assert 'create policy "tenant rows are inserted' not in core
+
+
+def test_checked_in_output_is_current(database_url: str) -> None:
+    """The committed policies and tests match the generator (through the pgtenancy CLI)."""
+    for spec, out in (
+        ("examples/app/tenancy.toml", "examples/app/policies"),
+        ("sql/tenancy.toml", "sql/policies"),
+    ):
+        proc = subprocess.run(
+            [str(PGTENANCY), "generate", "--check", "--spec", spec, "--out", out,
+             "--tests", "tests/pgtap/generated", "--database-url", database_url],
+            cwd=REPO, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "up to date" in proc.stdout
+
+
+def test_plan_matches_assertions(database_url: str) -> None:
+    """Every golden test's plan(N) equals the number of assertions it makes."""
+    assertion = re.compile(
+        r"^select (ok|is|isnt|throws_ok|policies_are|policy_cmd_is|policy_roles_are|"
+        r"table_privs_are|sequence_privs_are|col_default_is|trigger_is)\(",
+        re.MULTILINE,
+    )
+    for path in sorted(GOLDEN.glob("*/tests/*.sql")):
+        text = path.read_text()
+        planned = re.search(r"^select plan\((\d+)\);$", text, re.MULTILINE)
+        assert planned is not None, path
+        assert int(planned.group(1)) == len(assertion.findall(text)), path
+
+
+# -- invalid specs ------------------------------------------------------------------------------
+
+VALID_TABLE = '[tables."{schema}.good"]\n'
+
+
+def refused(capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path, text: str) -> str:
+    spec = write_spec(in_tmp, text.format(schema=scratch.schema))
+    result = run(capsys, "--spec", spec.name, "--out", "out", "--tests", "tests",
+                 "--database-url", scratch.url)  # fmt: skip
+    assert result.code == 2, result
+    assert result.out == ""
+    assert not (in_tmp / "out").exists() and not (in_tmp / "tests").exists()
+    assert result.err.startswith("pgtenancy generate: tenancy.toml: "), result.err
+    return result.err
+
+
+def test_invalid_toml(capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path) -> None:
+    err = refused(capsys, scratch, in_tmp, '[tables."{schema}.good"]\nread = owner\n')
+    assert "invalid TOML" in err
+    assert "at line 2" in err
+
+
+def test_unknown_top_level_key(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    err = refused(capsys, scratch, in_tmp, "audit = true\n" + VALID_TABLE)
+    assert "unknown top-level key 'audit'" in err
+    assert "allowed: tables" in err
+
+
+def test_unknown_table_key(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    err = refused(capsys, scratch, in_tmp, VALID_TABLE + 'reed = ["owner"]\n')
+    assert f"table '{scratch.schema}.good'" in err
+    assert "unknown key 'reed'" in err
+    assert "allowed: owner_access, read, write" in err
+
+
+@pytest.mark.parametrize("key", ["good", "a.b.c", ".good", "{schema}."])
+def test_table_name_not_schema_dot_table(
+    key: str, capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    err = refused(capsys, scratch, in_tmp, f'[tables."{key}"]\n')
+    shown = key.format(schema=scratch.schema)
+    assert f"table name {shown!r} is not in schema.table form" in err
+
+
+def test_table_name_with_control_character(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    err = refused(capsys, scratch, in_tmp, '[tables."{schema}.bad\\nname"]\n')
+    assert "contains a control character" in err
+    assert "bad\\nname" in err
+
+
+def test_unknown_role(capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path) -> None:
+    err = refused(capsys, scratch, in_tmp, VALID_TABLE + 'read = ["owner", "superuser"]\n')
+    assert f"table '{scratch.schema}.good'" in err
+    assert "unknown role 'superuser' in read" in err
+    assert "valid roles: admin, member, owner, viewer" in err
+
+
+def test_role_list_not_a_list(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    err = refused(capsys, scratch, in_tmp, VALID_TABLE + 'write = "owner"\n')
+    assert f"table '{scratch.schema}.good'" in err
+    assert "write must be a list of role names, got 'owner'" in err
+
+
+def test_duplicate_role(capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path) -> None:
+    err = refused(capsys, scratch, in_tmp, VALID_TABLE + 'write = ["admin", "owner", "admin"]\n')
+    assert f"table '{scratch.schema}.good'" in err
+    assert "duplicate role 'admin' in write" in err
+
+
+def test_write_role_not_readable(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    err = refused(
+        capsys, scratch, in_tmp, VALID_TABLE + 'read = ["owner"]\nwrite = ["owner", "member"]\n'
+    )
+    assert f"table '{scratch.schema}.good'" in err
+    assert "write role 'member' is not in read" in err
+    assert "UPDATE and DELETE only reach rows the role can SELECT" in err
+
+
+def test_empty_read(capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path) -> None:
+    err = refused(capsys, scratch, in_tmp, VALID_TABLE + "read = []\nwrite = []\n")
+    assert "read = [] names no role" in err
+
+
+def test_owner_access_not_boolean(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    err = refused(capsys, scratch, in_tmp, VALID_TABLE + 'owner_access = "yes"\n')
+    assert "owner_access must be true or false, got 'yes'" in err
+
+
+def test_table_missing_from_database(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    err = refused(capsys, scratch, in_tmp, '[tables."{schema}.Good"]\n')
+    assert f"table '{scratch.schema}.Good'" in err
+    assert f"no table 'Good' in schema '{scratch.schema}' in the database" in err
+
+
+def test_table_without_tenant_id(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    err = refused(capsys, scratch, in_tmp, '[tables."{schema}.no_tenant"]\n')
+    assert f"table '{scratch.schema}.no_tenant' has no tenant_id column" in err
+
+
+def test_tenant_id_not_uuid(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    err = refused(capsys, scratch, in_tmp, '[tables."{schema}.text_tenant"]\n')
+    assert f"column tenant_id of '{scratch.schema}.text_tenant' has type text, not uuid" in err
+
+
+def test_view_is_not_a_table(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    err = refused(capsys, scratch, in_tmp, '[tables."{schema}.good_view"]\n')
+    assert f"'{scratch.schema}.good_view' is a view, not a table" in err
+
+
+def test_unreachable_database(capsys: pytest.CaptureFixture[str], in_tmp: Path) -> None:
+    spec = write_spec(in_tmp, '[tables."app.projects"]\n')
+    result = run(capsys, "--spec", spec.name, "--out", "out", "--database-url",
+                 "postgresql://nobody@/nowhere?host=/nonexistent&connect_timeout=2")  # fmt: skip
+    assert result.code == 2
+    assert "cannot read the catalog of the database" in result.err
+    assert not (in_tmp / "out").exists()
+
+
+def test_spec_errors_raise_spec_error() -> None:
+    with pytest.raises(SpecError, match=r"^x\.toml: table 'a\.b': unknown role 'root' in write"):
+        parse_spec('[tables."a.b"]\nwrite = ["root"]\n', Path("x.toml"))
+
+
+# -- determinism and --check --------------------------------------------------------------------
+
+
+def two_table_spec(schema: str, *, reverse: bool = False) -> str:
+    good = f'[tables."{schema}.good"]\nread = {{roles}}\nwrite = ["owner", "admin"]\n'
+    other = f'[tables."{schema}.other"]\nwrite = []\nowner_access = true\n'
+    roles = (
+        '["viewer", "owner", "member", "admin"]'
+        if reverse
+        else '["admin", "member", "owner", "viewer"]'
+    )
+    parts = [good.format(roles=roles), other]
+    return "\n".join(reversed(parts) if reverse else parts)
+
+
+def test_output_is_deterministic(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    write_spec(in_tmp, two_table_spec(scratch.schema))
+    first = run(capsys, "--spec", "tenancy.toml", "--out", "a/out", "--tests", "a/tests",
+                "--database-url", scratch.url)  # fmt: skip
+    second = run(capsys, "--spec", "tenancy.toml", "--out", "b/out", "--tests", "b/tests",
+                 "--database-url", scratch.url)  # fmt: skip
+    assert first.code == second.code == 0
+    assert snapshot(in_tmp / "a/out") == snapshot(in_tmp / "b/out")
+    assert snapshot(in_tmp / "a/tests") == snapshot(in_tmp / "b/tests")
+    assert len(snapshot(in_tmp / "a/out")) == 2
+    # The order of tables and roles in the spec does not matter.
+    write_spec(in_tmp, two_table_spec(scratch.schema, reverse=True))
+    third = run(capsys, "--spec", "tenancy.toml", "--out", "c/out", "--tests", "c/tests",
+                "--database-url", scratch.url)  # fmt: skip
+    assert third.code == 0
+    assert snapshot(in_tmp / "c/out") == snapshot(in_tmp / "a/out")
+    assert snapshot(in_tmp / "c/tests") == snapshot(in_tmp / "a/tests")
+
+
+def check(capsys: pytest.CaptureFixture[str], url: str) -> Run:
+    return run(capsys, "--check", "--spec", "tenancy.toml", "--out", "out", "--tests", "tests",
+               "--database-url", url)  # fmt: skip
+
+
+def generate(capsys: pytest.CaptureFixture[str], url: str) -> Run:
+    return run(capsys, "--spec", "tenancy.toml", "--out", "out", "--tests", "tests",
+               "--database-url", url)  # fmt: skip
+
+
+def test_check_up_to_date_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    write_spec(in_tmp, two_table_spec(scratch.schema))
+    missing = check(capsys, scratch.url)
+    assert missing.code == 1
+    assert missing.out.count("missing: ") == 4
+    assert not (in_tmp / "out").exists() and not (in_tmp / "tests").exists()
+    assert generate(capsys, scratch.url).code == 0
+    before = snapshot(in_tmp / "out"), snapshot(in_tmp / "tests")
+    ok = check(capsys, scratch.url)
+    assert ok.code == 0, ok
+    assert "4 generated files from tenancy.toml are up to date" in ok.out
+    assert (snapshot(in_tmp / "out"), snapshot(in_tmp / "tests")) == before
+
+
+def test_check_finds_stale_file(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    write_spec(in_tmp, two_table_spec(scratch.schema))
+    assert generate(capsys, scratch.url).code == 0
+    target = in_tmp / "out" / f"{scratch.schema}.good.sql"
+    edited = target.read_text().replace("force row level security", "no force row level security")
+    target.write_text(edited)
+    stale = check(capsys, scratch.url)
+    assert stale.code == 1
+    assert (
+        stale.out.strip() == f"stale: out/{scratch.schema}.good.sql (regenerating would change it)"
+    )
+    assert target.read_text() == edited  # --check writes nothing
+    # A spec change makes the files of that table stale too.
+    write_spec(in_tmp, two_table_spec(scratch.schema).replace('["owner", "admin"]', '["owner"]'))
+    assert generate(capsys, scratch.url).code == 0
+    assert "force row level security" in target.read_text()
+    assert "array['owner'])" in target.read_text()
+    assert check(capsys, scratch.url).code == 0
+
+
+def test_check_finds_extra_file_and_generate_removes_it(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    write_spec(in_tmp, two_table_spec(scratch.schema))
+    assert generate(capsys, scratch.url).code == 0
+    # Hand-written SQL and files generated from another spec sit in the same directories.
+    (in_tmp / "out" / "handwritten.sql").write_text("select 1;\n")
+    (in_tmp / "tests" / "other.sql").write_text(f"{HEADER_PREFIX}elsewhere.toml: x; do not edit.\n")
+    # Drop "other" from the spec: its two files are now extra.
+    write_spec(in_tmp, two_table_spec(scratch.schema).split("\n\n")[0] + "\n")
+    extra = check(capsys, scratch.url)
+    assert extra.code == 1
+    assert sorted(extra.out.strip().splitlines()) == [
+        f"extra: out/{scratch.schema}.other.sql (generated from the spec, but its table is no "
+        "longer in it)",
+        f"extra: tests/{scratch.schema}.other.sql (generated from the spec, but its table is no "
+        "longer in it)",
+    ]
+    assert (in_tmp / "out" / f"{scratch.schema}.other.sql").exists()
+    done = generate(capsys, scratch.url)
+    assert done.code == 0
+    assert f"removed out/{scratch.schema}.other.sql" in done.out
+    assert not (in_tmp / "out" / f"{scratch.schema}.other.sql").exists()
+    assert (in_tmp / "out" / "handwritten.sql").exists()
+    assert (in_tmp / "tests" / "other.sql").exists()
+    assert check(capsys, scratch.url).code == 0
+
+
+def test_generate_refuses_to_overwrite_foreign_file(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    write_spec(in_tmp, f'[tables."{scratch.schema}.good"]\n')
+    (in_tmp / "out").mkdir()
+    mine = in_tmp / "out" / f"{scratch.schema}.good.sql"
+    mine.write_text("-- my own policies\n")
+    checked = check(capsys, scratch.url)
+    assert checked.code == 1
+    assert f"not ours: out/{scratch.schema}.good.sql" in checked.out
+    result = generate(capsys, scratch.url)
+    assert result.code == 2
+    assert "refusing to overwrite" in result.err
+    assert mine.read_text() == "-- my own policies\n"
+
+
+# -- applying generated SQL ---------------------------------------------------------------------
+
+
+def generate_for(
+    capsys: pytest.CaptureFixture[str], url: str, directory: Path, spec_text: str
+) -> tuple[Path, Path]:
+    write_spec(directory, spec_text)
+    result = run(capsys, "--spec", "tenancy.toml", "--out", "out", "--tests", "tests",
+                 "--database-url", url)  # fmt: skip
+    assert result.code == 0, result.err
+    return directory / "out", directory / "tests"
+
+
+def test_weird_identifiers_are_quoted_and_work(
+    capsys: pytest.CaptureFixture[str], database_url: str, in_tmp: Path
+) -> None:
+    schema = f'Gen "Odd" {uuid.uuid4().hex[:6]}'
+    table = 'We"ird'
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL(
+                "create schema {s}; grant usage on schema {s} to tenancy_app;"
+                "create table {s}.{t} (tenant_id uuid not null, {n} serial, {c} text,"
+                " constraint {pk} primary key (tenant_id, {n}))"
+            ).format(
+                s=sql.Identifier(schema),
+                t=sql.Identifier(table),
+                n=sql.Identifier("N°"),
+                c=sql.Identifier("Na'me"),
+                pk=sql.Identifier('We"ird pkey'),
+            )
+        )
+    try:
+        key = f"{schema}.{table}".replace("\\", "\\\\").replace('"', '\\"')
+        out, tests = generate_for(
+            capsys, database_url, in_tmp, f'[tables."{key}"]\nwrite = ["owner", "admin"]\n'
+        )
+        name = f"{schema}.{table}.sql"
+        policy = (out / name).read_text()
+        quoted = '"Gen ""Odd"" ' + schema.rsplit(" ", 1)[1] + '"."We""ird"'
+        assert f"alter table {quoted} force row level security;" in policy
+        assert f"select tenancy.assert_tenant_keys('{quoted}');" in policy
+        assert "grant usage on sequence" in policy and '"We""ird_N°_seq"' in policy
+        assert lint(policy) == []
+        assert lint((tests / name).read_text()) == []
+        apply_sql(database_url, policy)
+        proved = pg_prove(database_url, tests / name)
+        assert proved.returncode == 0, tap_summary(proved)
+        assert "All tests successful" in proved.stdout
+        # The generated policies really isolate: a service context of one tenant writes, another
+        # tenant's member sees nothing, and the serial sequence is usable by tenancy_app.
+        with psycopg.connect(database_url) as conn:
+            qualified = sql.Identifier(schema, table)
+            conn.execute("set local role tenancy_admin")
+            a = conn.execute(
+                "select tenancy.create_tenant(%s, 'A', gen_random_uuid())",
+                (f"weird-a-{uuid.uuid4().hex[:8]}",),
+            ).fetchone()
+            b = conn.execute(
+                "select tenancy.create_tenant(%s, 'B', gen_random_uuid())",
+                (f"weird-b-{uuid.uuid4().hex[:8]}",),
+            ).fetchone()
+            assert a is not None and b is not None
+            conn.execute("set local role tenancy_service")
+            conn.execute("select tenancy.set_context(%s)", (a[0],))
+            conn.execute(sql.SQL("insert into {} ({}) values ('x')").format(
+                qualified, sql.Identifier("Na'me")))  # fmt: skip
+            seen = conn.execute(sql.SQL("select tenant_id from {}").format(qualified)).fetchall()
+            assert seen == [(a[0],)]
+            conn.execute("select tenancy.set_context(%s)", (b[0],))
+            assert conn.execute(
+                sql.SQL("select count(*) from {}").format(qualified)
+            ).fetchone() == (0,)
+            conn.rollback()
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(schema)))
+
+
+KEY_TABLES = """
+create schema {s};
+create table {s}.bad (
+    tenant_id uuid not null,
+    id bigint not null,
+    code text not null,
+    constraint bad_pkey primary key (id, tenant_id),
+    constraint bad_code_key unique (code)
+);
+create table {s}.fine (
+    tenant_id uuid not null,
+    id bigint not null,
+    constraint fine_pkey primary key (tenant_id, id)
+);
+"""
+
+
+def test_key_check_fails_at_apply_time(
+    capsys: pytest.CaptureFixture[str], database_url: str, in_tmp: Path
+) -> None:
+    schema = f"gen_keys_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(KEY_TABLES.format(s=schema).encode())
+    try:
+        out, _ = generate_for(
+            capsys, database_url, in_tmp, f'[tables."{schema}.bad"]\n[tables."{schema}.fine"]\n'
+        )
+        with pytest.raises(psycopg.Error) as caught:
+            apply_sql(database_url, (out / f"{schema}.bad.sql").read_text())
+        assert caught.value.sqlstate == "TN007"
+        message = str(caught.value)
+        assert "bad_pkey (primary key) does not start with tenant_id" in message
+        assert "bad_code_key (unique) does not start with tenant_id" in message
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(
+                "select relrowsecurity from pg_class where oid = %s::regclass",
+                (f"{schema}.bad",),
+            ).fetchone()
+            assert row == (False,), "nothing of the failed file may be applied"
+        apply_sql(database_url, (out / f"{schema}.fine.sql").read_text())
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(
+                "select relrowsecurity, relforcerowsecurity from pg_class where oid = %s::regclass",
+                (f"{schema}.fine",),
+            ).fetchone()
+            assert row == (True, True)
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(schema)))
+
+
+CATALOG_STATE = """
+select
+    (select count(*) from pg_policy where polrelid = %(t)s::regclass),
+    (select array_agg(polname order by polname) from pg_policy where polrelid = %(t)s::regclass),
+    (select count(*) from pg_trigger where tgrelid = %(t)s::regclass and not tgisinternal),
+    (select relacl::text from pg_class where oid = %(t)s::regclass),
+    (select relrowsecurity and relforcerowsecurity from pg_class where oid = %(t)s::regclass)
+"""
+
+
+def test_generated_sql_is_idempotent(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    spec = f'[tables."{scratch.schema}.good"]\nwrite = ["owner", "admin"]\nowner_access = true\n'
+    out, tests = generate_for(capsys, scratch.url, in_tmp, spec)
+    text = (out / f"{scratch.schema}.good.sql").read_text()
+    target = f"{scratch.schema}.good"
+    apply_sql(scratch.url, text)
+    with psycopg.connect(scratch.url) as conn:
+        first = conn.execute(CATALOG_STATE, {"t": target}).fetchone()
+        usage = conn.execute(
+            "select has_sequence_privilege('tenancy_app', %s, 'usage')", (f"{target}_line_seq",)
+        ).fetchone()
+    assert usage == (True,), "writers need the serial column's sequence"
+    apply_sql(scratch.url, text)
+    with psycopg.connect(scratch.url) as conn:
+        second = conn.execute(CATALOG_STATE, {"t": target}).fetchone()
+    assert first == second
+    assert first is not None and first[0] == 5 and first[2] == 2 and first[4] is True
+    # Narrowing the spec and re-applying removes the policies and privileges no longer wanted.
+    out, tests = generate_for(capsys, scratch.url, in_tmp, f'[tables."{target}"]\nwrite = []\n')
+    apply_sql(scratch.url, (out / f"{target}.sql").read_text())
+    with psycopg.connect(scratch.url) as conn:
+        narrowed = conn.execute(CATALOG_STATE, {"t": target}).fetchone()
+    assert narrowed is not None
+    assert narrowed[1] == ["tenant rows are visible to readers of the tenant"]
+    assert "tenancy_app=r/" in str(narrowed[3]) and "tenancy_app=arwd/" not in str(narrowed[3])
+    with psycopg.connect(scratch.url) as conn:
+        usage = conn.execute(
+            "select has_sequence_privilege('tenancy_app', %s, 'usage')", (f"{target}_line_seq",)
+        ).fetchone()
+    assert usage == (False,)
+    proved = pg_prove(scratch.url, tests / f"{target}.sql")
+    assert proved.returncode == 0, tap_summary(proved)
+
+
+def test_generated_test_for_narrow_roles(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    """Roles that neither read nor write are tested too, and the explicit plan holds."""
+    target = f"{scratch.schema}.other"
+    spec = f'[tables."{target}"]\nread = ["owner", "admin"]\nwrite = ["owner"]\n'
+    out, tests = generate_for(capsys, scratch.url, in_tmp, spec)
+    apply_sql(scratch.url, (out / f"{target}.sql").read_text())
+    proved = pg_prove(scratch.url, tests / f"{target}.sql")
+    assert proved.returncode == 0, tap_summary(proved)
+    planned = re.search(r"^1\.\.(\d+)$", proved.stdout, re.MULTILINE)
+    assert planned is not None
+    assert len(re.findall(r"^ok \d+ ", proved.stdout, re.MULTILINE)) == int(planned.group(1))
+    assert f'a viewer of tenant A sees no row of "{scratch.schema}"."other"' in proved.stdout
+    assert f'an admin of tenant A cannot insert into "{scratch.schema}"."other"' in proved.stdout
