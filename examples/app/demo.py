@@ -90,7 +90,7 @@ def refused(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...] =
 
 def main() -> int:
     url = prepare()
-    admin_url, service_url, app_url = (as_login(url, n) for n in LOGINS)
+    app_url, service_url, admin_url = (as_login(url, n) for n in LOGINS)
 
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute("select tenancy.configure_jwt(%s, %s)", (SECRET, ISSUER))
@@ -143,7 +143,8 @@ def main() -> int:
                 total = one(app, "select count(*) from app.documents")
             assert ctx is not None and ctx[0] == tenant
             assert all(t.endswith("spec") for t in titles) == (tenant == acme)
-            ok(f"{name:12} role {ctx[1]:6} sees {total} documents: {', '.join(titles)}")
+            noun = "document" if total == 1 else "documents"
+            ok(f"{name:12} role {ctx[1]:6} sees {total} {noun}: {', '.join(titles)}")
             if tenant == globex:
                 assert total == 1
 
@@ -156,15 +157,17 @@ def main() -> int:
                 + refused(app, "insert into app.documents (project_id, title) values (1, 'x')")
             )
         with app.transaction():
-            app.execute("select tenancy.authenticate(%s)", (token(acme, BOB),))
+            app.execute("select tenancy.authenticate(%s)", (token(acme, ALICE),))
             ok(
-                "bob cannot insert into globex: "
+                "alice (acme owner) cannot insert a globex project: "
                 + refused(
                     app,
                     "insert into app.projects (tenant_id, name) values (%s, 'Trojan horse')",
                     (globex,),
                 )
             )
+        with app.transaction():
+            app.execute("select tenancy.authenticate(%s)", (token(acme, BOB),))
             changed = app.execute(
                 "update app.documents set title = 'pwned' where tenant_id = %s", (globex,)
             )
@@ -209,7 +212,7 @@ def main() -> int:
         ).fetchall()
     say("6. Seen from the database owner's side, all rows are still there and untouched:")
     for slug, count in per_tenant:
-        say(f"   {slug:7} {count} documents")
+        say(f"   {slug:7} {count} {'document' if count == 1 else 'documents'}")
     say()
     say("Each tenant saw only its own rows; every cross-tenant attempt was refused.")
     return 0
