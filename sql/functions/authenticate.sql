@@ -12,6 +12,7 @@ declare
     v_tenant_id uuid;
     v_user_id uuid;
     v_role text;
+    v_status text;
 begin
     begin
         v_user_id := (v_claims ->> 'sub')::uuid;
@@ -34,11 +35,15 @@ begin
                 coalesce(v_claims -> 'tenant_id', '"missing"'::jsonb)
             );
     end if;
-    perform tenancy.require_active_tenant(v_tenant_id);
-    select m.role into v_role
-    from tenancy.memberships as m
-    where m.tenant_id = v_tenant_id and m.user_id = v_user_id;
-    if not found then
+    -- Tenant status and membership in one lookup (this runs once per transaction).
+    select t.status, m.role into v_status, v_role
+    from tenancy.tenants as t
+    left join tenancy.memberships as m on m.tenant_id = t.id and m.user_id = v_user_id
+    where t.id = v_tenant_id;
+    if v_status is distinct from 'active' then
+        perform tenancy.require_active_tenant(v_tenant_id);  -- raises P0002 or TN002
+    end if;
+    if v_role is null then
         raise exception using
             errcode = 'TN003',
             message = format('user %s is not a member of tenant %s', v_user_id, v_tenant_id);

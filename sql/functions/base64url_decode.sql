@@ -1,4 +1,5 @@
 -- tenancy.base64url_decode: decode unpadded base64url (RFC 4648 section 5), as used by JWTs.
+-- No SET clause so that the planner inlines it; every name is schema-qualified instead.
 
 create or replace function tenancy.base64url_decode(p_value text)
 returns bytea
@@ -6,12 +7,15 @@ language sql
 immutable
 strict
 parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
-    select decode(
-        rpad(
-            translate(p_value, '-_', '+/'),
-            length(p_value) + (4 - length(p_value) % 4) % 4,
+    select pg_catalog.decode(
+        pg_catalog.rpad(
+            pg_catalog.translate(p_value, '-_', '+/'),
+            -- OPERATOR() syntax has no precedence of its own: every step is parenthesised.
+            pg_catalog.length(p_value) operator(pg_catalog.+) (
+                (4 operator(pg_catalog.-) (pg_catalog.length(p_value) operator(pg_catalog.%) 4))
+                operator(pg_catalog.%) 4
+            ),
             '='
         ),
         'base64'

@@ -6,9 +6,11 @@ language sql
 immutable
 strict
 parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
-    select rtrim(translate(replace(encode(p_value, 'base64'), E'\n', ''), '+/', '-_'), '=')
+    select pg_catalog.rtrim(
+        pg_catalog.translate(pg_catalog.replace(pg_catalog.encode(p_value, 'base64'), E'\n', ''), '+/', '-_'),
+        '='
+    )
 $$;
 
 comment on function tenancy.base64url_encode(bytea) is

@@ -1,4 +1,5 @@
 -- tenancy.hmac_sha256: HMAC-SHA256 through pgcrypto, wherever pgcrypto is installed.
+-- No SET clause so that the planner inlines it; the pgcrypto schema is spelled out instead.
 
 do $hmac$
 declare
@@ -22,8 +23,7 @@ begin
         immutable
         strict
         parallel safe
-        set search_path = pg_catalog, pg_temp
-        as 'select %I.hmac(p_data, p_key, ''sha256'')'
+        as 'select %I.hmac(p_data, p_key, ''sha256''::pg_catalog.text)'
         $ddl$,
         v_schema
     );
