@@ -7,39 +7,39 @@
 -- set_config() with another tenant does not match, a value replayed in a later transaction
 -- does not match, and a value made before a tenant or membership change (epoch) is
 -- revalidated against the tables.
--- Plain SQL, no SET clause: the planner inlines it, so a policy pays for one expression
--- evaluated once per statement. It is VOLATILE because currval() is.
+-- PL/pgSQL rather than inlined SQL: its expressions are compiled once per transaction, not
+-- once per statement, which is what a policy evaluated once per statement pays for. It runs
+-- as the caller and has no SET clause, so every name is schema-qualified.
 create or replace function tenancy.context_checked(p_roles text[])
 returns text
-language sql
-volatile
+language plpgsql
+stable
+parallel restricted
 as $$
-    select case
-        when pg_catalog.current_setting('tenancy.context', true) operator(pg_catalog.~~) 'v1|%'
-            then case
-                when pg_catalog.int8send(pg_catalog.currval('tenancy.context_fingerprint'::pg_catalog.regclass))
-                    operator(pg_catalog.=) tenancy.context_fingerprint_of(
-                        pg_catalog.current_setting('tenancy.context', true)
-                    )
-                    then case
-                        when (
-                            p_roles is null
-                            or pg_catalog.split_part(pg_catalog.current_setting('tenancy.context', true), '|', 4)
-                            operator(pg_catalog.=) 'service'
-                            or pg_catalog.split_part(pg_catalog.current_setting('tenancy.context', true), '|', 4)
-                            operator(pg_catalog.=) any(p_roles)
-                        )
-                        and (
-                            pg_catalog.split_part(pg_catalog.current_setting('tenancy.context', true), '|', 5)
-                            operator(pg_catalog.=) pg_catalog.pg_sequence_last_value(
-                                'tenancy.context_epoch'::pg_catalog.regclass
-                            )::pg_catalog.text
-                            or tenancy.context_revalidate(pg_catalog.current_setting('tenancy.context', true))
-                        )
-                            then pg_catalog.current_setting('tenancy.context', true)
-                    end
-            end
-    end
+declare
+    v_context text := pg_catalog.current_setting('tenancy.context', true);
+    v_role text;
+begin
+    if v_context is null or v_context operator(pg_catalog.!~~) 'v1|%' then
+        return null;
+    end if;
+    v_role := pg_catalog.split_part(v_context, '|', 4);
+    if pg_catalog.int8send(pg_catalog.currval('tenancy.context_fingerprint'::pg_catalog.regclass))
+        operator(pg_catalog.=) tenancy.context_fingerprint_of(v_context)
+        and (
+            p_roles is null
+            or v_role operator(pg_catalog.=) 'service'
+            or v_role operator(pg_catalog.=) any(p_roles)
+        )
+        and (
+            pg_catalog.split_part(v_context, '|', 5) operator(pg_catalog.=)
+            pg_catalog.pg_sequence_last_value('tenancy.context_epoch'::pg_catalog.regclass)::pg_catalog.text
+            or tenancy.context_revalidate(v_context)
+        ) then
+        return v_context;
+    end if;
+    return null;
+end
 $$;
 
 comment on function tenancy.context_checked(text[]) is

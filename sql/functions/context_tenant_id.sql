@@ -3,7 +3,8 @@
 create or replace function tenancy.context_tenant_id(p_roles text[])
 returns uuid
 language sql
-volatile
+stable
+parallel restricted
 as $$
     select pg_catalog.split_part(tenancy.context_checked(p_roles), '|', 2)::pg_catalog.uuid
 $$;

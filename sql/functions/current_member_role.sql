@@ -2,13 +2,11 @@
 
 create or replace function tenancy.current_member_role()
 returns text
-language plpgsql
+language sql
 stable
 parallel restricted
 as $$
-begin
-    return nullif(pg_catalog.split_part(tenancy.context_checked(null), '|', 4), '');
-end
+    select nullif(pg_catalog.split_part(tenancy.context_checked(null), '|', 4), '')
 $$;
 
 comment on function tenancy.current_member_role() is

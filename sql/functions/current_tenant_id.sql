@@ -2,13 +2,11 @@
 
 create or replace function tenancy.current_tenant_id()
 returns uuid
-language plpgsql
+language sql
 stable
 parallel restricted
 as $$
-begin
-    return pg_catalog.split_part(tenancy.context_checked(null), '|', 2)::pg_catalog.uuid;
-end
+    select pg_catalog.split_part(tenancy.context_checked(null), '|', 2)::pg_catalog.uuid
 $$;
 
 comment on function tenancy.current_tenant_id() is

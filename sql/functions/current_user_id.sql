@@ -2,15 +2,11 @@
 
 create or replace function tenancy.current_user_id()
 returns uuid
-language plpgsql
+language sql
 stable
 parallel restricted
 as $$
-begin
-    return nullif(
-        pg_catalog.split_part(tenancy.context_checked(null), '|', 3), ''
-    )::pg_catalog.uuid;
-end
+    select nullif(pg_catalog.split_part(tenancy.context_checked(null), '|', 3), '')::pg_catalog.uuid
 $$;
 
 comment on function tenancy.current_user_id() is
