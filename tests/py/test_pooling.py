@@ -68,15 +68,30 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _stop_leftover(pid_file: Path, ini: Path) -> None:
-    """runuser passes SIGTERM on to pgbouncer; should it not have, stop our own pgbouncer."""
+def _signal_pgbouncer(pid_file: Path, ini: Path, sig: int) -> bool:
+    """Signal the pgbouncer started with ``ini`` (checked, so a reused pid is left alone)."""
     try:
         pid = int(pid_file.read_text().strip())
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
-        return
-    if str(ini).encode() in cmdline:
-        os.kill(pid, signal.SIGKILL)
+        return False
+    if str(ini).encode() not in cmdline:
+        return False
+    os.kill(pid, sig)
+    return True
+
+
+def _stop(proc: subprocess.Popen[bytes], tmp: Path) -> None:
+    """Stop pgbouncer itself, so runuser reaps it and exits; then reap runuser."""
+    pid_file, ini = tmp / "pgbouncer.pid", tmp / "pgbouncer.ini"
+    if not _signal_pgbouncer(pid_file, ini, signal.SIGTERM):
+        proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        _signal_pgbouncer(pid_file, ini, signal.SIGKILL)
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -136,13 +151,7 @@ pidfile = {tmp}/pgbouncer.pid
                 time.sleep(0.1)
         yield bouncer
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        _stop_leftover(tmp / "pgbouncer.pid", tmp / "pgbouncer.ini")
+        _stop(proc, tmp)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
