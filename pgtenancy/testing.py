@@ -70,10 +70,12 @@ def ensure_template(base_url: str) -> str:
         # One builder at a time across processes.
         conn.execute("select pg_advisory_lock(hashtext('pgtenancy template'))")
         try:
-            exists = conn.execute(
-                "select 1 from pg_database where datname = %s", (name,)
+            # A template is complete once it is marked is_template (the last step below); an
+            # unmarked one was left by an interrupted build and is rebuilt.
+            row = conn.execute(
+                "select datistemplate from pg_database where datname = %s", (name,)
             ).fetchone()
-            if exists:
+            if row and row[0]:
                 return name
             stale = [
                 str(r[0])
@@ -82,30 +84,21 @@ def ensure_template(base_url: str) -> str:
                     (TEMPLATE_PREFIX + "%", name),
                 )
             ]
+            if row:
+                stale.append(name)
             for old in stale:
                 conn.execute(
                     sql.SQL("alter database {} is_template false").format(sql.Identifier(old))
                 )
-                conn.execute(
-                    sql.SQL("drop database if exists {} (force)").format(sql.Identifier(old))
-                )
-            building = name + "_build"
-            conn.execute(
-                sql.SQL("drop database if exists {} (force)").format(sql.Identifier(building))
-            )
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(building)))
-            target = with_dbname(base_url, building)
+                conn.execute(sql.SQL("drop database {} (force)").format(sql.Identifier(old)))
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+            target = with_dbname(base_url, name)
             migrate(target)
             with psycopg.connect(target, autocommit=True) as db:
                 db.execute("create extension if not exists pgtap")
                 for path in example_sources():
                     with db.transaction():
                         db.execute(path.read_bytes())
-            conn.execute(
-                sql.SQL("alter database {} rename to {}").format(
-                    sql.Identifier(building), sql.Identifier(name)
-                )
-            )
             conn.execute(sql.SQL("alter database {} is_template true").format(sql.Identifier(name)))
             return name
         finally:
