@@ -15,12 +15,17 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def encode_hs256(claims: dict[str, Any], secret: str) -> str:
-    """Sign ``claims`` with HS256 and return the compact JWT."""
-    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+def encode_hs256(claims: Any, secret: str, header: dict[str, Any] | None = None) -> str:
+    """Sign ``claims`` with HS256 and return the compact JWT.
+
+    ``header`` replaces the standard ``{"alg": "HS256", "typ": "JWT"}`` (tests use it to make
+    tokens that claim another algorithm); the signature is HMAC-SHA256 either way.
+    """
+    head = header if header is not None else {"alg": "HS256", "typ": "JWT"}
+    header_part = _b64url(json.dumps(head, separators=(",", ":")).encode())
     body = _b64url(json.dumps(claims, separators=(",", ":")).encode())
-    signature = hmac.new(secret.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
-    return f"{header}.{body}.{_b64url(signature)}"
+    signature = hmac.new(secret.encode(), f"{header_part}.{body}".encode(), hashlib.sha256).digest()
+    return f"{header_part}.{body}.{_b64url(signature)}"
 
 
 def tenant_token(

@@ -8,15 +8,14 @@ immutable
 strict
 parallel safe
 as $$
+    -- replace() rather than translate(): several times faster on token-sized strings.
     select pg_catalog.decode(
-        pg_catalog.rpad(
-            pg_catalog.translate(p_value, '-_', '+/'),
+        pg_catalog.replace(pg_catalog.replace(p_value, '-', '+'), '_', '/')
+        operator(pg_catalog.||) pg_catalog.repeat(
+            '=',
             -- OPERATOR() syntax has no precedence of its own: every step is parenthesised.
-            pg_catalog.length(p_value) operator(pg_catalog.+) (
-                (4 operator(pg_catalog.-) (pg_catalog.length(p_value) operator(pg_catalog.%) 4))
-                operator(pg_catalog.%) 4
-            ),
-            '='
+            (4 operator(pg_catalog.-) (pg_catalog.length(p_value) operator(pg_catalog.%) 4))
+            operator(pg_catalog.%) 4
         ),
         'base64'
     )

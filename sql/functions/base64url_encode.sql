@@ -8,7 +8,11 @@ strict
 parallel safe
 as $$
     select pg_catalog.rtrim(
-        pg_catalog.translate(pg_catalog.replace(pg_catalog.encode(p_value, 'base64'), E'\n', ''), '+/', '-_'),
+        pg_catalog.replace(
+            pg_catalog.replace(pg_catalog.replace(pg_catalog.encode(p_value, 'base64'), E'\n', ''), '+', '-'),
+            '/',
+            '_'
+        ),
         '='
     )
 $$;

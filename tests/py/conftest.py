@@ -6,10 +6,6 @@ tenancy_admin), so tests act as the real roles, never as a superuser.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 from pytest_postgresql.janitor import DatabaseJanitor
 
 from pgtenancy import cluster, testing
+from pgtenancy.tokens import encode_hs256
 
 JWT_SECRET = "test-secret-" + "x" * 40
 JWT_ISSUER = "https://auth.example.test"
@@ -101,13 +98,7 @@ def make_jwt(
     secret: str = JWT_SECRET,
     header: dict[str, Any] | None = None,
 ) -> str:
-    def b64(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-    head = b64(json.dumps(header or {"alg": "HS256", "typ": "JWT"}).encode())
-    body = b64(json.dumps(claims).encode())
-    sig = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
-    return f"{head}.{body}.{b64(sig)}"
+    return encode_hs256(claims, secret, header)
 
 
 def token_for(
