@@ -87,6 +87,11 @@ def prepare(rebuild: bool) -> str:
                 n = db.execute("select count(*) from app.documents").fetchone()
             if n and n[0] == TENANTS * ROWS_PER_TENANT:
                 print(f"reusing database {DB} ({n[0]:,} documents)", flush=True)
+                migrate(url)  # bring its functions and policies up to the current sources
+                with psycopg.connect(url, autocommit=True) as db:
+                    for path in sorted((APP / "policies").glob("*.sql")):
+                        with db.transaction():
+                            db.execute(path.read_bytes())
                 return url
         conn.execute(sql.SQL("drop database if exists {} (force)").format(sql.Identifier(DB)))
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(DB)))
