@@ -9,7 +9,7 @@ as $$
 declare
     v_attnum smallint;
     v_con record;
-    v_problems text[] := '{}';
+    v_problems text[] := '{}'::text[];
 begin
     select a.attnum into v_attnum
     from pg_attribute as a

@@ -37,7 +37,8 @@ comment on role tenancy_auditor is
 
 create extension if not exists pgcrypto;
 
-create schema if not exists tenancy authorization tenancy_owner;
+-- No IF NOT EXISTS: a schema someone else created beforehand must not be silently adopted.
+create schema tenancy authorization tenancy_owner;
 comment on schema tenancy is 'pgtenancy: tenants, memberships, tenant context and their functions.';
 
 revoke all on schema tenancy from public;

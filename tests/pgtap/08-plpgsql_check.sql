@@ -1,0 +1,50 @@
+-- plpgsql_check over every PL/pgSQL function of the tenancy schema: no errors, no warnings.
+-- Runs as the superuser pg_prove connects as: creating the extension needs it (rolled back).
+
+begin;
+select plan(2);
+
+create extension if not exists plpgsql_check;
+
+-- Every PL/pgSQL function is checked; trigger functions against a generated tenant table.
+create temporary table checked on commit drop as
+select
+    p.oid::regprocedure as fn,
+    r.level,
+    r.message,
+    r.lineno
+from pg_catalog.pg_proc as p
+cross join
+    lateral plpgsql_check_function_tb(
+        p.oid,
+        case when p.prorettype = 'trigger'::regtype then 'app.documents'::regclass else 0 end
+    ) as r
+where
+    p.pronamespace = 'tenancy'::regnamespace
+    and p.prolang = (
+        select l.oid from pg_catalog.pg_language as l
+        where l.lanname = 'plpgsql'
+    );
+
+-- 1: the check ran over the functions (there are more than ten PL/pgSQL functions)
+select ok(
+    (
+        select count(*) from pg_catalog.pg_proc as p
+        where
+            p.pronamespace = 'tenancy'::regnamespace
+            and p.prolang = (
+                select l.oid from pg_catalog.pg_language as l
+                where l.lanname = 'plpgsql'
+            )
+    ) > 10,
+    'tenancy has PL/pgSQL functions to check'
+);
+
+-- 2: no finding at all (expected: none)
+select is_empty(
+    'select fn::text, level, message, lineno from checked',
+    'plpgsql_check finds no error or warning in any tenancy function'
+);
+
+select * from finish();
+rollback;
