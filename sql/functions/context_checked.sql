@@ -19,13 +19,22 @@ as $$
 declare
     v_context text := pg_catalog.current_setting('tenancy.context', true);
     v_role text;
+    v_fingerprint bytea;
 begin
     if v_context is null or v_context operator(pg_catalog.!~~) 'v1|%' then
         return null;
     end if;
+    begin
+        v_fingerprint := pg_catalog.int8send(
+            pg_catalog.currval('tenancy.context_fingerprint'::pg_catalog.regclass)
+        );
+    exception when object_not_in_prerequisite_state then
+        -- currval() is undefined: this session never had a context, so the value was written
+        -- by hand. Invalid like any other forgery: no rows, no error.
+        return null;
+    end;
     v_role := pg_catalog.split_part(v_context, '|', 4);
-    if pg_catalog.int8send(pg_catalog.currval('tenancy.context_fingerprint'::pg_catalog.regclass))
-        operator(pg_catalog.=) tenancy.context_fingerprint_of(v_context)
+    if v_fingerprint operator(pg_catalog.=) tenancy.context_fingerprint_of(v_context)
         and (
             p_roles is null
             or v_role operator(pg_catalog.=) 'service'
