@@ -10,6 +10,12 @@ as $$
 declare
     v_context text;
 begin
+    if current_setting('transaction_read_only') = 'on' then
+        raise exception using
+            errcode = '25006',
+            message = 'a tenant context needs a read-write transaction (it records a fingerprint with setval)',
+            hint = 'Start the transaction without READ ONLY; reads stay reads. Hot standbys cannot set a context.';
+    end if;
     v_context := concat_ws(
         '|',
         'v1',

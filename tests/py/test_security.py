@@ -286,6 +286,40 @@ def test_clear_context_ends_access_within_the_transaction(
         assert visible(conn) == []
 
 
+def test_context_needs_a_read_write_transaction(
+    roles: Roles, tenants: tuple[Tenant, Tenant]
+) -> None:
+    a, _ = tenants
+    with psycopg.connect(roles.app) as conn:
+        with pytest.raises(psycopg.Error) as caught, conn.transaction():
+            conn.execute("set transaction read only")
+            conn.execute(AUTHENTICATE, (token_for(a.id, a.owner),))
+        assert caught.value.sqlstate == "25006"
+        assert "read-write transaction" in str(caught.value)
+        # The same call in a read-write transaction works, and reads are unaffected.
+        with conn.transaction():
+            conn.execute(AUTHENTICATE, (token_for(a.id, a.owner),))
+            assert visible(conn) == ["a1", "a2"]
+
+
+def test_context_set_in_a_rolled_back_savepoint_leaves_no_context(
+    roles: Roles, tenants: tuple[Tenant, Tenant]
+) -> None:
+    a, b = tenants
+    with psycopg.connect(roles.app) as conn, conn.transaction():
+        conn.execute(AUTHENTICATE, (token_for(a.id, a.owner),))
+        with pytest.raises(RuntimeError), conn.transaction():  # a savepoint, rolled back
+            conn.execute(AUTHENTICATE, (token_for(b.id, b.owner),))
+            assert visible(conn) == ["b1"]
+            raise RuntimeError("roll back to the savepoint")
+        # Neither A's restored setting nor B's fingerprint gives access to anything.
+        assert one(conn, CONTEXT) == NO_CONTEXT
+        assert visible(conn) == []
+        # Authenticating again restores access, for A only.
+        conn.execute(AUTHENTICATE, (token_for(a.id, a.owner),))
+        assert visible(conn) == ["a1", "a2"]
+
+
 # -- changes made by other sessions ----------------------------------------------------------
 
 
