@@ -7,8 +7,9 @@ Two kinds of steps:
   (``create or replace``), identified by their content hash, so a definition is applied again
   exactly when its source changes. ``create or replace`` keeps the grants of a function.
 
-Every step runs in its own transaction: a failing step leaves the database as it was. Steps
-other than the first run as ``tenancy_owner`` so that it owns every object.
+Every step runs in its own transaction, together with yoyo's record of it: a failing step leaves
+the database as it was, and a step is never applied without being recorded. Steps other than
+the first run as ``tenancy_owner`` so that it owns every object.
 """
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ class Step:
 
     def text(self) -> str:
         prefix = "set local check_function_bodies = off;\n"
-        if self.as_owner:
-            prefix += "set local role tenancy_owner;\n"
-        return prefix + self.sql
+        if not self.as_owner:
+            return prefix + self.sql
+        # Back to the migrating user at the end: the same transaction then records the step in
+        # yoyo's tables, which tenancy_owner does not own.
+        return prefix + "set local role tenancy_owner;\n" + self.sql + "\n;\nreset role;\n"
 
 
 def _slug(name: str) -> str:
@@ -189,5 +192,21 @@ def migrate(database_url: str) -> list[str]:
                 backend.unmark_migrations(stale)
             pending = backend.to_apply(migrations)
             ids = [m.id for m in pending]
-            backend.apply_migrations(pending)
+            _apply_atomically(backend, pending)
     return ids
+
+
+def _apply_atomically(backend: Any, pending: Any) -> None:
+    """Apply each step and record it as applied in one transaction.
+
+    yoyo's own ``apply_migrations`` commits a step, then records it in a second transaction: a
+    crash in between would leave a versioned migration applied but pending, and the next run
+    would fail on the objects it already created. Here the step runs in a savepoint of a
+    transaction that also writes yoyo's log and mark, so both happen or neither does.
+    """
+    backend.ensure_internal_schema_updated()
+    for migration in pending:
+        with backend.transaction():
+            migration.process_steps(backend, "apply")
+            backend.log_migration(migration, "apply")
+            backend.mark_one(migration, log=False)

@@ -373,6 +373,33 @@ def test_failing_step_raises_and_leaves_the_database_as_it_was(
     assert scalar(empty_db, "select tenancy.zz_broken_probe()") == 1
 
 
+def test_a_step_and_its_record_commit_together(empty_db: str, sql_copy: Path) -> None:
+    """If recording a step fails (a crash would do the same), the step itself is undone too."""
+    migrate(empty_db)
+    revise(sql_copy / "functions" / "authenticate.sql", "revision 2")
+    changed_id = definition_id(sql_copy, "functions", "authenticate")
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute(
+            "create function public.refuse_mark() returns trigger language plpgsql as "
+            "$$ begin raise exception 'recording refused'; end $$"
+        )
+        conn.execute(
+            "create trigger refuse_mark before insert on _yoyo_migration "
+            "for each row execute function public.refuse_mark()"
+        )
+    with pytest.raises(psycopg.Error, match="recording refused"):
+        migrate(empty_db)
+    # Not recorded, and not applied either: the next run is a clean retry.
+    assert "-- revision 2" not in function_row(empty_db, "tenancy.authenticate(text)")[2]
+    assert {s.id: s.applied for s in status(empty_db)}[changed_id] is False
+
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute("drop trigger refuse_mark on _yoyo_migration")
+        conn.execute("drop function public.refuse_mark()")
+    assert migrate(empty_db) == [changed_id]
+    assert "-- revision 2" in function_row(empty_db, "tenancy.authenticate(text)")[2]
+
+
 def test_failing_versioned_migration_stops_before_later_steps(
     empty_db: str, sql_copy: Path
 ) -> None:
