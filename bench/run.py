@@ -29,13 +29,13 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from pgtenancy import cluster, testing
 from pgtenancy.migrate import migrate
+from pgtenancy.testing import as_login
 from pgtenancy.tokens import tenant_token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,13 +68,6 @@ QUERIES = {
 def bindir() -> Path:
     out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True)
     return Path(out.stdout.strip())
-
-
-def login_conninfo(url: str, user: str) -> str:
-    params: dict[str, Any] = psycopg.conninfo.conninfo_to_dict(url)
-    params["user"] = user
-    params.pop("password", None)
-    return psycopg.conninfo.make_conninfo(**params)
 
 
 def prepare(rebuild: bool) -> str:
@@ -238,8 +231,8 @@ def main() -> int:
 
     url = prepare(args.rebuild)
     set_tokens(url)
-    app = login_conninfo(url, APP_LOGIN)
-    bypass = login_conninfo(url, BYPASS_LOGIN)
+    app = as_login(url, APP_LOGIN)
+    bypass = as_login(url, BYPASS_LOGIN)
     with psycopg.connect(url) as conn:
         version = conn.execute("show server_version").fetchone()[0]  # type: ignore[index]
         one = conn.execute(

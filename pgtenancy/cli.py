@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import psycopg
+
 from . import cluster
 from . import migrate as migrations
 
@@ -42,8 +44,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    import psycopg
-
     files: list[Path] = []
     for raw in args.paths:
         path = Path(raw)
@@ -130,11 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (cluster.ClusterError, OSError) as exc:
         print(f"pgtenancy: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:
-        import psycopg  # imported lazily, like everywhere in the CLI
-
-        if not isinstance(exc, psycopg.Error):
-            raise
+    except psycopg.Error as exc:
         # A database error: its message, not a traceback.
         print(f"pgtenancy: {args.command}: {exc}".rstrip(), file=sys.stderr)
         return 2

@@ -13,10 +13,12 @@ import hashlib
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from . import cluster
 from .migrate import migrate
@@ -41,6 +43,14 @@ def example_sources() -> list[Path]:
 def with_dbname(url: str, dbname: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
+
+
+def as_login(url: str, user: str) -> str:
+    """The same server and database as ``url``, as login role ``user`` (no password)."""
+    params: dict[str, Any] = conninfo_to_dict(url)
+    params["user"] = user
+    params.pop("password", None)
+    return make_conninfo(**params)
 
 
 def dbname_of(url: str) -> str:

@@ -16,6 +16,7 @@ from psycopg import sql
 
 from pgtenancy import cluster, testing
 from pgtenancy.migrate import migrate
+from pgtenancy.testing import as_login
 from pgtenancy.tokens import tenant_token
 
 HERE = Path(__file__).resolve().parent
@@ -40,13 +41,6 @@ def say(text: str = "") -> None:
 
 def ok(text: str) -> None:
     say(f"   ✔ {text}")
-
-
-def as_login(url: str, login: str) -> str:
-    params = psycopg.conninfo.conninfo_to_dict(url)
-    params["user"] = login
-    params.pop("password", None)
-    return psycopg.conninfo.make_conninfo(**params)  # type: ignore[arg-type]
 
 
 def prepare() -> str:

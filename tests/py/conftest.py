@@ -51,13 +51,6 @@ def database_url(base_url: str) -> Iterator[str]:
         janitor.drop()
 
 
-def _login_url(url: str, user: str) -> str:
-    params = conninfo_to_dict(url)
-    params["user"] = user
-    params.pop("password", None)
-    return psycopg.conninfo.make_conninfo(**params)  # type: ignore[arg-type]
-
-
 @dataclass
 class Roles:
     """Login roles for the session, each a member of one pgtenancy group role."""
@@ -87,9 +80,9 @@ def roles(database_url: str) -> Roles:
         conn.execute("reset role")
     return Roles(
         superuser=database_url,
-        app=_login_url(database_url, names["app"]),
-        service=_login_url(database_url, names["service"]),
-        admin=_login_url(database_url, names["admin"]),
+        app=testing.as_login(database_url, names["app"]),
+        service=testing.as_login(database_url, names["service"]),
+        admin=testing.as_login(database_url, names["admin"]),
     )
 
 
