@@ -20,9 +20,12 @@ begin
             errcode = '42501',
             message = format('an admin cannot make user %s an owner of tenant %s', p_user_id, v_caller.tenant_id);
     end if;
+    -- Locked: under REPEATABLE READ a membership removed after the snapshot raises 40001 here
+    -- instead of being reported as present (see tenancy.require_member_manager).
     select m.role into v_existing
     from tenancy.memberships as m
-    where m.tenant_id = v_caller.tenant_id and m.user_id = p_user_id;
+    where m.tenant_id = v_caller.tenant_id and m.user_id = p_user_id
+    for share;
     if found then
         raise exception using
             errcode = '23505',

@@ -1,5 +1,21 @@
--- tenancy.require_member_manager: the caller's context, when it may manage members.
+-- tenancy.require_member_manager: lock the current tenant for a membership change; the caller's current role.
 
+-- How membership changes stay correct under concurrency, in every isolation level:
+-- 1. Every change of a tenant's memberships first locks the tenant row (FOR UPDATE), so the
+--    managers of one tenant take turns. Under READ COMMITTED each later statement takes a fresh
+--    snapshot, so it sees every change committed before the lock was granted.
+-- 2. Every fact a change relies on is then read from a locked row: the caller's own membership
+--    here (FOR SHARE), the target's in the caller (FOR UPDATE or FOR SHARE), and, for the
+--    last-owner rule, another owner's (FOR SHARE, tenancy.require_another_owner). Under
+--    REPEATABLE READ and SERIALIZABLE the snapshot is older than the lock, and a plain read
+--    would still show rows another manager has deleted or changed since; locking such a row
+--    raises 40001 instead, so whatever locks without error is current and stays so until this
+--    transaction ends.
+-- The tenant row is locked, not written: were every change to update it, any two changes in a
+-- tenant would conflict under REPEATABLE READ (40001), even an owner removing a viewer while
+-- an admin adds someone; with row locks only changes that touch the same members collide.
+-- The context is read before the lock only to refuse, without taking it, roles that never
+-- manage members; whether the caller may act is decided by the membership read after the lock.
 create or replace function tenancy.require_member_manager(
     out tenant_id uuid, out user_id uuid, out role text
 )
@@ -8,30 +24,49 @@ volatile
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-    v_context text := tenancy.context_checked(null);
 begin
-    if v_context is null then
+    tenant_id := tenancy.current_tenant_id();
+    user_id := tenancy.current_user_id();
+    role := tenancy.current_member_role();
+    if tenant_id is null or role is null then
         raise exception using
             errcode = 'TN001',
             message = 'no tenant context: call tenancy.authenticate() or tenancy.set_context() first';
     end if;
-    tenant_id := split_part(v_context, '|', 2)::uuid;
-    user_id := nullif(split_part(v_context, '|', 3), '')::uuid;
-    role := split_part(v_context, '|', 4);
     if role not in ('owner', 'admin', 'service') then
         raise exception using
             errcode = '42501',
             message = format('role %s of tenant %s cannot manage members', role, tenant_id),
             hint = 'Only owners and admins manage members.';
     end if;
-    -- Serialise membership changes per tenant so the last-owner rule holds under concurrency.
     perform 1 from tenancy.tenants as t where t.id = tenant_id for update;
+    -- A service context (set_context without a user) has no membership to read again.
+    if role = 'service' and user_id is null then
+        return;
+    end if;
+    select m.role into role
+    from tenancy.memberships as m
+    where m.tenant_id = require_member_manager.tenant_id and m.user_id = require_member_manager.user_id
+    for share;
+    if not found then
+        raise exception using
+            errcode = '42501',
+            message = format('user %s is no longer a member of tenant %s', user_id, tenant_id),
+            hint = 'The membership was removed after the context was set.';
+    end if;
+    if role not in ('owner', 'admin') then
+        raise exception using
+            errcode = '42501',
+            message = format('role %s of tenant %s cannot manage members', role, tenant_id),
+            hint = 'Only owners and admins manage members.';
+    end if;
 end
 $$;
 
 comment on function tenancy.require_member_manager() is
-'pgtenancy internal: TN001 without a context, 42501 unless the role is owner, admin or service; '
-'locks the tenant row.';
+'pgtenancy internal: TN001 without a context; locks the tenant row, then 42501 unless the '
+'caller''s membership, read again and locked, is owner or admin (or the context is a service '
+'one); 40001 under REPEATABLE READ or SERIALIZABLE when that membership changed after the '
+'snapshot. Returns the tenant, the user and the current role.';
 
 revoke all on function tenancy.require_member_manager() from public;

@@ -17,9 +17,12 @@ begin
             errcode = '42501',
             message = format('user %s cannot change their own role', p_user_id);
     end if;
+    -- Locked: a row changed after this transaction's snapshot raises 40001 rather than being
+    -- judged on its old role (see tenancy.require_member_manager).
     select m.role into v_current
     from tenancy.memberships as m
-    where m.tenant_id = v_caller.tenant_id and m.user_id = p_user_id;
+    where m.tenant_id = v_caller.tenant_id and m.user_id = p_user_id
+    for update;
     if not found then
         raise exception using
             errcode = 'P0002',
@@ -36,14 +39,8 @@ begin
     if v_current = p_role then
         return;
     end if;
-    if v_current = 'owner' and (
-        select count(*) from tenancy.memberships as m
-        where m.tenant_id = v_caller.tenant_id and m.role = 'owner'
-    ) = 1 then
-        raise exception using
-            errcode = 'TN005',
-            message = format('user %s is the last owner of tenant %s', p_user_id, v_caller.tenant_id),
-            hint = 'Make another member an owner first.';
+    if v_current = 'owner' then
+        perform tenancy.require_another_owner(v_caller.tenant_id, p_user_id, v_caller.user_id);
     end if;
     update tenancy.memberships as m
     set role = p_role, updated_at = now()

@@ -3,7 +3,7 @@
 -- Fixtures: tenants are created by tenancy_admin; the superuser only reads memberships back.
 
 begin;
-select plan(41);
+select plan(46);
 
 -- act_as(tenant, user): tenancy_service sets the context (user NULL: a service context), then
 -- the transaction continues as tenancy_app, which is what an application does.
@@ -37,7 +37,8 @@ select
     gen_random_uuid() as owner_b,
     gen_random_uuid() as shared,
     gen_random_uuid() as only_b,
-    gen_random_uuid() as stranger
+    gen_random_uuid() as stranger,
+    gen_random_uuid() as ghost
 \gset
 
 set local role tenancy_admin;
@@ -221,6 +222,48 @@ select throws_ok(
     '42501',
     format('role viewer of tenant %s cannot manage members', :'tenant_a'),
     'a viewer cannot remove members'
+);
+
+-- A manager whose membership changed after the context was set ------------------------------------
+
+-- The caller's role is read again, from the memberships table, once the tenant row is locked:
+-- a context keeps saying admin after the membership is gone or lowered (here by direct writes,
+-- which bump no epoch, the state a concurrent removal leaves while its remover holds the lock).
+select pg_temp.act_as(:'tenant_a', :'owner_a');
+select lives_ok(
+    format('select tenancy.add_member(%L, %L)', :'ghost', 'admin'), 'an owner adds another admin'
+);
+select pg_temp.act_as(:'tenant_a', :'ghost');
+reset role;
+delete from tenancy.memberships
+where tenant_id = :'tenant_a' and user_id = :'ghost';
+set local role tenancy_app;
+select throws_ok(
+    format('select tenancy.add_member(%L, %L)', :'ghost', 'admin'),
+    '42501',
+    format('user %s is no longer a member of tenant %s', :'ghost', :'tenant_a'),
+    'a removed admin cannot add herself back on her old context'
+);
+select throws_ok(
+    format('select tenancy.remove_member(%L)', :'viewer_a'),
+    '42501',
+    format('user %s is no longer a member of tenant %s', :'ghost', :'tenant_a'),
+    'a removed admin cannot remove members on her old context'
+);
+reset role;
+insert into tenancy.memberships (tenant_id, user_id, role) values (:'tenant_a', :'ghost', 'viewer');
+set local role tenancy_app;
+select throws_ok(
+    format('select tenancy.set_member_role(%L, %L)', :'viewer_a', 'admin'),
+    '42501',
+    format('role viewer of tenant %s cannot manage members', :'tenant_a'),
+    'an admin demoted to viewer cannot change roles on her old context'
+);
+
+-- A service context has no membership to read again: it still manages members.
+select pg_temp.act_as(:'tenant_a');
+select lives_ok(
+    format('select tenancy.remove_member(%L)', :'ghost'), 'a service context removes a member'
 );
 
 -- A second owner, then the first may go -------------------------------------------------------------
