@@ -135,6 +135,8 @@ class Result:
     written: list[Path]
     removed: list[Path]
     total: int
+    #: Key-layout problems the policy files would fail with (TN007) if applied now.
+    warnings: list[str] = field(default_factory=list)
 
 
 def generate(
@@ -172,7 +174,14 @@ def generate(
         for path in drift.extra:
             path.unlink()
             removed.append(path)
-    return Result(drift=drift, written=written, removed=removed, total=len(expected))
+    warnings = [
+        f"{info.spec.key}: applying its policy file would fail now: {info.layout_problem}"
+        for info in infos
+        if info.layout_problem
+    ]
+    return Result(
+        drift=drift, written=written, removed=removed, total=len(expected), warnings=warnings
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -211,6 +220,8 @@ def cli_main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
+    for warning in result.warnings:
+        print(f"pgtenancy generate: warning: {warning}", file=sys.stderr)
     if args.check:
         if result.drift:
             for line in result.drift.lines():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jinja2
 
-from .catalog import TableInfo
+from .catalog import TableInfo, qualified
 from .spec import ROLES, TableSpec
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -160,8 +160,9 @@ def plan_count(info: TableInfo) -> int:
     """How many assertions the isolation test makes (its ``plan``)."""
     table = info.spec
     policies = policies_for(table)
-    structure = 2 + 1 + 2 * len(policies) + 1 + len(info.serial_sequences) + 1 + 2
-    no_context = 5
+    structure = 2 + 1 + 2 * len(policies) + 1 + len(info.serial_sequences) + 1 + 3
+    structure += 2 * len(info.descendants)
+    no_context = 5 + len(info.descendants)
     # Per member role: the context holds, what it sees, and one or two insert attempts.
     members = sum(4 if role in table.write else 3 for role in ROLES)
     service = 2 + (1 if table.write else 0)
@@ -197,6 +198,8 @@ class Renderer:
             "all_policy_names": ALL_POLICY_NAMES,
             "privileges": privileges_for(table),
             "sequences": info.serial_sequences,
+            "descendants": info.descendants,
+            "covered": [qualified(d.schema, d.name) for d in info.descendants],
         }
 
     def _render(self, name: str, context: dict[str, object]) -> str:

@@ -7,6 +7,9 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+    -- Attached BEFORE UPDATE OF tenant_id (an UPDATE that sets it) and AFTER UPDATE (the row as
+    -- stored, after every BEFORE trigger ran), each WHEN old.tenant_id is distinct from
+    -- new.tenant_id: firing at all means the row would move to another tenant.
     raise exception using
         errcode = 'TN006',
         message = format(
@@ -17,6 +20,7 @@ end
 $$;
 
 comment on function tenancy.tg_tenant_id_immutable() is
-'Trigger (BEFORE UPDATE OF tenant_id, FOR EACH ROW, WHEN it changes): TN006, for every role.';
+'Trigger (BEFORE UPDATE OF tenant_id and AFTER UPDATE, FOR EACH ROW, WHEN tenant_id changes): '
+'TN006, for every role, whatever other triggers did to the row.';
 
 revoke all on function tenancy.tg_tenant_id_immutable() from public;

@@ -631,8 +631,10 @@ def test_key_check_fails_at_apply_time(
             apply_sql(database_url, (out / f"{schema}.bad.sql").read_text())
         assert caught.value.sqlstate == "TN007"
         message = str(caught.value)
-        assert "bad_pkey (primary key) does not start with tenant_id" in message
-        assert "bad_code_key (unique) does not start with tenant_id" in message
+        assert f"primary key bad_pkey of {schema}.bad (PRIMARY KEY (id, tenant_id))" in message
+        assert "add constraint bad_pkey primary key (tenant_id, id)" in message
+        assert f"unique constraint bad_code_key of {schema}.bad (UNIQUE (code))" in message
+        assert "add constraint bad_code_key unique (tenant_id, code)" in message
         with psycopg.connect(database_url) as conn:
             row = conn.execute(
                 "select relrowsecurity from pg_class where oid = %s::regclass",
@@ -679,7 +681,7 @@ def test_generated_sql_is_idempotent(
     with psycopg.connect(scratch.url) as conn:
         second = conn.execute(CATALOG_STATE, {"t": target}).fetchone()
     assert first == second
-    assert first is not None and first[0] == 5 and first[2] == 2 and first[4] is True
+    assert first is not None and first[0] == 5 and first[2] == 3 and first[4] is True
     # Narrowing the spec and re-applying removes the policies and privileges no longer wanted.
     out, tests = generate_for(capsys, scratch.url, in_tmp, f'[tables."{target}"]\nwrite = []\n')
     apply_sql(scratch.url, (out / f"{target}.sql").read_text())
@@ -712,3 +714,244 @@ def test_generated_test_for_narrow_roles(
     assert len(re.findall(r"^ok \d+ ", proved.stdout, re.MULTILINE)) == int(planned.group(1))
     assert f'a viewer of tenant A sees no row of "{scratch.schema}"."other"' in proved.stdout
     assert f'an admin of tenant A cannot insert into "{scratch.schema}"."other"' in proved.stdout
+
+
+# -- key layout: every index and exclusion constraint starts with tenant_id -----------------------
+
+LAYOUT_TABLE = """
+create extension if not exists btree_gist;
+create extension if not exists btree_gin;
+create schema {s};
+grant usage on schema {s} to tenancy_app;
+create table {s}.notes (
+    tenant_id uuid not null,
+    id bigint generated always as identity,
+    title text not null,
+    email text not null,
+    during tstzrange not null default tstzrange(now(), null),
+    tags text[] not null default '{{}}',
+    constraint notes_pkey primary key (tenant_id, id)
+);
+"""
+
+FIX = re.compile(r"; fix: (.*)$", re.MULTILINE)
+
+
+def test_key_check_names_every_index_and_exclusion_constraint_with_its_fix(
+    capsys: pytest.CaptureFixture[str], database_url: str, in_tmp: Path
+) -> None:
+    """A plain index, a unique index on an expression and an exclusion constraint without
+    tenant_id each refuse the policy file (TN007, all three named); the fixes the message gives,
+    run as they are, make it apply; tenant-led GIN (btree_gin) and GiST (btree_gist) are fine."""
+    schema = f"gen_layout_{uuid.uuid4().hex[:8]}"
+    table = f"{schema}.notes"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(LAYOUT_TABLE.format(s=schema).encode())
+        conn.execute(f"create index notes_title_idx on {table} (title)")
+        conn.execute(f"create unique index notes_email_key on {table} (lower(email))")
+        conn.execute(
+            f"alter table {table} add constraint notes_during_excl exclude using gist "
+            "(during with &&)"
+        )
+    try:
+        write_spec(in_tmp, f'[tables."{table}"]\n')
+        result = run(capsys, "--spec", "tenancy.toml", "--out", "out", "--database-url",
+                     database_url)  # fmt: skip
+        assert result.code == 0, result.err
+        assert "warning" in result.err and "notes_title_idx" in result.err, result.err
+        policy = (in_tmp / "out" / f"{table}.sql").read_text()
+        with pytest.raises(psycopg.Error) as caught:
+            apply_sql(database_url, policy)
+        assert caught.value.sqlstate == "TN007"
+        message = str(caught.value)
+        assert f"tenant table {table}: 3 key layout problems:" in message
+        assert (
+            f"index {schema}.notes_title_idx of {table} (on title) does not start with "
+            f"tenant_id; fix: drop index {schema}.notes_title_idx; create index notes_title_idx "
+            f"ON {table} USING btree (tenant_id, title)" in message
+        )
+        assert (
+            f"unique index {schema}.notes_email_key of {table} (first key is the expression "
+            f"lower(email)) does not start with tenant_id; fix: drop index "
+            f"{schema}.notes_email_key; create unique index notes_email_key ON {table} USING "
+            "btree (tenant_id, lower(email))" in message
+        )
+        assert (
+            f"exclusion constraint notes_during_excl of {table} (EXCLUDE USING gist (during "
+            "WITH &&)) does not start with tenant_id WITH = (a GiST index takes tenant_id with "
+            f"the btree_gist extension); fix: alter table {table} drop constraint "
+            "notes_during_excl, add constraint notes_during_excl EXCLUDE USING gist "
+            "(tenant_id WITH =, during WITH &&)" in message
+        )
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(
+                "select relrowsecurity from pg_class where oid = %s::regclass", (table,)
+            ).fetchone()
+        assert row == (False,), "nothing of the refused file may be applied"
+        # The fixes are runnable as given; with them (and a tenant-led GIN index through
+        # btree_gin) the same file applies.
+        fixes = FIX.findall(message)
+        assert len(fixes) == 3
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            for fix in fixes:
+                conn.execute(fix.encode())
+            conn.execute(f"create index notes_tags_idx on {table} using gin (tenant_id, tags)")
+        apply_sql(database_url, policy)
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(
+                "select relrowsecurity and relforcerowsecurity from pg_class "
+                "where oid = %s::regclass",
+                (table,),
+            ).fetchone()
+        assert row == (True,)
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(schema)))
+
+
+def _two_tenants(url: str) -> tuple[uuid.UUID, uuid.UUID]:
+    with psycopg.connect(url) as conn:
+        conn.execute("set local role tenancy_admin")
+        ids = []
+        for label in ("a", "b"):
+            row = conn.execute(
+                "select tenancy.create_tenant(%s, %s, gen_random_uuid())",
+                (f"layout-{label}-{uuid.uuid4().hex[:8]}", label.upper()),
+            ).fetchone()
+            assert row is not None
+            ids.append(row[0])
+    return ids[0], ids[1]
+
+
+def _rows_removed(conn: psycopg.Connection[tuple[object, ...]], query: str) -> int:
+    """Sum of "Rows Removed by Filter" over the plan of ``explain (analyze) query``."""
+    (plan,) = conn.execute(f"explain (analyze, format json) {query}").fetchone()  # type: ignore[misc]
+
+    def walk(node: dict[str, object]) -> int:
+        removed = int(node.get("Rows Removed by Filter", 0))  # type: ignore[call-overload]
+        for child in node.get("Plans", []):  # type: ignore[union-attr]
+            removed += walk(child)
+        return removed
+
+    return walk(plan[0]["Plan"])
+
+
+def test_explain_analyze_counts_other_tenants_rows_unless_the_index_leads_with_tenant_id(
+    capsys: pytest.CaptureFixture[str], database_url: str, in_tmp: Path
+) -> None:
+    """The side channel the key-layout check closes: with an index on title alone, EXPLAIN
+    ANALYZE of a range query shows how many rows of OTHER tenants fall in the range; with the
+    index on (tenant_id, title) it shows none. An index added after the policy file was applied
+    is named when the file is applied again."""
+    schema = f"gen_leak_{uuid.uuid4().hex[:8]}"
+    table = f"{schema}.notes"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(LAYOUT_TABLE.format(s=schema).encode())
+        conn.execute(f"create index notes_tenant_id_title_idx on {table} (tenant_id, title)")
+    try:
+        out, _ = generate_for(capsys, database_url, in_tmp, f'[tables."{table}"]\n')
+        policy = (out / f"{table}.sql").read_text()
+        apply_sql(database_url, policy)
+        a, b = _two_tenants(database_url)
+        probe = f"select * from {table} where title between 'secret-12' and 'secret-13'"
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            # The tenants' rows interleave, as they do in a shared table.
+            conn.execute(
+                f"insert into {table} (tenant_id, title, email) select case g %% 2 when 0 then "
+                "%(a)s else %(b)s end, case g %% 2 when 0 then 'mine-' else 'secret-' end || g, "
+                "'u' || g || '@x.test' from generate_series(1, 6000) as g",
+                {"a": a, "b": b},
+            )
+            conn.execute(f"analyze {table}")
+            in_range = conn.execute(f"select count(*) from ({probe}) as q").fetchone()
+        assert in_range == (56,), "tenant B's titles in the probed range"
+
+        def as_tenant_a() -> tuple[int, int]:
+            with psycopg.connect(database_url) as conn:
+                conn.execute("set local role tenancy_service")
+                conn.execute("select tenancy.set_context(%s)", (a,))
+                conn.execute("set local enable_seqscan = off")
+                conn.execute("set local enable_bitmapscan = off")
+                rows = conn.execute(f"select count(*) from ({probe}) as q").fetchone()
+                assert rows is not None
+                return rows[0], _rows_removed(conn, probe)
+
+        assert as_tenant_a() == (0, 0), "a tenant-led index shows nothing of tenant B"
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"drop index {schema}.notes_tenant_id_title_idx")
+            conn.execute(f"create index notes_title_idx on {table} (title)")
+        seen, removed = as_tenant_a()
+        assert seen == 0
+        assert removed == 56, "the leak: B's titles between secret-12 and secret-13 are counted"
+        with pytest.raises(psycopg.Error) as caught:
+            apply_sql(database_url, policy)
+        assert caught.value.sqlstate == "TN007"
+        assert f"index {schema}.notes_title_idx of {table} (on title)" in str(caught.value)
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(schema)))
+
+
+# -- tenant_id immutability whatever other triggers do ------------------------------------------
+
+MOVER = """
+create function {s}.zz_move() returns trigger language plpgsql as $$
+begin
+    if new.title = 'move me' then
+        new.tenant_id := current_setting('layout_test.target')::uuid;
+    end if;
+    return new;
+end
+$$;
+create trigger zz_move before update on {s}.notes
+for each row execute function {s}.zz_move();
+"""
+
+
+def test_tenant_id_guard_holds_when_a_later_trigger_rewrites_it(
+    capsys: pytest.CaptureFixture[str], database_url: str, in_tmp: Path
+) -> None:
+    """A BEFORE UPDATE trigger named after the guard (so it fires later) moves the row to another
+    tenant: the table owner, whom no policy stops, gets TN006 and the row stays; ordinary updates
+    of other columns still work, through the same trigger."""
+    schema = f"gen_guard_{uuid.uuid4().hex[:8]}"
+    table = f"{schema}.notes"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(LAYOUT_TABLE.format(s=schema).encode())
+    try:
+        out, _ = generate_for(capsys, database_url, in_tmp, f'[tables."{table}"]\n')
+        apply_sql(database_url, (out / f"{table}.sql").read_text())
+        a, b = _two_tenants(database_url)
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(MOVER.format(s=schema).encode())
+            conn.execute(
+                f"insert into {table} (tenant_id, title, email) values (%s, 'first', 'x@a.test')",
+                (a,),
+            )
+            conn.execute("select set_config('layout_test.target', %s, false)", (str(b),))
+            owner = conn.execute(
+                "select pg_get_userbyid(relowner) = current_user from pg_class "
+                "where oid = %s::regclass",
+                (table,),
+            ).fetchone()
+            assert owner == (True,), "the update runs as the table's owner"
+            with pytest.raises(psycopg.Error) as caught:
+                conn.execute(f"update {table} set title = 'move me'")
+            assert caught.value.sqlstate == "TN006"
+            assert f"from {a} to {b}" in str(caught.value)
+            assert conn.execute(f"select tenant_id, title from {table}").fetchall() == [
+                (a, "first")
+            ]
+            conn.execute(f"update {table} set title = 'renamed', email = 'y@a.test'")
+            assert conn.execute(f"select tenant_id, title from {table}").fetchall() == [
+                (a, "renamed")
+            ]
+        # The rightful tenant updates its row through the policies and both guards.
+        with psycopg.connect(database_url) as conn:
+            conn.execute("set local role tenancy_service")
+            conn.execute("select tenancy.set_context(%s)", (a,))
+            conn.execute(f"update {table} set title = 'by tenant a'")
+            assert conn.execute(f"select title from {table}").fetchall() == [("by tenant a",)]
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(schema)))

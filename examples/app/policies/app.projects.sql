@@ -2,8 +2,9 @@
 -- Every identifier is quoted and policies are named as sentences, so two naming lints are off:
 -- noqa: disable=RF05,RF06
 
--- tenant_id must lead the primary key, every unique constraint and every foreign key to another
--- tenant table (TN007 names each constraint that does not).
+-- tenant_id must lead the primary key, every index, every unique and exclusion constraint and
+-- every foreign key to another tenant table, on the table and on each partition and inheritance
+-- child; TN007 names every offender with its fix, and every partition or child not secured below.
 select tenancy.assert_tenant_keys('"app"."projects"');
 
 -- New rows belong to the tenant of the current context.
@@ -61,6 +62,9 @@ execute function tenancy.tg_require_context();
 comment on trigger "tenancy_require_context" on "app"."projects" is
 'Refuses writes (TN001) by roles subject to row level security when the transaction has no valid tenant context.';
 
+-- tenant_id never changes. The BEFORE trigger refuses an UPDATE that sets it; the AFTER trigger
+-- compares the old row with the row as finally stored, so a BEFORE UPDATE trigger that fires
+-- later (triggers fire in name order) and rewrites tenant_id is refused too.
 drop trigger if exists "tenancy_tenant_id_immutable" on "app"."projects";
 create trigger "tenancy_tenant_id_immutable"
 before update of "tenant_id" on "app"."projects"
@@ -69,6 +73,14 @@ when (old."tenant_id" is distinct from new."tenant_id")
 execute function tenancy.tg_tenant_id_immutable();
 comment on trigger "tenancy_tenant_id_immutable" on "app"."projects" is
 'Refuses (TN006) any change of tenant_id, whoever makes it: a row never moves to another tenant.';
+drop trigger if exists "tenancy_tenant_id_immutable_after" on "app"."projects";
+create trigger "tenancy_tenant_id_immutable_after"
+after update on "app"."projects"
+for each row
+when (old."tenant_id" is distinct from new."tenant_id")
+execute function tenancy.tg_tenant_id_immutable();
+comment on trigger "tenancy_tenant_id_immutable_after" on "app"."projects" is
+'Refuses (TN006) a stored row whose tenant_id differs from the old row''s, whatever other triggers did.';
 
 -- The application role gets exactly these privileges: never TRUNCATE (it ignores row level
 -- security), REFERENCES or TRIGGER.

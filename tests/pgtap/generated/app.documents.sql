@@ -6,7 +6,7 @@
 -- see and write without a context, as each member role of tenant A, and in a service context.
 -- Tenants A and B are created inside the transaction, which is rolled back.
 begin;
-select plan(39);
+select plan(40);
 
 -- Row level security is enabled and forced (pgTAP has no assertion for FORCE).
 select ok(
@@ -119,6 +119,10 @@ select trigger_is(
 select trigger_is(
     'app', 'documents', 'tenancy_tenant_id_immutable', 'tenancy', 'tg_tenant_id_immutable',
     'trigger tenancy_tenant_id_immutable on "app"."documents" calls tenancy.tg_tenant_id_immutable()'
+);
+select trigger_is(
+    'app', 'documents', 'tenancy_tenant_id_immutable_after', 'tenancy', 'tg_tenant_id_immutable',
+    'trigger tenancy_tenant_id_immutable_after on "app"."documents" calls tenancy.tg_tenant_id_immutable()'
 );
 
 -- sqlstate_of: the SQLSTATE a statement raises ('00000' when it succeeds). It shows that row level

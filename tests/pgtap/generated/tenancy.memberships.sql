@@ -6,7 +6,7 @@
 -- see and write without a context, as each member role of tenant A, and in a service context.
 -- Tenants A and B are created inside the transaction, which is rolled back.
 begin;
-select plan(31);
+select plan(32);
 
 -- Row level security is enabled and forced (pgTAP has no assertion for FORCE).
 select ok(
@@ -78,6 +78,10 @@ select trigger_is(
 select trigger_is(
     'tenancy', 'memberships', 'tenancy_tenant_id_immutable', 'tenancy', 'tg_tenant_id_immutable',
     'trigger tenancy_tenant_id_immutable on "tenancy"."memberships" calls tenancy.tg_tenant_id_immutable()'
+);
+select trigger_is(
+    'tenancy', 'memberships', 'tenancy_tenant_id_immutable_after', 'tenancy', 'tg_tenant_id_immutable',
+    'trigger tenancy_tenant_id_immutable_after on "tenancy"."memberships" calls tenancy.tg_tenant_id_immutable()'
 );
 
 -- Fixtures: tenants A and B, each with an owner, created by tenancy_admin; then a user for each
