@@ -282,17 +282,26 @@ def test_without_the_reset_hook_a_borrower_inherits_everything(
     roles: Roles, make_tenant: Any
 ) -> None:
     """Why the hook exists: psycopg_pool alone ends transactions but keeps the session."""
-    b = make_tenant()
+    a, b = make_tenant(), make_tenant()
+    seed(roles, a, ["a1", "a2"])
     seed(roles, b, ["b1"])
     with ConnectionPool(roles.app, min_size=1, max_size=1, open=True) as pool:
         with pool.connection() as conn:
             first = pid(conn)
             conn.commit()
+            # Tenant A's request leaves a holdable cursor over its rows: WITH HOLD materialises
+            # them, under A's context, when the transaction commits.
+            with authenticated_transaction(conn, token_for(a.id, a.owner)):
+                conn.execute("declare a_rows cursor with hold for select name from app.projects")
             leave_everything(conn)
         with pool.connection() as conn:
             assert pid(conn) == first
             conn.commit()
-            assert leftovers(conn) == LEFT
+            # The next borrower, with no context at all, reads tenant A's rows from the cursor.
+            with conn.transaction():
+                assert conn.execute("fetch all from a_rows").fetchall() == [("a1",), ("a2",)]
+                assert visible(conn) == []
+            assert leftovers(conn) == (LEFT[0], 2, *LEFT[2:])  # two holdable cursors
             # The next request fails: its transaction is read-only by the session's default.
             with (
                 pytest.raises(psycopg.Error) as info,
@@ -303,6 +312,7 @@ def test_without_the_reset_hook_a_borrower_inherits_everything(
             reset_session(conn)  # the hook's work, done by hand: the same request succeeds
             with authenticated_transaction(conn, token_for(b.id, b.owner)):
                 assert visible(conn) == ["b1"]
+                assert conn.execute("select count(*) from pg_cursors").fetchone() == (0,)
 
 
 def test_reset_session_restores_autocommit_and_keeps_login_settings(
@@ -370,7 +380,14 @@ def test_lock_table_needs_no_context_and_lock_timeout_bounds_the_wait(
         )
     victim_url = as_login(database_url, victim)
     with psycopg.connect(roles.app) as attacker:
-        # No context at all: tenancy_app's UPDATE/DELETE privileges allow every lock mode.
+        # A table tenancy_app may only read allows ACCESS SHARE only (PostgreSQL 15) ...
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            attacker.execute("lock table tenancy.memberships in access exclusive mode")
+        attacker.rollback()
+        attacker.execute("lock table tenancy.memberships in access share mode")
+        attacker.rollback()
+        # ... but with no context at all, tenancy_app's UPDATE/DELETE privileges on a tenant
+        # table allow every lock mode.
         attacker.execute("lock table app.projects in access exclusive mode")
         with psycopg.connect(victim_url) as conn:
             started = time.monotonic()
