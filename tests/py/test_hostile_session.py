@@ -30,8 +30,15 @@ import psycopg
 import pytest
 from conftest import Roles, Tenant, token_for
 from psycopg import sql
+from psycopg_pool import ConnectionPool
 
-from pgtenancy import authenticated_transaction, tenant_transaction, testing
+from pgtenancy import (
+    authenticated_transaction,
+    pool_authenticated_transaction,
+    reset_session,
+    tenant_transaction,
+    testing,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -177,16 +184,16 @@ class Hostile:
 
 @pytest.fixture
 def hostile_login(database_url: str) -> Iterator[Any]:
-    """Factory: a login in ``group`` granted TEMPORARY on the database explicitly."""
+    """Factory: a login in ``groups`` granted TEMPORARY on the database explicitly."""
     made: list[str] = []
     dbname = testing.dbname_of(database_url)
 
-    def factory(group: str) -> str:
+    def factory(*groups: str) -> str:
         name = f"t_hostile_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(
                 sql.SQL("create role {} login in role {}").format(
-                    sql.Identifier(name), sql.Identifier(group)
+                    sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, groups))
                 )
             )
             conn.execute(
@@ -398,6 +405,72 @@ def test_service_session_with_shadowed_names(
         ).fetchone()
     assert row == (slug, owner, "owner")
     assert recorded == [], report(recorded)
+
+
+def test_admin_session_with_shadowed_names(
+    roles: Roles, two_tenants: tuple[Tenant, Tenant], hostile_login: Any
+) -> None:
+    a, b = two_tenants
+    session = open_hostile(hostile_login("tenancy_admin", "tenancy_service"))
+    conn = session.conn
+    try:
+        with conn.transaction():
+            conn.execute("select tenancy.suspend_tenant(%s)", (a.id,))
+        with pytest.raises(psycopg.Error) as info, tenant_transaction(conn, a.id):
+            pass
+        assert info.value.sqlstate == "TN002"
+        with conn.transaction():
+            conn.execute("select tenancy.reactivate_tenant(%s)", (a.id,))
+        with tenant_transaction(conn, a.id) as ctx:
+            assert ctx.role == "service"
+            assert names(conn) == ["a1", "a2"]
+        with tenant_transaction(conn, b.id):
+            assert names(conn) == ["b1"]
+        recorded = session.recorded()
+    finally:
+        conn.close()
+    with psycopg.connect(roles.admin) as conn:
+        assert one(conn, "select status from tenancy.tenants where id = %s", (a.id,)) == "active"
+    assert recorded == [], report(recorded)
+
+
+def test_reset_hook_removes_planted_shadows_before_the_next_borrower(
+    roles: Roles, two_tenants: tuple[Tenant, Tenant], hostile_login: Any
+) -> None:
+    """The pooled version of the attack: one borrower plants, the next authenticates."""
+    a, _ = two_tenants
+    url = hostile_login("tenancy_app")
+    warnings: list[str] = []
+
+    def configure(conn: psycopg.Connection[Any]) -> None:
+        conn.add_notice_handler(
+            lambda d: (
+                warnings.append(d.message_primary or "")
+                if (d.message_primary or "").startswith("shadow used: ")
+                else None
+            )
+        )
+
+    with ConnectionPool(
+        url, min_size=1, max_size=1, configure=configure, reset=reset_session, open=True
+    ) as pool:
+        with pool.connection() as conn:
+            planter = one(conn, "select pg_backend_pid()")
+            conn.commit()
+            conn.autocommit = True
+            conn.execute(prelude(conn).encode())
+            conn.autocommit = False
+        with pool_authenticated_transaction(pool, token_for(a.id, a.owner)) as (conn, ctx):
+            assert one(conn, "select pg_backend_pid()") == planter  # the same session
+            assert ctx.tenant_id == a.id
+            assert names(conn) == ["a1", "a2"]
+            planted = one(
+                conn,
+                "select count(*) from pg_catalog.pg_class"
+                " where relnamespace = pg_catalog.pg_my_temp_schema()",
+            )
+            assert planted == 0
+    assert warnings == []
 
 
 GENERATED_PGTAP = sorted((REPO / "tests" / "pgtap" / "generated").glob("*.sql"))
