@@ -365,6 +365,37 @@ async def test_async_pool_reset_hook(roles: Roles, make_tenant: Any) -> None:
                     assert await cur.fetchall() == [("b1",)]
 
 
+def test_pg_temp_last_in_the_login_search_path_protects_unqualified_names(
+    roles: Roles, make_tenant: Any, logins: Any, database_url: str
+) -> None:
+    """An application that writes ``projects`` for ``app.projects`` is shadowed by a temporary
+    table of that name, unless its login's search_path names pg_temp last."""
+    a = make_tenant()
+    seed(roles, a, ["a1"])
+    plain, pinned = logins(), logins()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("alter role {} set search_path = app").format(sql.Identifier(plain)))
+        conn.execute(
+            sql.SQL("alter role {} set search_path = app, pg_temp").format(sql.Identifier(pinned))
+        )
+        # Sessions holding temporary objects may be refused a context unless the login uses
+        # them on purpose; this test is about name resolution inside the context.
+        if conn.execute("select to_regrole('tenancy_session_objects')").fetchone() != (None,):
+            for name in (plain, pinned):
+                conn.execute(
+                    sql.SQL("grant tenancy_session_objects to {}").format(sql.Identifier(name))
+                )
+    seen = {}
+    for name in (plain, pinned):
+        with psycopg.connect(as_login(database_url, name), autocommit=True) as conn:
+            conn.execute("create temporary table projects (name text)")
+            conn.execute("insert into pg_temp.projects values ('planted')")
+            conn.autocommit = False
+            with authenticated_transaction(conn, token_for(a.id, a.owner)):
+                seen[name] = [r[0] for r in conn.execute("select name from projects")]
+    assert seen == {plain: ["planted"], pinned: ["a1"]}
+
+
 # -- cross-tenant denial of service from the shared login -----------------------------------
 
 
