@@ -352,7 +352,12 @@ def test_transaction_mode_ignores_server_reset_query_by_default(
             with c2.transaction():
                 assert one(c2, "select pg_backend_pid()") == pid
             assert leftovers(c2) == LEFT
-            # Read-only by the session's default:
+            # The settings alone are a denial of service (the objects are dropped first, so
+            # nothing else refuses the request): its transaction is read-only by default.
+            c2.autocommit = True
+            c2.execute("close all")
+            c2.execute("discard temp")
+            c2.autocommit = False
             with (
                 pytest.raises(psycopg.Error) as info,
                 authenticated_transaction(c2, token_for(b.id, b.owner)),

@@ -302,7 +302,12 @@ def test_without_the_reset_hook_a_borrower_inherits_everything(
                 assert conn.execute("fetch all from a_rows").fetchall() == [("a1",), ("a2",)]
                 assert visible(conn) == []
             assert leftovers(conn) == (LEFT[0], 2, *LEFT[2:])  # two holdable cursors
-            # The next request fails: its transaction is read-only by the session's default.
+            # The settings alone are a denial of service (the objects are dropped first, so
+            # nothing else refuses the request): its transaction is read-only by default.
+            conn.autocommit = True
+            conn.execute("close all")
+            conn.execute("discard temp")
+            conn.autocommit = False
             with (
                 pytest.raises(psycopg.Error) as info,
                 authenticated_transaction(conn, token_for(b.id, b.owner)),
