@@ -12,10 +12,12 @@ from .context import (
     aauthenticated_transaction,
     apool_authenticated_transaction,
     apool_tenant_transaction,
+    areset_session,
     atenant_transaction,
     authenticated_transaction,
     pool_authenticated_transaction,
     pool_tenant_transaction,
+    reset_session,
     tenant_transaction,
 )
 
@@ -28,9 +30,11 @@ __all__ = [
     "aauthenticated_transaction",
     "apool_authenticated_transaction",
     "apool_tenant_transaction",
+    "areset_session",
     "atenant_transaction",
     "authenticated_transaction",
     "pool_authenticated_transaction",
     "pool_tenant_transaction",
+    "reset_session",
     "tenant_transaction",
 ]

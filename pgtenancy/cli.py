@@ -34,12 +34,16 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             state = "applied" if r.applied else "pending"
             print(f"{state:8} {r.id:{width}}  {r.source}")
         return 0
-    applied = migrations.migrate(url)
+    keep = bool(args.keep_temp_privilege)
+    had_temp = not keep and migrations.temp_privilege(url).public_has_temp
+    applied = migrations.migrate(url, keep_temp_privilege=keep)
     if applied:
         for sid in applied:
             print(f"applied {sid}")
     else:
         print("database is up to date")
+    if had_temp:
+        print("revoked TEMPORARY on the database from PUBLIC (see --keep-temp-privilege)")
     return 0
 
 
@@ -99,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="apply the tenancy schema (idempotent)")
     _add_url(p)
     p.add_argument("--list", action="store_true", help="show applied and pending steps")
+    p.add_argument(
+        "--keep-temp-privilege",
+        action="store_true",
+        help="leave PUBLIC's TEMPORARY privilege on the database (by default migrate revokes "
+        "it, which needs the database owner or a superuser)",
+    )
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("generate", help="render RLS SQL and pgTAP tests from a spec")
@@ -127,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (cluster.ClusterError, OSError) as exc:
+    except (cluster.ClusterError, migrations.MigrateError, OSError) as exc:
         print(f"pgtenancy: {exc}", file=sys.stderr)
         return 2
     except psycopg.Error as exc:

@@ -15,6 +15,11 @@ tenant would outlive the block and apply to whatever the caller runs next.
 
 Errors raised by the database (``psycopg.errors`` with SQLSTATE ``TN00x``, ``42501`` ...)
 propagate unchanged, after the transaction has been rolled back.
+
+A pooled connection is shared furniture: temporary objects, holdable cursors, session-level
+settings and prepared statements that one borrower leaves are there for the next.
+:func:`reset_session` and :func:`areset_session` clear them with ``DISCARD ALL`` and are meant as
+psycopg_pool's ``reset=`` callback.
 """
 
 from __future__ import annotations
@@ -41,10 +46,12 @@ __all__ = [
     "aauthenticated_transaction",
     "apool_authenticated_transaction",
     "apool_tenant_transaction",
+    "areset_session",
     "atenant_transaction",
     "authenticated_transaction",
     "pool_authenticated_transaction",
     "pool_tenant_transaction",
+    "reset_session",
     "tenant_transaction",
 ]
 
@@ -116,6 +123,52 @@ def _check_token(token: str) -> str:
     if not isinstance(token, str):
         raise TypeError(f"token must be a str, got {type(token).__name__}")
     return token
+
+
+# DISCARD ALL cannot run inside a transaction block, so it runs in autocommit. prepare=True:
+# psycopg forgets its own prepared statements when a statement it is preparing or sees for the
+# first time reports DISCARD ALL; a DISCARD ALL it has already counted (run before, unprepared)
+# goes unnoticed, and the next borrower's prepared statements would then fail with 26000
+# ("prepared statement _pg3_N does not exist"). Prepared, it is noticed every time.
+_DISCARD_ALL = "discard all"
+
+
+def reset_session(conn: Connection[Any]) -> None:
+    """Return a connection's session to the state of a new one: ``DISCARD ALL``.
+
+    Drops temporary tables, views, functions and domains, closes every cursor (holdable ones
+    included), resets every session-level setting to its login default (``search_path``,
+    ``default_transaction_isolation``, ``default_transaction_read_only``, custom settings ...),
+    deallocates prepared statements (psycopg's own cache is cleared with them), releases
+    session advisory locks, stops listening, and forgets sequence ``currval`` values.
+    Settings attached to the login role or the database (``alter role ... set``) stay.
+
+    Use it as psycopg_pool's reset callback, so that nothing one borrower left in the session
+    reaches the next: ``ConnectionPool(url, reset=reset_session)``. The connection must be idle
+    (the pool calls the callback after ending any open transaction).
+    """
+    _require_idle(conn)
+    autocommit = conn.autocommit
+    if not autocommit:
+        conn.autocommit = True
+    try:
+        conn.execute(_DISCARD_ALL, prepare=True)
+    finally:
+        if not autocommit and not conn.closed:
+            conn.autocommit = False
+
+
+async def areset_session(conn: AsyncConnection[Any]) -> None:
+    """Asynchronous :func:`reset_session`: ``AsyncConnectionPool(url, reset=areset_session)``."""
+    _require_idle(conn)
+    autocommit = conn.autocommit
+    if not autocommit:
+        await conn.set_autocommit(True)
+    try:
+        await conn.execute(_DISCARD_ALL, prepare=True)
+    finally:
+        if not autocommit and not conn.closed:
+            await conn.set_autocommit(False)
 
 
 def _context_of(row: TenantContext | None) -> TenantContext:

@@ -10,6 +10,12 @@ Two kinds of steps:
 Every step runs in its own transaction, together with yoyo's record of it: a failing step leaves
 the database as it was, and a step is never applied without being recorded. Steps other than
 the first run as ``tenancy_owner`` so that it owns every object.
+
+Then PUBLIC loses TEMPORARY on the database (unless ``keep_temp_privilege``): by default every
+role may create temporary tables, views, functions and domains, and on a pooled connection those
+shadow names for whoever borrows the session next. Revoking needs the database owner (or a
+member of its role, or a superuser); a migrating user who cannot do it is told so before any
+step is applied (:class:`MigrateError`).
 """
 
 from __future__ import annotations
@@ -25,6 +31,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .resources import sql_dir
+
+
+class MigrateError(RuntimeError):
+    """The database is not in a state ``migrate`` can bring it to; nothing was applied."""
+
 
 BOOTSTRAP = "0001_roles"
 DEFINITION_KINDS = ("functions", "policies")
@@ -180,10 +191,99 @@ def status(database_url: str) -> list[Status]:
     ]
 
 
-def migrate(database_url: str) -> list[str]:
-    """Apply pending steps; return the ids applied (empty when up to date)."""
+@dataclass(frozen=True)
+class TempPrivilege:
+    """Whether PUBLIC may create temporary objects in the database, and who could revoke it."""
+
+    database: str
+    public_has_temp: bool
+    can_revoke: bool
+    owner: str
+    user: str
+
+
+_TEMP_PRIVILEGE = """
+select d.datname::text,
+       exists (
+           select from pg_catalog.aclexplode(
+               coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))
+           ) as a
+           where a.grantee = 0 and a.privilege_type = 'TEMPORARY'
+       ),
+       pg_catalog.pg_has_role(current_user, d.datdba, 'USAGE')
+       or (select r.rolsuper from pg_catalog.pg_roles as r where r.rolname = current_user),
+       pg_catalog.pg_get_userbyid(d.datdba)::text,
+       current_user::text
+from pg_catalog.pg_database as d
+where d.datname = pg_catalog.current_database()
+"""
+
+
+def temp_privilege(database_url: str) -> TempPrivilege:
+    """Whether PUBLIC holds TEMPORARY on the database of ``database_url``."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(_TEMP_PRIVILEGE).fetchone()
+    assert row is not None
+    return TempPrivilege(*row)
+
+
+def _check_temp_revocable(database_url: str) -> TempPrivilege:
+    state = temp_privilege(database_url)
+    if state.public_has_temp and not state.can_revoke:
+        raise MigrateError(
+            f"PUBLIC may create temporary objects in database {state.database!r} (the default "
+            f"TEMPORARY privilege), which lets any login shadow names for the next user of a "
+            f"pooled connection; user {state.user!r} cannot revoke it: that needs the database "
+            f"owner {state.owner!r} or a superuser. Nothing was applied. Either run, as "
+            f"{state.owner!r}: revoke temporary on database {_quote_ident(state.database)} "
+            f"from public; or migrate with --keep-temp-privilege to leave it as it is."
+        )
+    return state
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def revoke_public_temp(database_url: str) -> bool:
+    """Revoke TEMPORARY on the database from PUBLIC; True when it was held and is now revoked.
+
+    Roles granted TEMPORARY explicitly (``grant temporary on database ... to role``) keep it.
+    """
+    import psycopg
+    from psycopg import sql
+
+    state = _check_temp_revocable(database_url)
+    if not state.public_has_temp:
+        return False
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("revoke temporary on database {} from public").format(
+                sql.Identifier(state.database)
+            )
+        )
+    if temp_privilege(database_url).public_has_temp:
+        # REVOKE only removes what the acting grantor granted: another grant to PUBLIC remains.
+        raise MigrateError(
+            f"PUBLIC still holds TEMPORARY on database {state.database!r} after "
+            f"revoke temporary on database {_quote_ident(state.database)} from public "
+            f"(granted by another role than the owner {state.owner!r}?); see its datacl"
+        )
+    return True
+
+
+def migrate(database_url: str, *, keep_temp_privilege: bool = False) -> list[str]:
+    """Apply pending steps; return the ids applied (empty when up to date).
+
+    Unless ``keep_temp_privilege``, PUBLIC then loses TEMPORARY on the database; when the
+    migrating user cannot revoke it, :class:`MigrateError` is raised before any step is applied.
+    """
     from yoyo import read_migrations
 
+    if not keep_temp_privilege:
+        _check_temp_revocable(database_url)
     with _with_backend(database_url) as backend, _rendered(steps()) as tmp:
         migrations = read_migrations(str(tmp))
         with backend.lock():
@@ -193,6 +293,8 @@ def migrate(database_url: str) -> list[str]:
             pending = backend.to_apply(migrations)
             ids = [m.id for m in pending]
             _apply_atomically(backend, pending)
+    if not keep_temp_privilege:
+        revoke_public_temp(database_url)
     return ids
 
 

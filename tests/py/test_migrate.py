@@ -541,7 +541,9 @@ def test_cli_migrate_from_another_directory(empty_db: str) -> None:
 
     res = run_cli("migrate", "--database-url", empty_db)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.splitlines() == [f"applied {s.id}" for s in steps()]
+    assert res.stdout.splitlines() == [f"applied {s.id}" for s in steps()] + [
+        "revoked TEMPORARY on the database from PUBLIC (see --keep-temp-privilege)"
+    ]
     assert Path("/tmp/.pgtenancy").exists() == cluster_in_tmp  # no throwaway cluster started
 
     res = run_cli("migrate", "--database-url", empty_db)

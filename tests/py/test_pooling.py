@@ -28,6 +28,7 @@ import psycopg
 import pytest
 from conftest import Roles, Tenant, token_for
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from test_session_hygiene import CLEAN, LEFT, leave_everything, leftovers
 
 from pgtenancy import authenticated_transaction, tenant_transaction
 
@@ -96,6 +97,23 @@ def _stop(proc: subprocess.Popen[bytes], tmp: Path) -> None:
 
 @pytest.fixture(scope="module")
 def bouncer(database_url: str, roles: Roles) -> Iterator[Bouncer]:
+    # pgbouncer's defaults: server_reset_query is DISCARD ALL, but transaction mode ignores it.
+    yield from _run_bouncer(database_url, roles, reset_query="DISCARD ALL", reset_always=False)
+
+
+@pytest.fixture(scope="module")
+def resetting_bouncer(database_url: str, roles: Roles) -> Iterator[Bouncer]:
+    """pgbouncer that runs DISCARD ALL on the server connection after every transaction.
+
+    In transaction mode pgbouncer ignores server_reset_query unless server_reset_query_always
+    is set: these two lines are what docs/python.md recommends.
+    """
+    yield from _run_bouncer(database_url, roles, reset_query="DISCARD ALL", reset_always=True)
+
+
+def _run_bouncer(
+    database_url: str, roles: Roles, reset_query: str, reset_always: bool = False
+) -> Iterator[Bouncer]:
     target = conninfo_to_dict(database_url)
     tmp = Path(tempfile.mkdtemp(prefix="pgtenancy-bouncer-"))
     as_root = os.geteuid() == 0
@@ -121,7 +139,8 @@ default_pool_size = 1
 min_pool_size = 0
 reserve_pool_size = 0
 max_client_conn = 50
-server_reset_query_always = 0
+server_reset_query = {reset_query}
+server_reset_query_always = {int(reset_always)}
 logfile = {tmp}/pgbouncer.log
 pidfile = {tmp}/pgbouncer.pid
 """
@@ -315,3 +334,57 @@ def test_interleaved_clients_each_see_only_their_own_rows(
         for i, tenant in enumerate(tenants):
             with tenant_transaction(conn, tenant.id):
                 assert len(visible(conn)) == i + rounds
+
+
+# -- what a client leaves in the shared server session ----------------------------------------
+
+
+def test_transaction_mode_ignores_server_reset_query_by_default(
+    bouncer: Bouncer, roles: Roles, tenants: tuple[Tenant, Tenant]
+) -> None:
+    """Without server_reset_query_always, the next client inherits the session's state."""
+    _, b = tenants
+    with bouncer.connect(roles.app) as c1, bouncer.connect(roles.app) as c2:
+        try:
+            with c1.transaction():
+                pid = one(c1, "select pg_backend_pid()")
+            leave_everything(c1)
+            with c2.transaction():
+                assert one(c2, "select pg_backend_pid()") == pid
+            assert leftovers(c2) == LEFT
+            # The settings alone are a denial of service (the objects are dropped first, so
+            # nothing else refuses the request): its transaction is read-only by default.
+            c2.autocommit = True
+            c2.execute("close all")
+            c2.execute("discard temp")
+            c2.autocommit = False
+            with (
+                pytest.raises(psycopg.Error) as info,
+                authenticated_transaction(c2, token_for(b.id, b.owner)),
+            ):
+                pass
+            assert info.value.sqlstate == "25006"
+        finally:
+            c2.autocommit = True
+            c2.execute("discard all")  # the fixture's server connection serves later tests
+        with authenticated_transaction(c2, token_for(b.id, b.owner)):
+            assert visible(c2) == [(b.id, "b1"), (b.id, "b2"), (b.id, "b3")]
+
+
+def test_server_reset_query_always_leaves_nothing_for_the_next_client(
+    resetting_bouncer: Bouncer, roles: Roles, tenants: tuple[Tenant, Tenant]
+) -> None:
+    """server_reset_query = DISCARD ALL with server_reset_query_always = 1."""
+    a, b = tenants
+    with resetting_bouncer.connect(roles.app) as c1, resetting_bouncer.connect(roles.app) as c2:
+        for _ in range(2):
+            with authenticated_transaction(c1, token_for(a.id, a.owner)):
+                pid = one(c1, "select pg_backend_pid()")
+                assert visible(c1) == [(a.id, "a1"), (a.id, "a2")]
+            leave_everything(c1)
+            with c2.transaction():
+                assert one(c2, "select pg_backend_pid()") == pid
+            assert leftovers(c2) == CLEAN
+            with authenticated_transaction(c2, token_for(b.id, b.owner)):
+                assert one(c2, "show transaction_isolation") == "read committed"
+                assert visible(c2) == [(b.id, "b1"), (b.id, "b2"), (b.id, "b3")]
