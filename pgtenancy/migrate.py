@@ -9,7 +9,8 @@ Two kinds of steps:
 
 Every step runs in its own transaction, together with yoyo's record of it: a failing step leaves
 the database as it was, and a step is never applied without being recorded. Steps other than
-the first run as ``tenancy_owner`` so that it owns every object.
+the ones that create roles (``NNNN_*roles.sql``) run as ``tenancy_owner`` so that it owns every
+object.
 
 Then PUBLIC loses TEMPORARY on the database (unless ``keep_temp_privilege``): by default every
 role may create temporary tables, views, functions and domains, and on a pooled connection those
@@ -37,7 +38,9 @@ class MigrateError(RuntimeError):
     """The database is not in a state ``migrate`` can bring it to; nothing was applied."""
 
 
-BOOTSTRAP = "0001_roles"
+# Versioned steps named NNNN_*roles run as the migrating user (they create roles, which
+# tenancy_owner may not); every other step runs as tenancy_owner.
+BOOTSTRAP_SUFFIX = "roles"
 DEFINITION_KINDS = ("functions", "policies")
 
 
@@ -75,7 +78,7 @@ def steps(root: Path | None = None) -> list[Step]:
                 id=sid,
                 source=path,
                 sql=path.read_text(),
-                as_owner=sid != BOOTSTRAP,
+                as_owner=not sid.endswith(BOOTSTRAP_SUFFIX),
                 depends=(versioned[-1].id,) if versioned else (),
             )
         )

@@ -35,11 +35,8 @@ begin
                 coalesce(v_claims -> 'tenant_id', '"missing"'::jsonb)
             );
     end if;
-    -- Tenant status and membership in one lookup (this runs once per transaction).
-    select t.status, m.role into v_status, v_role
-    from tenancy.tenants as t
-    left join tenancy.memberships as m on m.tenant_id = t.id and m.user_id = v_user_id
-    where t.id = v_tenant_id;
+    perform tenancy.require_clean_session();
+    select c.status, c.role into v_status, v_role from tenancy.context_membership(v_tenant_id, v_user_id) as c;
     if v_status is distinct from 'active' then
         perform tenancy.require_active_tenant(v_tenant_id);  -- raises P0002 or TN002
     end if;
@@ -56,7 +53,8 @@ $$;
 comment on function tenancy.authenticate(text) is
 'For tenancy_app: verifies an HS256 JWT (signature, exp, nbf, iss/aud when configured), takes '
 'the user from sub and the tenant from the tenant_id claim, requires an active tenant and a '
-'membership, and sets tenant, user and role for the rest of the transaction. Returns them.';
+'membership (as committed now: 40001 under REPEATABLE READ when they changed after the snapshot) '
+'and a clean session (TN008), and sets tenant, user and role for the rest of the transaction.';
 
 revoke all on function tenancy.authenticate(text) from public;
 grant execute on function tenancy.authenticate(text) to tenancy_app;

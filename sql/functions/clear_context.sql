@@ -8,6 +8,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+    perform setval('tenancy.context_key'::regclass, 0, true);
     perform setval('tenancy.context_fingerprint'::regclass, 0, true);
     execute 'set local tenancy.context = ''''';
 end

@@ -1,18 +1,52 @@
 -- tenancy.context_tenant_id: the policy key, the current tenant when the member role is allowed.
 
+-- The context value is 'v2|tenant|role|user', set with SET LOCAL by tenancy.establish_context,
+-- which also stores tenancy.context_key_of(tenant, role) with setval() on the unlogged sequence
+-- tenancy.context_key. currval() of that sequence is private to the session and only
+-- tenancy_owner may change it, so a value written by set_config() with another tenant or role
+-- does not match, and a value replayed in a later transaction does not match either (the key
+-- covers the transaction start time).
+-- PL/pgSQL: its expressions are prepared once per transaction rather than once per statement.
+-- It runs as the caller and has no SET clause, so every type, function and operator is
+-- schema-qualified (a temporary domain named text must not be picked up at compile time).
+-- No exception block (subtransactions are refused in parallel mode) and parallel restricted:
+-- it runs in the leader, once per statement, as the initPlan of every generated policy.
 create or replace function tenancy.context_tenant_id(p_roles text[])
 returns uuid
-language sql
+language plpgsql
 stable
 parallel restricted
 as $$
-    select pg_catalog.split_part(tenancy.context_checked(p_roles), '|', 2)::pg_catalog.uuid
+declare
+    v_value pg_catalog.text := pg_catalog.current_setting('tenancy.context', true);
+    v_tenant_id pg_catalog.uuid;
+    v_role pg_catalog.text;
+begin
+    -- No context in this transaction (NULL: never one in this session; '': one has ended).
+    if v_value is null or v_value operator(pg_catalog.!~~) 'v2|%' then
+        return null;
+    end if;
+    v_tenant_id := pg_catalog.split_part(v_value, '|', 2)::pg_catalog.uuid;
+    v_role := pg_catalog.split_part(v_value, '|', 3);
+    if pg_catalog.currval('tenancy.context_key'::pg_catalog.regclass)
+        operator(pg_catalog.=) tenancy.context_key_of(v_tenant_id, v_role)
+        and (
+            p_roles is null
+            or v_role operator(pg_catalog.=) 'service'
+            or v_role operator(pg_catalog.=) any(p_roles)
+        ) then
+        return v_tenant_id;
+    end if;
+    return null;
+end
 $$;
 
 comment on function tenancy.context_tenant_id(text[]) is
-'The current tenant id when the context is valid and its role is one of p_roles (a service '
-'context passes any role list); NULL otherwise. Generated policies call it as '
-'(select tenancy.context_tenant_id(array[...])) so it runs once per statement.';
+'The current tenant id when the context is valid and its role is one of p_roles (NULL: any '
+'role; a service context passes any list); NULL otherwise. Generated policies call it as '
+'(select tenancy.context_tenant_id(array[...])) so it runs once per statement. A hand-written '
+'value that is not a well-formed context raises 22P02 (tenant not a uuid) or, in a session that '
+'never had a context, 55000.';
 
 revoke all on function tenancy.context_tenant_id(text[]) from public;
 grant execute on function tenancy.context_tenant_id(text[])

@@ -1,12 +1,17 @@
 -- tenancy.current_member_role: the member role of this transaction's valid context, or NULL.
 
+-- The role is part of the context key, so once context_tenant_id() accepts the value, the role
+-- written in it is the one pgtenancy set.
 create or replace function tenancy.current_member_role()
 returns text
 language sql
 stable
 parallel restricted
 as $$
-    select nullif(pg_catalog.split_part(tenancy.context_checked(null), '|', 4), '')
+    select case
+        when tenancy.context_tenant_id(null::pg_catalog.text []) is not null
+            then pg_catalog.split_part(pg_catalog.current_setting('tenancy.context', true), '|', 3)
+    end
 $$;
 
 comment on function tenancy.current_member_role() is

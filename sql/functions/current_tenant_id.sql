@@ -6,7 +6,7 @@ language sql
 stable
 parallel restricted
 as $$
-    select pg_catalog.split_part(tenancy.context_checked(null), '|', 2)::pg_catalog.uuid
+    select tenancy.context_tenant_id(null::pg_catalog.text [])
 $$;
 
 comment on function tenancy.current_tenant_id() is

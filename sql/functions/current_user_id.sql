@@ -1,12 +1,39 @@
 -- tenancy.current_user_id: the user of this transaction's valid context, or NULL.
 
+-- The user is not part of the context key (it is read far less often than the tenant): it is
+-- bound by the fingerprint, SHA-256 over the whole context value and the transaction start time,
+-- which tenancy.establish_context stores with setval() on tenancy.context_fingerprint.
+-- Runs as the caller: every name is schema-qualified; no exception block.
 create or replace function tenancy.current_user_id()
 returns uuid
-language sql
+language plpgsql
 stable
 parallel restricted
 as $$
-    select nullif(pg_catalog.split_part(tenancy.context_checked(null), '|', 3), '')::pg_catalog.uuid
+declare
+    v_value pg_catalog.text;
+    v_user pg_catalog.text;
+begin
+    if tenancy.context_tenant_id(null::pg_catalog.text []) is null then
+        return null;
+    end if;
+    v_value := pg_catalog.current_setting('tenancy.context', true);
+    if pg_catalog.int8send(pg_catalog.currval('tenancy.context_fingerprint'::pg_catalog.regclass))
+        operator(pg_catalog.<>) tenancy.context_fingerprint_of(v_value) then
+        return null;
+    end if;
+    -- The user is everything after the third '|' (empty for a service context).
+    v_user := pg_catalog.substr(
+        v_value,
+        pg_catalog.length(pg_catalog.split_part(v_value, '|', 2))
+        operator(pg_catalog.+) pg_catalog.length(pg_catalog.split_part(v_value, '|', 3))
+        operator(pg_catalog.+) 6
+    );
+    if v_user operator(pg_catalog.=) '' then
+        return null;
+    end if;
+    return v_user::pg_catalog.uuid;
+end
 $$;
 
 comment on function tenancy.current_user_id() is

@@ -13,24 +13,23 @@ begin
     if current_setting('transaction_read_only') = 'on' then
         raise exception using
             errcode = '25006',
-            message = 'a tenant context needs a read-write transaction (it records a fingerprint with setval)',
+            message = 'a tenant context needs a read-write transaction (it records its key with setval)',
             hint = 'Start the transaction without READ ONLY; reads stay reads. Hot standbys cannot set a context.';
     end if;
-    v_context := concat_ws(
-        '|',
-        'v1',
-        p_tenant_id::text,
-        coalesce(p_user_id::text, ''),
-        p_role,
-        pg_sequence_last_value('tenancy.context_epoch'::regclass)::text,
-        replace(gen_random_uuid()::text, '-', '')
-    );
+    -- The user comes last: identity providers' subjects may contain '|'.
+    v_context := 'v2|' || p_tenant_id::text || '|' || p_role || '|' || coalesce(p_user_id::text, '');
+    -- Tenant and role, bound to this transaction: what every policy checks.
+    perform setval('tenancy.context_key'::regclass, tenancy.context_key_of(p_tenant_id, p_role), true);
+    -- The whole value (user included), bound to this transaction: what current_user_id() checks.
     -- The fingerprint's 8 bytes, big-endian, as the sequence value (int8send gives them back).
     perform setval(
         'tenancy.context_fingerprint'::regclass,
         ('x' || encode(tenancy.context_fingerprint_of(v_context), 'hex'))::bit(64)::bigint,
         true
     );
+    -- A session-level value left by an earlier borrower would come back once this transaction
+    -- ends; replace it with the empty value (no context) first.
+    perform set_config('tenancy.context', '', false);
     -- SET LOCAL (not set_config) so that poolers and Citus see an ordinary local setting.
     execute format('set local tenancy.context = %L', v_context);
 end

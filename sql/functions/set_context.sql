@@ -9,17 +9,22 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_role text := 'service';
+    v_status text;
+    v_member_role text;
 begin
-    perform tenancy.require_active_tenant(p_tenant_id);
+    perform tenancy.require_clean_session();
+    select c.status, c.role into v_status, v_member_role
+    from tenancy.context_membership(p_tenant_id, p_user_id) as c;
+    if v_status is distinct from 'active' then
+        perform tenancy.require_active_tenant(p_tenant_id);  -- raises P0002 or TN002
+    end if;
     if p_user_id is not null then
-        select m.role into v_role
-        from tenancy.memberships as m
-        where m.tenant_id = p_tenant_id and m.user_id = p_user_id;
-        if not found then
+        if v_member_role is null then
             raise exception using
                 errcode = 'TN003',
                 message = format('user %s is not a member of tenant %s', p_user_id, p_tenant_id);
         end if;
+        v_role := v_member_role;
     end if;
     perform tenancy.establish_context(p_tenant_id, p_user_id, v_role);
     return query select p_tenant_id, p_user_id, v_role;

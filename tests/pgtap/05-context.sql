@@ -1,13 +1,14 @@
 -- The tenant context: set_context, the current_* functions, forged values, clear_context, and
--- revalidation after a suspension or a membership change in the same transaction.
+-- what a suspension or a membership change does to a context already set (nothing until the
+-- transaction ends: revocation applies to every context set after the change commits).
 -- A value replayed in a later transaction is refused too; pg_prove runs each file in one
 -- transaction, so that case is covered by the Python suite, which can commit.
 -- Fixtures: tenants by tenancy_admin, projects in service contexts. The superuser reads and puts
--- back one context value and its fingerprint, standing in for a second session that keeps its
--- context while another changes the membership.
+-- back one context value, its key and its fingerprint, standing in for a second session that keeps
+-- its context while another changes the membership.
 
 begin;
-select plan(44);
+select plan(46);
 
 select
     gen_random_uuid() as owner_a,
@@ -86,13 +87,19 @@ select throws_ok(
     'an escalated value cannot add members'
 );
 
--- A value made up from scratch, with a nonce of its own, for tenant B: no tenant.
+-- A value made up from scratch for tenant B, with a user of its own: no tenant.
 select set_config(
     'tenancy.context',
-    regexp_replace(replace(:'legit', :'tenant_a', :'tenant_b'), '[^|]*$', md5('forged')),
+    regexp_replace(replace(:'legit', :'tenant_a', :'tenant_b'), '[^|]*$', :'owner_b'),
     true
 ) as forged \gset
-select is(tenancy.current_tenant_id(), null, 'a made-up value with a fresh nonce gives no tenant');
+select is(tenancy.current_tenant_id(), null, 'a made-up value for tenant B gives no tenant');
+
+-- Same tenant and role, another user: the tenant stays (the key covers tenant and role), the
+-- user is refused (the fingerprint covers the whole value).
+select set_config('tenancy.context', replace(:'legit', :'member_a', :'stranger'), true) as forged \gset
+select is(tenancy.current_tenant_id(), :'tenant_a'::uuid, 'a value with another user keeps its tenant');
+select is(tenancy.current_user_id(), null, 'a value with another user gives no user');
 
 -- Moving the fingerprint to match a forged value is refused: 42501.
 select throws_ok(
@@ -114,22 +121,30 @@ select throws_ok(
     'tenancy_app cannot alter the context fingerprint'
 );
 
--- context_revalidate answers for the transaction's own context only: asked about B's owner
--- with a made-up value, it says false (it would be true for a real context of B's owner).
-select is(
-    tenancy.context_revalidate(
-        replace(
-            replace(replace(:'legit', :'tenant_a', :'tenant_b'), :'member_a', :'owner_b'), '|member|', '|owner|'
-        )
-    ),
-    false,
-    'context_revalidate reveals nothing about the members of another tenant'
+-- ... nor the key a forged value is refused: 42501.
+select throws_ok(
+    $$select setval('tenancy.context_key', 1)$$,
+    '42501',
+    'permission denied for sequence context_key',
+    'tenancy_app cannot setval the context key'
+);
+select throws_ok(
+    $$select nextval('tenancy.context_key')$$,
+    '42501',
+    'permission denied for sequence context_key',
+    'tenancy_app cannot nextval the context key'
+);
+select throws_ok(
+    'alter sequence tenancy.context_key restart',
+    '42501',
+    'must be owner of sequence context_key',
+    'tenancy_app cannot alter the context key'
 );
 
 -- The untouched value still works.
 select set_config('tenancy.context', :'legit', true) as restored \gset
 select is(tenancy.current_tenant_id(), :'tenant_a'::uuid, 'the legitimate value still gives tenant A');
-select is(tenancy.context_revalidate(:'legit'), true, 'context_revalidate confirms the transaction''s own context');
+select is(tenancy.current_user_id(), :'member_a'::uuid, '... and its user');
 
 -- clear_context ----------------------------------------------------------------------------------
 
@@ -167,12 +182,14 @@ select results_eq(
 set local role tenancy_service;
 select tenant_id as ignored from tenancy.set_context(:'tenant_a', :'member_a') \gset
 
--- tenancy_admin suspends A: the open context stops working from the next statement.
+-- tenancy_admin suspends A: a context set before the change keeps working until its transaction
+-- ends (here the change is not even committed); every context set after it is refused.
 set local role tenancy_admin;
 select tenancy.suspend_tenant(:'tenant_a') \gset
 set local role tenancy_app;
-select is(tenancy.current_tenant_id(), null, 'after suspend_tenant the open context gives no tenant');
-select is((select count(*) from app.projects), 0::bigint, 'after suspend_tenant no project is visible');
+select is(
+    tenancy.current_tenant_id(), :'tenant_a'::uuid, 'a context set before suspend_tenant lasts until its transaction ends'
+);
 
 -- A new context for a suspended tenant: TN002.
 set local role tenancy_service;
@@ -182,49 +199,44 @@ select throws_ok(
     format('tenant %s is suspended', :'tenant_a'),
     'set_context for a suspended tenant is TN002'
 );
+set local role tenancy_app;
+select is(tenancy.current_tenant_id(), :'tenant_a'::uuid, 'the refused set_context left the earlier context in place');
 
--- Reactivation brings the open context back.
+-- Reactivated, A takes new contexts again.
 set local role tenancy_admin;
 select tenancy.reactivate_tenant(:'tenant_a') \gset
+set local role tenancy_service;
+select tenant_id as ignored from tenancy.set_context(:'tenant_a', :'member_a') \gset
 set local role tenancy_app;
-select is(tenancy.current_tenant_id(), :'tenant_a'::uuid, 'after reactivate_tenant the context works again');
-select is((select count(*) from app.projects), 2::bigint, 'after reactivate_tenant A''s projects are back');
+select is(tenancy.current_tenant_id(), :'tenant_a'::uuid, 'after reactivate_tenant a new context works');
+select is((select count(*) from app.projects), 2::bigint, 'after reactivate_tenant A''s projects are visible');
 
 -- A membership change in the same transaction -------------------------------------------------------
 
--- The member's context value and fingerprint, kept by the superuser.
+-- The member's context value, key and fingerprint, kept by the superuser.
 reset role;
 select
     current_setting('tenancy.context') as member_context,
+    currval('tenancy.context_key') as member_key,
     currval('tenancy.context_fingerprint') as member_fingerprint
 \gset
-
--- Control: another context replaces it, and putting it back restores it while nothing changed.
-set local role tenancy_service;
-select tenant_id as ignored from tenancy.set_context(:'tenant_a') \gset
-reset role;
-select
-    set_config('tenancy.context', :'member_context', true) as restored,
-    setval('tenancy.context_fingerprint', :member_fingerprint) as restored_fingerprint
-\gset
-set local role tenancy_app;
-select is(tenancy.current_member_role(), 'member', 'the member''s context, put back unchanged, is valid');
 
 -- A service context of A makes the member a viewer.
 set local role tenancy_service;
 select tenant_id as ignored from tenancy.set_context(:'tenant_a') \gset
 select tenancy.set_member_role(:'member_a', 'viewer') \gset
 
--- The member's session still holds its old context (put back by the superuser).
+-- The member's session still holds its old context (put back by the superuser): it keeps its
+-- role until its transaction ends.
 reset role;
 select
     set_config('tenancy.context', :'member_context', true) as restored,
+    setval('tenancy.context_key', :member_key) as restored_key,
     setval('tenancy.context_fingerprint', :member_fingerprint) as restored_fingerprint
 \gset
 set local role tenancy_app;
-select is(tenancy.current_member_role(), null, 'a context whose member role changed gives no role');
-select is(tenancy.current_tenant_id(), null, 'a context whose member role changed gives no tenant');
-select is((select count(*) from app.projects), 0::bigint, 'a context whose member role changed shows no row');
+select is(tenancy.current_member_role(), 'member', 'a context set before the role change keeps its role');
+select is(tenancy.current_user_id(), :'member_a'::uuid, '... and its user');
 
 -- A new context picks up the new role.
 set local role tenancy_service;

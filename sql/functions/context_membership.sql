@@ -1,0 +1,51 @@
+-- tenancy.context_membership: a tenant's status and a user's role in it, as of now.
+
+-- Under READ COMMITTED each statement sees every change committed before it. Under REPEATABLE
+-- READ and SERIALIZABLE the transaction's snapshot may be older than a suspension or a removed
+-- membership that has since committed; locking the rows (FOR SHARE) then raises 40001 instead of
+-- trusting the old snapshot, so a context is never set from data revoked before it was set (a
+-- change still in progress is waited for). Not called by policies: the exception block (a
+-- subtransaction) is allowed here.
+create or replace function tenancy.context_membership(
+    p_tenant_id uuid, p_user_id uuid, out status text, out role text
+)
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if current_setting('transaction_isolation') = 'read committed' then
+        select t.status, m.role into status, role
+        from tenancy.tenants as t
+        left join tenancy.memberships as m on m.tenant_id = t.id and m.user_id = p_user_id
+        where t.id = p_tenant_id;
+        return;
+    end if;
+    -- The locks only serve the check: they are released at once (the block's subtransaction is
+    -- rolled back on purpose), so a context does not hold row locks that member management in the
+    -- same transaction would have to upgrade (two such transactions would deadlock).
+    begin
+        select t.status into status
+        from tenancy.tenants as t
+        where t.id = p_tenant_id
+        for share;
+        if p_user_id is not null then
+            select m.role into role
+            from tenancy.memberships as m
+            where m.tenant_id = p_tenant_id and m.user_id = p_user_id
+            for share;
+        end if;
+        raise exception using errcode = 'TN000', message = 'release the row locks';
+    exception when sqlstate 'TN000' then
+        null;  -- status and role keep the values read above
+    end;
+end
+$$;
+
+comment on function tenancy.context_membership(uuid, uuid) is
+'pgtenancy internal: the tenant''s status (NULL when it does not exist) and the user''s role '
+'(NULL when not a member); under REPEATABLE READ or SERIALIZABLE the rows are locked, so a change '
+'committed after the snapshot raises 40001.';
+
+revoke all on function tenancy.context_membership(uuid, uuid) from public;
