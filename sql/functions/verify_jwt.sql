@@ -126,8 +126,8 @@ begin
     -- exp, nbf and iat are NumericDates (RFC 7519 section 2): JSON numbers of seconds since
     -- 1970-01-01 UTC. Values before 1970 or after 9999 are malformed, not dates: they are refused
     -- here, before any conversion to a timestamp could fail with another SQLSTATE. A configured
-    -- maximum lifetime bounds what a stolen token is worth: no token is accepted further than
-    -- that from its expiry, nor one issued (iat) for longer than that.
+    -- maximum lifetime bounds what a stolen token is worth: no token is accepted whose exp is
+    -- further than that from now, nor one issued (iat) for longer than that.
     v_exp := case when jsonb_typeof(v_claims -> 'exp') = 'number' then (v_claims -> 'exp')::numeric end;
     v_nbf := case when jsonb_typeof(v_claims -> 'nbf') = 'number' then (v_claims -> 'nbf')::numeric end;
     v_iat := case when jsonb_typeof(v_claims -> 'iat') = 'number' then (v_claims -> 'iat')::numeric end;
