@@ -11,8 +11,18 @@ from typing import Any
 from uuid import UUID
 
 
-def _b64url(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """``data`` as unpadded base64url (RFC 4648 section 5), the one spelling JWTs allow."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def sign_hs256(header_part: str, claims_part: str, secret: str) -> str:
+    """The compact JWT ``header_part.claims_part.signature``, the signature being HMAC-SHA256
+    of the two parts exactly as given (tests use it to sign hand-made, even non-canonical,
+    parts)."""
+    signing_input = f"{header_part}.{claims_part}".encode()
+    signature = hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()
+    return f"{header_part}.{claims_part}.{b64url(signature)}"
 
 
 def encode_hs256(claims: Any, secret: str, header: dict[str, Any] | None = None) -> str:
@@ -22,10 +32,9 @@ def encode_hs256(claims: Any, secret: str, header: dict[str, Any] | None = None)
     tokens that claim another algorithm); the signature is HMAC-SHA256 either way.
     """
     head = header if header is not None else {"alg": "HS256", "typ": "JWT"}
-    header_part = _b64url(json.dumps(head, separators=(",", ":")).encode())
-    body = _b64url(json.dumps(claims, separators=(",", ":")).encode())
-    signature = hmac.new(secret.encode(), f"{header_part}.{body}".encode(), hashlib.sha256).digest()
-    return f"{header_part}.{body}.{_b64url(signature)}"
+    header_part = b64url(json.dumps(head, separators=(",", ":")).encode())
+    body = b64url(json.dumps(claims, separators=(",", ":")).encode())
+    return sign_hs256(header_part, body, secret)
 
 
 def tenant_token(
@@ -38,7 +47,11 @@ def tenant_token(
     audience: str | None = None,
     now: int | None = None,
 ) -> str:
-    """A token for ``user_id`` in ``tenant_id`` valid for ``ttl`` seconds (negative: expired)."""
+    """A token for ``user_id`` in ``tenant_id`` valid for ``ttl`` seconds (negative: expired).
+
+    Keep ``ttl`` within the maximum lifetime set with ``tenancy.configure_jwt_limits``, if any:
+    tokens whose ``exp - iat`` exceeds it are refused.
+    """
     issued = int(time.time()) if now is None else now
     claims: dict[str, Any] = {
         "sub": str(user_id),
