@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
-from psycopg import AsyncConnection, Connection
+from psycopg import AsyncConnection, AsyncCursor, Connection, Cursor
 from psycopg.pq import TransactionStatus
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
@@ -185,7 +185,9 @@ def _transaction(
     conn: Connection[Any], query: str, params: tuple[Any, ...]
 ) -> Iterator[TenantContext]:
     _require_idle(conn)
-    with conn.transaction(), conn.cursor(row_factory=class_row(TenantContext)) as cur:
+    # A plain (server-side binding) cursor whatever the connection's cursor_factory: a
+    # ClientCursor would put the token into the query text, readable in pg_stat_activity.
+    with conn.transaction(), Cursor(conn, row_factory=class_row(TenantContext)) as cur:
         cur.execute(query, params)
         yield _context_of(cur.fetchone())
 
@@ -253,7 +255,7 @@ async def _atransaction(
     conn: AsyncConnection[Any], query: str, params: tuple[Any, ...]
 ) -> AsyncIterator[TenantContext]:
     _require_idle(conn)
-    async with conn.transaction(), conn.cursor(row_factory=class_row(TenantContext)) as cur:
+    async with conn.transaction(), AsyncCursor(conn, row_factory=class_row(TenantContext)) as cur:
         await cur.execute(query, params)
         yield _context_of(await cur.fetchone())
 

@@ -26,6 +26,13 @@ begin
     if v_value is null or v_value operator(pg_catalog.!~~) 'v2|%' then
         return null;
     end if;
+    -- currval() raises until this session has had a context of its own (and again after DISCARD
+    -- ALL); establish_context marks the session then. Forging the mark only turns a refusal into
+    -- that error.
+    if coalesce(pg_catalog.current_setting('tenancy.context_keyed', true), '')
+        operator(pg_catalog.<>) 'on' then
+        return null;
+    end if;
     v_tenant_id := pg_catalog.split_part(v_value, '|', 2)::pg_catalog.uuid;
     v_role := pg_catalog.split_part(v_value, '|', 3);
     if pg_catalog.currval('tenancy.context_key'::pg_catalog.regclass)
@@ -45,8 +52,7 @@ comment on function tenancy.context_tenant_id(text[]) is
 'The current tenant id when the context is valid and its role is one of p_roles (NULL: any '
 'role; a service context passes any list); NULL otherwise. Generated policies call it as '
 '(select tenancy.context_tenant_id(array[...])) so it runs once per statement. A hand-written '
-'value that is not a well-formed context raises 22P02 (tenant not a uuid) or, in a session that '
-'never had a context, 55000.';
+'value whose tenant is not a uuid raises 22P02.';
 
 revoke all on function tenancy.context_tenant_id(text[]) from public;
 grant execute on function tenancy.context_tenant_id(text[])

@@ -30,6 +30,8 @@ begin
     -- A session-level value left by an earlier borrower would come back once this transaction
     -- ends; replace it with the empty value (no context) first.
     perform set_config('tenancy.context', '', false);
+    -- This session has a context key now: context_tenant_id may call currval().
+    perform set_config('tenancy.context_keyed', 'on', false);
     -- SET LOCAL (not set_config) so that poolers and Citus see an ordinary local setting.
     execute format('set local tenancy.context = %L', v_context);
 end
