@@ -28,6 +28,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
+    AsyncExitStack,
+    ExitStack,
     asynccontextmanager,
     contextmanager,
 )
@@ -35,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
-from psycopg import AsyncConnection, AsyncCursor, Connection, Cursor
+from psycopg import AsyncConnection, AsyncCursor, Connection, Cursor, Pipeline
 from psycopg.pq import TransactionStatus
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
@@ -60,6 +62,9 @@ ACT = TypeVar("ACT", bound=AsyncConnection[Any])
 
 _SET_CONTEXT = "select tenant_id, user_id, role from tenancy.set_context(%s, %s)"
 _AUTHENTICATE = "select tenant_id, user_id, role from tenancy.authenticate(%s)"
+
+# Pipeline mode needs libpq 14 or newer; without it the helpers take two round trips.
+_PIPELINE = Pipeline.is_supported()
 
 
 class ContextError(RuntimeError):
@@ -187,8 +192,18 @@ def _transaction(
     _require_idle(conn)
     # A plain (server-side binding) cursor whatever the connection's cursor_factory: a
     # ClientCursor would put the token into the query text, readable in pg_stat_activity.
-    with conn.transaction(), Cursor(conn, row_factory=class_row(TenantContext)) as cur:
-        cur.execute(query, params)
+    with ExitStack() as stack:
+        cur = stack.enter_context(Cursor(conn, row_factory=class_row(TenantContext)))
+        if _PIPELINE:
+            # BEGIN and the context call leave in one round trip: leaving pipeline mode sends
+            # the only Sync and collects both results (an error in either is raised here, and
+            # the transaction entered on the stack rolls back).
+            with conn.pipeline():
+                stack.enter_context(conn.transaction())
+                cur.execute(query, params)
+        else:
+            stack.enter_context(conn.transaction())
+            cur.execute(query, params)
         yield _context_of(cur.fetchone())
 
 
@@ -255,8 +270,17 @@ async def _atransaction(
     conn: AsyncConnection[Any], query: str, params: tuple[Any, ...]
 ) -> AsyncIterator[TenantContext]:
     _require_idle(conn)
-    async with conn.transaction(), AsyncCursor(conn, row_factory=class_row(TenantContext)) as cur:
-        await cur.execute(query, params)
+    async with AsyncExitStack() as stack:
+        cur = await stack.enter_async_context(
+            AsyncCursor(conn, row_factory=class_row(TenantContext))
+        )
+        if _PIPELINE:
+            async with conn.pipeline():  # one round trip, as in _transaction
+                await stack.enter_async_context(conn.transaction())
+                await cur.execute(query, params)
+        else:
+            await stack.enter_async_context(conn.transaction())
+            await cur.execute(query, params)
         yield _context_of(await cur.fetchone())
 
 

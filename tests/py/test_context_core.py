@@ -17,7 +17,7 @@ import pytest
 from conftest import Roles, Tenant, token_for
 from psycopg import IsolationLevel
 
-from pgtenancy import testing
+from pgtenancy import authenticated_transaction, testing
 
 
 def wait_until_blocked(superuser_url: str, pid: int, timeout: float = 30.0) -> None:
@@ -292,3 +292,34 @@ def test_a_session_level_context_value_left_behind_is_replaced(
         # ... and authenticate replaced it: the session holds no tenant's value any more.
         assert one(conn, "select current_setting('tenancy.context', true)") == ""
         assert one(conn, CONTEXT) == (None, None, None)
+
+
+# -- the helpers -------------------------------------------------------------------------------
+
+
+def test_helpers_bind_the_token_even_on_a_client_side_binding_connection(
+    roles: Roles, tenant: Tenant
+) -> None:
+    token = token_for(tenant.id, tenant.owner)
+    with (
+        psycopg.connect(roles.app, cursor_factory=psycopg.ClientCursor) as conn,
+        psycopg.connect(roles.superuser, autocommit=True) as observer,
+    ):
+        # A ClientCursor interpolates: this is what the helpers must not do.
+        with conn.transaction():
+            conn.execute("select length(%s)", (token,))
+            seen = one(
+                observer,
+                "select query from pg_stat_activity where pid = %s",
+                (conn.info.backend_pid,),
+            )
+            assert token in seen
+        with authenticated_transaction(conn, token) as ctx:
+            assert ctx.tenant_id == tenant.id
+            seen = one(
+                observer,
+                "select query from pg_stat_activity where pid = %s",
+                (conn.info.backend_pid,),
+            )
+            assert "authenticate($1)" in seen and token not in seen
+            assert visible(conn) == ["p1", "p2"]

@@ -285,17 +285,17 @@ def test_changed_function_is_reapplied_alone_and_keeps_its_grants(
 
 def test_reverted_function_source_is_applied_again(empty_db: str, sql_copy: Path) -> None:
     """Rolling a function back to an earlier source (a revert) must reach the database too."""
-    path = sql_copy / "functions" / "context_checked.sql"
+    path = sql_copy / "functions" / "context_tenant_id.sql"
     original = path.read_text()
     migrate(empty_db)
 
     revise(path, "revision 2")
     assert len(migrate(empty_db)) == 1
-    assert "-- revision 2" in function_row(empty_db, "tenancy.context_checked(text[])")[2]
+    assert "-- revision 2" in function_row(empty_db, "tenancy.context_tenant_id(text[])")[2]
 
     path.write_text(original)
-    assert migrate(empty_db) == [definition_id(sql_copy, "functions", "context_checked")]
-    assert "-- revision 2" not in function_row(empty_db, "tenancy.context_checked(text[])")[2]
+    assert migrate(empty_db) == [definition_id(sql_copy, "functions", "context_tenant_id")]
+    assert "-- revision 2" not in function_row(empty_db, "tenancy.context_tenant_id(text[])")[2]
     assert all(s.applied for s in status(empty_db))
     assert migrate(empty_db) == []
 
@@ -479,12 +479,12 @@ def test_remigrating_a_database_with_tenants_keeps_rows_and_isolation(
 
     # New versions of a function the policies depend on, of authenticate, and of a policy file.
     revise(sql_copy / "functions" / "authenticate.sql", "revision 2")
-    revise(sql_copy / "functions" / "context_checked.sql", "revision 2")
+    revise(sql_copy / "functions" / "context_tenant_id.sql", "revision 2")
     policy = sql_copy / "policies" / "tenancy.memberships.sql"
     policy.write_text(policy.read_text() + "\n-- revision 2\n")
     changed = {
         definition_id(sql_copy, "functions", "authenticate"),
-        definition_id(sql_copy, "functions", "context_checked"),
+        definition_id(sql_copy, "functions", "context_tenant_id"),
         definition_id(sql_copy, "policies", "tenancy.memberships"),
     }
 
