@@ -36,11 +36,12 @@ begin
             );
     end if;
     -- Leftovers of an earlier borrower (TN008 unless allowed); the common clean case costs one
-    -- catalog function and a look at the session's cursors.
+    -- catalog function and a look at the session's cursors and SQL-level prepared statements.
     if (pg_my_temp_schema() <> 0 and exists (
         select 1 from pg_depend as d
         where d.refclassid = 'pg_namespace'::regclass and d.refobjid = pg_my_temp_schema()
-    )) or exists (select 1 from pg_cursors as c where c.is_holdable) then
+    )) or exists (select 1 from pg_cursors as c where c.is_holdable)
+    or exists (select 1 from pg_prepared_statements as p where p.from_sql) then
         perform tenancy.require_clean_session();
     end if;
     -- Tenant status and membership as committed now (the locking variant under REPEATABLE READ

@@ -26,6 +26,9 @@ begin
     -- rolled back on purpose), so a context does not hold row locks that member management in the
     -- same transaction would have to upgrade (two such transactions would deadlock).
     begin
+        -- The JWT configuration too: a secret rotated, or an issuer, audience or lifetime
+        -- changed, after the snapshot must not let the old one verify a token.
+        perform 1 from tenancy.jwt_config as j where j.singleton for share;
         select t.status into status
         from tenancy.tenants as t
         where t.id = p_tenant_id
@@ -45,7 +48,7 @@ $$;
 
 comment on function tenancy.context_membership(uuid, uuid) is
 'pgtenancy internal: the tenant''s status (NULL when it does not exist) and the user''s role '
-'(NULL when not a member); under REPEATABLE READ or SERIALIZABLE the rows are locked, so a change '
-'committed after the snapshot raises 40001.';
+'(NULL when not a member); under REPEATABLE READ or SERIALIZABLE the rows (and the JWT '
+'configuration) are locked, so a change committed after the snapshot raises 40001.';
 
 revoke all on function tenancy.context_membership(uuid, uuid) from public;

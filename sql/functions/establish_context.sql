@@ -27,6 +27,10 @@ begin
         ('x' || encode(tenancy.context_fingerprint_of(v_context), 'hex'))::bit(64)::bigint,
         true
     );
+    -- setval(..., false) changes the value every session can read (pg_sequence_last_value) but not
+    -- this session's currval(): other sessions do not learn which tenant set a context last.
+    perform setval('tenancy.context_key'::regclass, 0, false);
+    perform setval('tenancy.context_fingerprint'::regclass, 0, false);
     -- A session-level value left by an earlier borrower would come back once this transaction
     -- ends; replace it with the empty value (no context) first.
     perform set_config('tenancy.context', '', false);

@@ -323,3 +323,75 @@ def test_helpers_bind_the_token_even_on_a_client_side_binding_connection(
             )
             assert "authenticate($1)" in seen and token not in seen
             assert visible(conn) == ["p1", "p2"]
+
+
+@pytest.mark.parametrize("level", LEVELS, ids=IDS)
+def test_a_rotated_jwt_secret_refuses_old_tokens_in_every_isolation_level(
+    roles: Roles, tenant: Tenant, level: IsolationLevel
+) -> None:
+    old_token = token_for(tenant.id, tenant.owner)
+    with psycopg.connect(roles.app) as conn:
+        conn.isolation_level = level
+        conn.execute("select 1")  # the snapshot, taken before the rotation
+        with psycopg.connect(roles.superuser, autocommit=True) as admin:
+            row = admin.execute(
+                "select secret, issuer, audience from tenancy.jwt_config"
+            ).fetchone()
+            assert row is not None
+            admin.execute("set role tenancy_admin")
+            admin.execute(
+                "select tenancy.configure_jwt(%s, %s, %s)", ("rotated-" + "s" * 40, *row[1:])
+            )
+            try:
+                outcome = sqlstate_of(conn, AUTHENTICATE, (old_token,))
+                # READ COMMITTED reads the new secret; the others refuse to trust the snapshot.
+                assert outcome == ("TN004" if level == IsolationLevel.READ_COMMITTED else "40001")
+            finally:
+                admin.execute("select tenancy.configure_jwt(%s, %s, %s)", row)
+    # Rightful: with the secret back, the same token works in the same isolation level.
+    with psycopg.connect(roles.app) as conn:
+        conn.isolation_level = level
+        assert sqlstate_of(conn, AUTHENTICATE, (old_token,)) is None
+
+
+def test_a_statement_prepared_in_sql_refuses_a_context_until_it_is_deallocated(
+    roles: Roles, tenant: Tenant, temp_login: Callable[[bool], str]
+) -> None:
+    with psycopg.connect(roles.app, autocommit=True) as conn:
+        # An earlier borrower redefines a name a driver might execute next.
+        conn.execute("prepare _pg3_1 as select count(*) from app.projects")
+        with pytest.raises(psycopg.Error) as info, conn.transaction():
+            conn.execute(AUTHENTICATE, (token_for(tenant.id, tenant.owner),))
+        assert info.value.sqlstate == "TN008" and "_pg3_1" in str(info.value)
+        conn.execute("deallocate _pg3_1")
+        with conn.transaction():
+            conn.execute(AUTHENTICATE, (token_for(tenant.id, tenant.owner),))
+            assert visible(conn) == ["p1", "p2"]
+    # Protocol-level prepared statements (what drivers make) are not leftovers.
+    with psycopg.connect(roles.app, autocommit=True, prepare_threshold=0) as conn:
+        for _ in range(3):
+            with conn.transaction():
+                conn.execute(AUTHENTICATE, (token_for(tenant.id, tenant.owner),))
+                assert visible(conn) == ["p1", "p2"]
+    # A login that opted in may keep its own.
+    with psycopg.connect(temp_login(True), autocommit=True) as conn:
+        conn.execute("prepare mine as select count(*) from app.projects")
+        with conn.transaction():
+            conn.execute(AUTHENTICATE, (token_for(tenant.id, tenant.owner),))
+            assert one(conn, "execute mine") == 2
+
+
+def test_other_sessions_cannot_read_which_context_was_set_last(
+    roles: Roles, tenant: Tenant
+) -> None:
+    with psycopg.connect(roles.app) as conn, psycopg.connect(roles.app) as other:
+        conn.execute(AUTHENTICATE, (token_for(tenant.id, tenant.owner),))
+        # The sequences' shared value says nothing about the context just set ...
+        assert one(
+            other,
+            "select pg_sequence_last_value('tenancy.context_key'),"
+            " pg_sequence_last_value('tenancy.context_fingerprint')",
+        ) == (None, None)
+        # ... while the session that set it keeps its key.
+        assert visible(conn) == ["p1", "p2"]
+        assert one(conn, CONTEXT) == (tenant.id, tenant.owner, "owner")

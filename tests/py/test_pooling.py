@@ -357,6 +357,7 @@ def test_transaction_mode_ignores_server_reset_query_by_default(
             c2.autocommit = True
             c2.execute("close all")
             c2.execute("discard temp")
+            c2.execute("deallocate all")
             c2.autocommit = False
             with (
                 pytest.raises(psycopg.Error) as info,

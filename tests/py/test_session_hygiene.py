@@ -307,6 +307,7 @@ def test_without_the_reset_hook_a_borrower_inherits_everything(
             conn.autocommit = True
             conn.execute("close all")
             conn.execute("discard temp")
+            conn.execute("deallocate all")
             conn.autocommit = False
             with (
                 pytest.raises(psycopg.Error) as info,
