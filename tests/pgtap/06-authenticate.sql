@@ -281,7 +281,7 @@ select throws_ok(
 select throws_ok(
     $$select tenancy.authenticate('!!!.!!!.!!!')$$,
     'TN004',
-    'malformed token ''!!!.!!!.!!!'': invalid symbol "!" found while decoding base64 sequence',
+    'malformed token ''!!!.!!!.!!!'': only unpadded base64url is accepted (no =, +, / or whitespace)',
     'a token that is not base64url is TN004'
 );
 select throws_ok(
