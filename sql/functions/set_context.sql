@@ -12,26 +12,8 @@ declare
     v_status text;
     v_member_role text;
 begin
-    -- Leftovers of an earlier borrower (TN008 unless allowed); the common clean case costs one
-    -- catalog function and a look at the session's cursors and SQL-level prepared statements.
-    if (pg_my_temp_schema() <> 0 and exists (
-        select 1 from pg_depend as d
-        where d.refclassid = 'pg_namespace'::regclass and d.refobjid = pg_my_temp_schema()
-    )) or exists (select 1 from pg_cursors as c where c.is_holdable)
-    or exists (select 1 from pg_prepared_statements as p where p.from_sql) then
-        perform tenancy.require_clean_session();
-    end if;
-    -- Tenant status and membership as committed now (the locking variant under REPEATABLE READ
-    -- and SERIALIZABLE).
-    if current_setting('transaction_isolation') = 'read committed' then
-        select t.status, m.role into v_status, v_member_role
-        from tenancy.tenants as t
-        left join tenancy.memberships as m on m.tenant_id = t.id and m.user_id = p_user_id
-        where t.id = p_tenant_id;
-    else
-        select c.status, c.role into v_status, v_member_role
-        from tenancy.context_membership(p_tenant_id, p_user_id) as c;
-    end if;
+    select c.status, c.role into v_status, v_member_role
+    from tenancy.context_preconditions(p_tenant_id, p_user_id) as c;
     if v_status is distinct from 'active' then
         perform tenancy.require_active_tenant(p_tenant_id);  -- raises P0002 or TN002
     end if;

@@ -17,3 +17,4 @@ alter sequence tenancy.context_key set unlogged; -- noqa: PRS
 -- Replaced by tenancy.context_tenant_id (no subtransaction, no per-statement epoch read).
 drop function if exists tenancy.context_checked(text[]);
 drop function if exists tenancy.context_revalidate(text);
+drop function if exists tenancy.context_membership(uuid, uuid);

@@ -1,4 +1,9 @@
--- tenancy.context_membership: a tenant's status and a user's role in it, as of now.
+-- tenancy.context_preconditions: a clean session, then a tenant's status and a user's role in it.
+
+-- authenticate and set_context call this once, before setting a context.
+-- A session holding what an earlier borrower left (temporary objects, holdable cursors, statements
+-- prepared in SQL) is refused by tenancy.require_clean_session (TN008 unless allowed); the common
+-- clean case costs one catalog function and a look at the session's cursors and statements.
 
 -- Under READ COMMITTED each statement sees every change committed before it. Under REPEATABLE
 -- READ and SERIALIZABLE the transaction's snapshot may be older than a suspension or a removed
@@ -6,7 +11,7 @@
 -- trusting the old snapshot, so a context is never set from data revoked before it was set (a
 -- change still in progress is waited for). Not called by policies: the exception block (a
 -- subtransaction) is allowed here.
-create or replace function tenancy.context_membership(
+create or replace function tenancy.context_preconditions(
     p_tenant_id uuid, p_user_id uuid, out status text, out role text
 )
 language plpgsql
@@ -15,6 +20,13 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+    if (pg_my_temp_schema() <> 0 and exists (
+        select 1 from pg_depend as d
+        where d.refclassid = 'pg_namespace'::regclass and d.refobjid = pg_my_temp_schema()
+    )) or exists (select 1 from pg_cursors as c where c.is_holdable)
+    or exists (select 1 from pg_prepared_statements as p where p.from_sql) then
+        perform tenancy.require_clean_session();
+    end if;
     if current_setting('transaction_isolation') = 'read committed' then
         select t.status, m.role into status, role
         from tenancy.tenants as t
@@ -46,9 +58,9 @@ begin
 end
 $$;
 
-comment on function tenancy.context_membership(uuid, uuid) is
-'pgtenancy internal: the tenant''s status (NULL when it does not exist) and the user''s role '
-'(NULL when not a member); under REPEATABLE READ or SERIALIZABLE the rows (and the JWT '
+comment on function tenancy.context_preconditions(uuid, uuid) is
+'pgtenancy internal: TN008 unless the session is clean; then the tenant''s status (NULL when '
+'it does not exist) and the user''s role (NULL when not a member); under REPEATABLE READ or SERIALIZABLE the rows (and the JWT '
 'configuration) are locked, so a change committed after the snapshot raises 40001.';
 
-revoke all on function tenancy.context_membership(uuid, uuid) from public;
+revoke all on function tenancy.context_preconditions(uuid, uuid) from public;
