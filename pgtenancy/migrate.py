@@ -38,9 +38,11 @@ class MigrateError(RuntimeError):
     """The database is not in a state ``migrate`` can bring it to; nothing was applied."""
 
 
-# Versioned steps named NNNN_*roles run as the migrating user (they create roles, which
-# tenancy_owner may not); every other step runs as tenancy_owner.
-BOOTSTRAP_SUFFIX = "roles"
+#: Directives a versioned migration may carry in its leading comment lines:
+#: ``-- migrate: as-migrating-user`` (it creates roles or schemas, which tenancy_owner may not)
+#: and ``-- migrate: replaces ID ...`` (it reproduces steps of an earlier release, see
+#: :func:`_adopt_replaced`).
+DIRECTIVE = re.compile(r"^--\s*migrate:\s*(.*?)\s*$")
 DEFINITION_KINDS = ("functions", "policies")
 
 
@@ -53,9 +55,12 @@ class Step:
     sql: str
     as_owner: bool
     depends: tuple[str, ...]
+    replaces: tuple[str, ...] = ()
+    display: str = ""
 
     def text(self) -> str:
-        prefix = "set local check_function_bodies = off;\n"
+        # Names in a step resolve as on a plain connection, whatever the backend's search_path.
+        prefix = "set local check_function_bodies = off;\nset local search_path to default;\n"
         if not self.as_owner:
             return prefix + self.sql
         # Back to the migrating user at the end: the same transaction then records the step in
@@ -63,38 +68,72 @@ class Step:
         return prefix + "set local role tenancy_owner;\n" + self.sql + "\n;\nreset role;\n"
 
 
+def directives(text: str) -> list[str]:
+    """The ``-- migrate:`` directives of a migration's leading comment block."""
+    found: list[str] = []
+    for line in text.splitlines():
+        if not line.startswith("--"):
+            break
+        match = DIRECTIVE.match(line)
+        if match:
+            found.append(match[1])
+    return found
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
+def _versioned(path: Path, previous: str | None) -> Step:
+    text = path.read_text()
+    as_owner = True
+    replaces: tuple[str, ...] = ()
+    for directive in directives(text):
+        word, _, rest = directive.partition(" ")
+        if word == "as-migrating-user" and not rest:
+            as_owner = False
+        elif word == "replaces" and rest.split():
+            replaces = tuple(rest.split())
+        else:
+            raise MigrateError(f"{path}: unknown directive '-- migrate: {directive}'")
+    return Step(
+        id=path.stem,
+        source=path,
+        sql=text,
+        as_owner=as_owner,
+        depends=(previous,) if previous else (),
+        replaces=replaces,
+        display=f"migrations/{path.name}",
+    )
+
+
 def steps(root: Path | None = None) -> list[Step]:
-    """All steps in application order."""
+    """All steps in application order.
+
+    Definitions may sit in subfolders (``sql/functions/context/…``); they apply in the order of
+    their paths, and their ids carry the path, so two files of the same name in different
+    folders are different steps.
+    """
     root = root or sql_dir()
     versioned: list[Step] = []
     for path in sorted((root / "migrations").glob("*.sql")):
-        sid = path.stem
-        versioned.append(
-            Step(
-                id=sid,
-                source=path,
-                sql=path.read_text(),
-                as_owner=not sid.endswith(BOOTSTRAP_SUFFIX),
-                depends=(versioned[-1].id,) if versioned else (),
-            )
-        )
+        versioned.append(_versioned(path, versioned[-1].id if versioned else None))
     definitions: list[Step] = []
     all_versioned = tuple(s.id for s in versioned)
     for order, kind in enumerate(DEFINITION_KINDS, start=1):
-        for path in sorted((root / kind).glob("*.sql")):
+        base = root / kind
+        for path in sorted(base.rglob("*.sql"), key=lambda p: p.relative_to(base).parts):
             text = path.read_text()
             digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+            relative = path.relative_to(base).with_suffix("")
             definitions.append(
                 Step(
-                    id=f"{order}_{kind}_{_slug(path.stem)}_{digest}",
+                    id=f"{order}_{kind}_{_slug('/'.join(relative.parts))}_{digest}",
                     source=path,
                     sql=text,
                     as_owner=True,
                     depends=all_versioned,
+                    display=f"{kind}/{path.relative_to(base).as_posix()}",
                 )
             )
     return versioned + definitions
@@ -131,7 +170,7 @@ def _rendered(all_steps: list[Step]) -> Iterator[Path]:
         for s in all_steps:
             (out / f"{s.id}.py").write_text(
                 _TEMPLATE.format(
-                    source=s.source.relative_to(s.source.parents[1]),
+                    source=s.display,
                     depends=set(s.depends),
                     sql=s.text(),
                 )
@@ -189,7 +228,7 @@ def status(database_url: str) -> list[Status]:
         stale = {m.id for m in _superseded(backend, migrations)}
         applied = {m.id for m in migrations if backend.is_applied(m) and m.id not in stale}
     return [
-        Status(s.id, str(s.source.relative_to(s.source.parents[1])), s.id in applied)
+        Status(s.id, s.display, s.id in applied)
         for s in all_steps
     ]
 

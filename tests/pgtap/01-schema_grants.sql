@@ -320,9 +320,9 @@ select throws_ok(
 );
 -- The context sequences cannot be moved by the application: 42501.
 select throws_ok(
-    $$select setval('tenancy.context_epoch', 1)$$, '42501',
-    'permission denied for sequence context_epoch',
-    'tenancy_app cannot reset tenancy.context_epoch'
+    $$select setval('tenancy.context_key', 1)$$, '42501',
+    'permission denied for sequence context_key',
+    'tenancy_app cannot reset tenancy.context_key'
 );
 reset role;
 

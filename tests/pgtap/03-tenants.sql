@@ -131,7 +131,7 @@ select throws_ok(
 -- The first owner (read back by the superuser): exactly one membership, role owner.
 reset role;
 select results_eq(
-    format('select user_id, role from tenancy.memberships where tenant_id = %L', :'tenant_b'),
+    format('select user_id, role::text from tenancy.memberships where tenant_id = %L', :'tenant_b'),
     format('values (%L::uuid, %L::text)', :'owner_b', 'owner'),
     'create_tenant makes p_owner_user_id the only member, as owner'
 );

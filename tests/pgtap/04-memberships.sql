@@ -23,9 +23,9 @@ create function pg_temp.members_of(p_tenant_id uuid)
 returns table (user_id uuid, role text)
 language sql
 as $$
-    select m.user_id, m.role from tenancy.memberships as m
+    select m.user_id, m.role::text from tenancy.memberships as m
     where m.tenant_id = p_tenant_id
-    order by m.role, m.user_id
+    order by m.role::text, m.user_id
 $$;
 
 select

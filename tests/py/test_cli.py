@@ -118,7 +118,7 @@ def test_migrate_list_shows_applied_and_pending_steps(
     # pending for the package's own sources.
     root = tmp_path / "sql"
     shutil.copytree(sql_dir(), root)
-    (root / "functions" / "clear_context.sql").unlink()
+    (root / "functions" / "context" / "clear_context.sql").unlink()
     monkeypatch.setattr(migrate_mod, "sql_dir", lambda: root)
     migrate(scratch_db)
     monkeypatch.undo()
@@ -136,9 +136,9 @@ def test_migrate_list_shows_applied_and_pending_steps(
     ]
     assert rows == expected
     assert [r for r in rows if r[0] == "pending"] == [
-        next(e for e in expected if e[2] == "functions/clear_context.sql")
+        next(e for e in expected if e[2] == "functions/context/clear_context.sql")
     ]
-    assert rows[0] == ("applied", "0001_roles", "migrations/0001_roles.sql")
+    assert rows[0] == ("applied", "0001_tenancy_roles", "migrations/0001_tenancy_roles.sql")
 
     # Migrating applies just the pending one; then every line says applied.
     res = run("migrate", "--database-url", scratch_db)

@@ -185,7 +185,7 @@ def test_migrate_applies_every_step_on_an_empty_database(empty_db: str) -> None:
     applied = migrate(empty_db)
 
     assert applied == [s.id for s in steps()]
-    assert applied[:2] == ["0001_roles", "0002_core"]
+    assert applied[:2] == ["0001_tenancy_roles", "0002_tenancy_schema"]
     assert scalar(empty_db, "select count(*) from pg_namespace where nspname = 'tenancy'") == 1
     for table in ("tenancy.tenants", "tenancy.memberships", "tenancy.jwt_config"):
         assert (
@@ -205,7 +205,7 @@ def test_migrate_applies_every_step_on_an_empty_database(empty_db: str) -> None:
             from pg_proc as p where p.pronamespace = 'tenancy'::regnamespace
             """
         ).fetchall()
-    assert len(rows) == len(list((sql_dir() / "functions").glob("*.sql")))
+    assert len(rows) == len(list((sql_dir() / "functions").rglob("*.sql")))
     assert {r[1] for r in rows} == {"tenancy_owner"}
     assert [r[0] for r in rows if r[2]] == []
 
@@ -234,7 +234,7 @@ def test_status_lists_every_step_pending_then_applied(empty_db: str) -> None:
     after = status(empty_db)
     assert [s.id for s in after] == expected
     assert all(s.applied for s in after)
-    assert after[0].source == "migrations/0001_roles.sql"
+    assert after[0].source == "migrations/0001_tenancy_roles.sql"
     assert {s.source.split("/")[0] for s in after} <= {"migrations", "functions", "policies"}
 
 
@@ -403,19 +403,21 @@ def test_a_step_and_its_record_commit_together(empty_db: str, sql_copy: Path) ->
 def test_failing_versioned_migration_stops_before_later_steps(
     empty_db: str, sql_copy: Path
 ) -> None:
-    (sql_copy / "migrations" / "0002_core.sql").write_text(
-        (sql_copy / "migrations" / "0002_core.sql").read_text() + "\nselect 1 / 0;\n"
+    (sql_copy / "migrations" / "0003_tenants.sql").write_text(
+        (sql_copy / "migrations" / "0003_tenants.sql").read_text() + "\nselect 1 / 0;\n"
     )
 
     with pytest.raises(psycopg.errors.DivisionByZero):
         migrate(empty_db)
 
     applied = {s.id: s.applied for s in status(empty_db)}
-    assert applied["0001_roles"] is True
-    assert [sid for sid, ok in applied.items() if ok] == ["0001_roles"]
-    # 0002 ran in one transaction: none of its tables exist.
+    assert applied["0001_tenancy_roles"] is True
+    assert [sid for sid, ok in applied.items() if ok] == [
+        "0001_tenancy_roles",
+        "0002_tenancy_schema",
+    ]
+    # 0003 ran in one transaction: its table, its comment and its grants do not exist.
     assert scalar(empty_db, "select to_regclass('tenancy.tenants') is null") is True
-    assert scalar(empty_db, "select to_regclass('tenancy.context_epoch') is null") is True
 
 
 # -- a database in use -----------------------------------------------------------------------
@@ -564,4 +566,4 @@ def test_status_shows_only_the_changed_definition_pending(empty_db: str, sql_cop
     changed = definition_id(sql_copy, "functions", "add_member")
     pending = [s for s in status(empty_db) if not s.applied]
     assert [s.id for s in pending] == [changed]
-    assert pending[0].source == "functions/add_member.sql"
+    assert pending[0].source == "functions/members/add_member.sql"

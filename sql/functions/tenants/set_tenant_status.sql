@@ -27,12 +27,10 @@ begin
     update tenancy.tenants as t
     set status = p_status, updated_at = now()
     where t.id = p_tenant_id;
-    perform nextval('tenancy.context_epoch'::regclass);
 end
 $$;
 
 comment on function tenancy.set_tenant_status(uuid, text, text[]) is
-'pgtenancy internal: sets a tenant''s status when it is one of p_from (no-op when unchanged) '
-'and bumps tenancy.context_epoch.';
+'pgtenancy internal: sets a tenant''s status when it is one of p_from (no-op when unchanged).';
 
 revoke all on function tenancy.set_tenant_status(uuid, text, text[]) from public;

@@ -43,9 +43,8 @@ begin
         perform tenancy.require_another_owner(v_caller.tenant_id, p_user_id, v_caller.user_id);
     end if;
     update tenancy.memberships as m
-    set role = p_role, updated_at = now()
+    set role = p_role::tenancy.member_role, updated_at = now()
     where m.tenant_id = v_caller.tenant_id and m.user_id = p_user_id;
-    perform nextval('tenancy.context_epoch'::regclass);
 end
 $$;
 

@@ -35,7 +35,7 @@ begin
             hint = 'Use tenancy.set_member_role() to change a role.';
     end if;
     insert into tenancy.memberships (tenant_id, user_id, role)
-    values (v_caller.tenant_id, p_user_id, p_role);
+    values (v_caller.tenant_id, p_user_id, p_role::tenancy.member_role);
 end
 $$;
 

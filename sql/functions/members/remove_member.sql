@@ -32,7 +32,6 @@ begin
     end if;
     delete from tenancy.memberships as m
     where m.tenant_id = v_caller.tenant_id and m.user_id = p_user_id;
-    perform nextval('tenancy.context_epoch'::regclass);
 end
 $$;
 
