@@ -36,11 +36,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return 0
     keep = bool(args.keep_temp_privilege)
     had_temp = not keep and migrations.temp_privilege(url).public_has_temp
-    applied = migrations.migrate(url, keep_temp_privilege=keep)
-    if applied:
-        for sid in applied:
-            print(f"applied {sid}")
-    else:
+    outcome = migrations.migrate_database(url, keep_temp_privilege=keep)
+    for sid in outcome.adopted:
+        print(f"recorded {sid} (its objects exist already, made by the steps it replaces)")
+    for sid in outcome.applied:
+        print(f"applied {sid}")
+    for sig in outcome.dropped:
+        print(f"dropped function {sig} (no file in sql/functions defines it any more)")
+    if not (outcome.adopted or outcome.applied or outcome.dropped):
         print("database is up to date")
     if had_temp:
         print("revoked TEMPORARY on the database from PUBLIC (see --keep-temp-privilege)")

@@ -38,6 +38,12 @@ class MigrateError(RuntimeError):
     """The database is not in a state ``migrate`` can bring it to; nothing was applied."""
 
 
+#: The schema holding yoyo's bookkeeping tables (never public), owned by the migrating user.
+BOOKKEEPING_SCHEMA = "tenancy_migrations"
+#: yoyo's four tables.
+YOYO_TABLES = ("_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock")
+
+
 #: Directives a versioned migration may carry in its leading comment lines:
 #: ``-- migrate: as-migrating-user`` (it creates roles or schemas, which tenancy_owner may not)
 #: and ``-- migrate: replaces ID ...`` (it reproduces steps of an earlier release, see
@@ -59,13 +65,15 @@ class Step:
     display: str = ""
 
     def text(self) -> str:
-        # Names in a step resolve as on a plain connection, whatever the backend's search_path.
+        # Names in a step resolve as on a plain connection, not in yoyo's schema; yoyo's
+        # search_path is back for the record written in the same transaction.
         prefix = "set local check_function_bodies = off;\nset local search_path to default;\n"
+        suffix = f"\n;\nset local search_path to {BOOKKEEPING_SCHEMA};\n"
         if not self.as_owner:
-            return prefix + self.sql
+            return prefix + self.sql + suffix
         # Back to the migrating user at the end: the same transaction then records the step in
         # yoyo's tables, which tenancy_owner does not own.
-        return prefix + "set local role tenancy_owner;\n" + self.sql + "\n;\nreset role;\n"
+        return prefix + "set local role tenancy_owner;\n" + self.sql + "\n;\nreset role;" + suffix
 
 
 def directives(text: str) -> list[str]:
@@ -140,11 +148,16 @@ def steps(root: Path | None = None) -> list[Step]:
 
 
 def yoyo_url(database_url: str) -> str:
-    """Turn a libpq URL into the URL yoyo's psycopg 3 backend expects."""
+    """Turn a libpq URL into the URL yoyo's psycopg 3 backend expects.
+
+    yoyo's ``schema`` parameter puts its tables in :data:`BOOKKEEPING_SCHEMA` (it sets the
+    search_path of its connection; every step resets it for its own transaction).
+    """
     parts = urlsplit(database_url)
     if parts.scheme not in ("postgres", "postgresql", "postgresql+psycopg"):
         raise ValueError(f"unsupported database URL scheme {parts.scheme!r} in {database_url!r}")
-    return urlunsplit(("postgresql+psycopg", *parts[1:]))
+    query = "&".join(q for q in (parts.query, f"schema={BOOKKEEPING_SCHEMA}") if q)
+    return urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, query, parts.fragment))
 
 
 _TEMPLATE = '''"""Rendered by pgtenancy from {source}."""
@@ -188,7 +201,86 @@ class Status:
 def _with_backend(database_url: str):  # type: ignore[no-untyped-def]
     from yoyo import get_backend
 
+    _prepare_bookkeeping(database_url)
     return get_backend(yoyo_url(database_url))
+
+
+#: The versioned steps of pgtenancy 0.1.0, which kept yoyo's tables in public.
+LEGACY_IDS = (
+    "0001_roles",
+    "0002_core",
+    "0003_session_roles",
+    "0004_keys",
+    "0005_jwt",
+    "0006_context_key",
+)
+_LEGACY_STEP = "^(?:" + "|".join(LEGACY_IDS) + r"|[12]_(?:functions|policies)_.+_[0-9a-f]{12})$"
+
+
+def _prepare_bookkeeping(database_url: str) -> None:
+    """Create the bookkeeping schema; move pgtenancy's rows out of yoyo's tables in public.
+
+    pgtenancy 0.1.0 let yoyo keep its tables in public. They are recognised by the 0.1.0 step
+    ``0002_core``; only pgtenancy's rows move (the tables may be shared with an application's
+    own yoyo migrations), and the tables in public are dropped once nothing is left in them.
+    """
+    import psycopg
+    from psycopg import sql
+
+    schema = sql.Identifier(BOOKKEEPING_SCHEMA)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        exists = conn.execute(
+            "select to_regnamespace(%s) is not null", (BOOKKEEPING_SCHEMA,)
+        ).fetchone()
+        if not (exists and exists[0]):
+            conn.execute(sql.SQL("create schema if not exists {}").format(schema))
+            conn.execute(sql.SQL("revoke all on schema {} from public").format(schema))
+            conn.execute(
+                sql.SQL("comment on schema {} is {}").format(
+                    schema,
+                    sql.Literal("pgtenancy: yoyo's record of the migration steps applied."),
+                )
+            )
+        tables = conn.execute(
+            "select to_regclass('public._yoyo_migration') is not null and to_regclass(%s) is null",
+            (f"{BOOKKEEPING_SCHEMA}._yoyo_migration",),
+        ).fetchone()
+        legacy = (
+            tables
+            and tables[0]
+            and conn.execute(
+                "select exists (select from public._yoyo_migration"
+                " where migration_id = '0002_core')"
+            ).fetchone()
+        )
+    if not (legacy and legacy[0]):
+        return
+    with psycopg.connect(database_url) as conn:
+        # Same columns as yoyo's: copy the tables' shape, then pgtenancy's rows.
+        for table in YOYO_TABLES:
+            conn.execute(
+                sql.SQL("create table {}.{} (like public.{} including all)").format(
+                    schema, sql.Identifier(table), sql.Identifier(table)
+                )
+            )
+        conn.execute(
+            sql.SQL("insert into {}._yoyo_version select * from public._yoyo_version").format(
+                schema
+            )
+        )
+        for table in ("_yoyo_migration", "_yoyo_log"):
+            moved = sql.SQL(
+                "with moved as (delete from public.{t} where migration_id ~ {p} returning *) "
+                "insert into {s}.{t} select * from moved"
+            ).format(t=sql.Identifier(table), p=sql.Literal(_LEGACY_STEP), s=schema)
+            conn.execute(moved)
+        left = conn.execute(
+            "select (select count(*) from public._yoyo_migration)"
+            " + (select count(*) from public._yoyo_log)"
+        ).fetchone()
+        if left and left[0] == 0:
+            for table in YOYO_TABLES:
+                conn.execute(sql.SQL("drop table public.{}").format(sql.Identifier(table)))
 
 
 _DEFINITION_ID = re.compile(r"^(\d+_(?:" + "|".join(DEFINITION_KINDS) + r")_.+)_[0-9a-f]{12}$")
@@ -227,10 +319,7 @@ def status(database_url: str) -> list[Status]:
         migrations = read_migrations(str(tmp))
         stale = {m.id for m in _superseded(backend, migrations)}
         applied = {m.id for m in migrations if backend.is_applied(m) and m.id not in stale}
-    return [
-        Status(s.id, s.display, s.id in applied)
-        for s in all_steps
-    ]
+    return [Status(s.id, s.display, s.id in applied) for s in all_steps]
 
 
 @dataclass(frozen=True)
@@ -316,28 +405,215 @@ def revoke_public_temp(database_url: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What one ``migrate`` run did."""
+
+    #: Steps applied, in order.
+    applied: list[str]
+    #: Steps recorded as applied without running: they reproduce steps of an earlier release
+    #: that the database already had (``-- migrate: replaces``).
+    adopted: list[str]
+    #: Functions dropped because no file in ``sql/functions`` defines them any more.
+    dropped: list[str]
+
+
 def migrate(database_url: str, *, keep_temp_privilege: bool = False) -> list[str]:
     """Apply pending steps; return the ids applied (empty when up to date).
 
-    Unless ``keep_temp_privilege``, PUBLIC then loses TEMPORARY on the database; when the
-    migrating user cannot revoke it, :class:`MigrateError` is raised before any step is applied.
+    See :func:`migrate_database`, which also tells what was adopted and dropped.
+    """
+    return migrate_database(database_url, keep_temp_privilege=keep_temp_privilege).applied
+
+
+def migrate_database(database_url: str, *, keep_temp_privilege: bool = False) -> Outcome:
+    """Bring the database to the current sources.
+
+    Before anything is applied: the roles pgtenancy relies on, where they already exist, must
+    have the attributes it gives them (:func:`check_roles`), and unless ``keep_temp_privilege``
+    the migrating user must be able to revoke TEMPORARY from PUBLIC; otherwise
+    :class:`MigrateError`. Then pending steps apply (each in one transaction with its record),
+    functions no source defines any more are dropped (:func:`drop_removed_functions`), and PUBLIC
+    loses TEMPORARY on the database.
     """
     from yoyo import read_migrations
 
+    check_roles(database_url)
     if not keep_temp_privilege:
         _check_temp_revocable(database_url)
-    with _with_backend(database_url) as backend, _rendered(steps()) as tmp:
+    all_steps = steps()
+    with _with_backend(database_url) as backend, _rendered(all_steps) as tmp:
         migrations = read_migrations(str(tmp))
         with backend.lock():
             stale = _superseded(backend, migrations)
             if stale:
                 backend.unmark_migrations(stale)
+            adopted = _adopt_replaced(backend, migrations, all_steps)
             pending = backend.to_apply(migrations)
             ids = [m.id for m in pending]
             _apply_atomically(backend, pending)
+            dropped = drop_removed_functions(database_url, all_steps)
     if not keep_temp_privilege:
         revoke_public_temp(database_url)
-    return ids
+    return Outcome(applied=ids, adopted=adopted, dropped=dropped)
+
+
+def _adopt_replaced(backend: Any, migrations: Any, all_steps: list[Step]) -> list[str]:
+    """Record as applied the steps whose replaced steps the database already has.
+
+    When versioned migrations are reorganised (renamed, split by the object they create), the new
+    files declare ``-- migrate: replaces OLD_ID ...``: on a database where every one of those old
+    steps is applied, the new step's objects already exist, so it is recorded, not run. A
+    database holding only some of them is refused: it was migrated by a version between
+    releases, and nothing here knows which of the new step's objects it has.
+    """
+    backend.ensure_internal_schema_updated()
+    applied = {
+        str(r[0])
+        for r in backend.execute(
+            f"select migration_id from {backend.migration_table_quoted}"
+        ).fetchall()
+    }
+    by_id = {s.id: s for s in all_steps}
+    adopted: list[str] = []
+    for migration in migrations:
+        step = by_id.get(migration.id)
+        if step is None or not step.replaces or migration.id in applied:
+            continue
+        have = [r for r in step.replaces if r in applied]
+        if not have:
+            continue
+        if len(have) != len(step.replaces):
+            missing = [r for r in step.replaces if r not in applied]
+            raise MigrateError(
+                f"{step.display} replaces steps {', '.join(step.replaces)}, of which this "
+                f"database has {', '.join(have)} but not {', '.join(missing)}: it was migrated "
+                f"by a version between releases. Migrate it with the release it came from "
+                f"first. Nothing was applied."
+            )
+        with backend.transaction():
+            backend.mark_one(migration, log=True)
+        adopted.append(migration.id)
+    return adopted
+
+
+#: Attributes pgtenancy gives each of its roles (all NOLOGIN); a pre-existing role with any of
+#: the attributes named here is refused rather than adopted.
+ROLES = (
+    "tenancy_owner",
+    "tenancy_app",
+    "tenancy_service",
+    "tenancy_admin",
+    "tenancy_auditor",
+    "tenancy_session_objects",
+)
+_ROLE_ATTRIBUTES = """
+select r.rolname::text,
+       r.rolcanlogin, r.rolsuper, r.rolbypassrls, r.rolcreaterole, r.rolcreatedb,
+       r.rolname <> 'tenancy_owner'
+       and pg_catalog.pg_has_role(r.oid, 'tenancy_owner', 'MEMBER') as owner_member
+from pg_catalog.pg_roles as r
+where r.rolname = any(%s)
+order by r.rolname
+"""
+_ATTRIBUTE_REASONS = (
+    ("LOGIN", "nologin", "pgtenancy's roles are groups; logins are members of them"),
+    ("SUPERUSER", "nosuperuser", "a superuser bypasses row level security"),
+    ("BYPASSRLS", "nobypassrls", "it would see and change every tenant's rows"),
+    ("CREATEROLE", "nocreaterole", "it could grant itself other roles"),
+    ("CREATEDB", "nocreatedb", "pgtenancy's roles need no database of their own"),
+)
+
+
+def check_roles(database_url: str) -> None:
+    """Refuse (:class:`MigrateError`) pgtenancy roles that exist with attributes it forbids.
+
+    Roles are cluster-wide: a role of the same name may have been created by hand, or by
+    another database's installation and altered since. pgtenancy does not change such a role
+    behind its owner's back; it says what is wrong and how to fix it, and applies nothing.
+    """
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(_ROLE_ATTRIBUTES, (list(ROLES),)).fetchall()
+    problems: list[str] = []
+    for name, *flags, owner_member in rows:
+        bad = [
+            (attr, fix, why)
+            for (attr, fix, why), on in zip(_ATTRIBUTE_REASONS, flags, strict=True)
+            if on
+        ]
+        for attr, fix, why in bad:
+            problems.append(
+                f"role {name!r} has {attr} ({why}); fix: alter role {_quote_ident(name)} {fix};"
+            )
+        if owner_member:
+            problems.append(
+                f"role {name!r} is a member of tenancy_owner (it could change policies and "
+                f"functions); fix: revoke tenancy_owner from {_quote_ident(name)};"
+            )
+    if problems:
+        raise MigrateError(
+            "pgtenancy does not adopt roles with attributes it forbids (roles are cluster-wide: "
+            "one of these may have been made by hand or for another database). Nothing was "
+            "applied.\n  " + "\n  ".join(problems)
+        )
+
+
+_DEFINED_BY_THIS_TRANSACTION = """
+select p.oid::pg_catalog.regprocedure::text, pg_catalog.age(p.xmin) <= 0
+from pg_catalog.pg_proc as p
+where p.pronamespace = 'tenancy'::pg_catalog.regnamespace
+  and p.proowner = 'tenancy_owner'::pg_catalog.regrole
+  and not exists (
+      select from pg_catalog.pg_depend as d
+      where d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+        and d.objid = p.oid and d.deptype = 'e'
+  )
+order by 1
+"""
+
+
+def drop_removed_functions(database_url: str, all_steps: list[Step] | None = None) -> list[str]:
+    """Drop the functions of schema tenancy that no file in ``sql/functions`` defines any more.
+
+    A function whose file was deleted, or whose signature changed (a re-signed function is a new
+    overload), would otherwise stay with its grants. Which functions the sources define is asked
+    of PostgreSQL itself: every function file runs again in a transaction that is rolled back,
+    and the functions it created or replaced are the ones whose catalog row that transaction
+    wrote (``age(xmin) <= 0``). Every other function owned by tenancy_owner in schema tenancy
+    (extension members aside) is dropped, without CASCADE: one still used by a policy, a
+    trigger or a default is refused with PostgreSQL's reason (:class:`MigrateError`).
+    """
+    import psycopg
+    from psycopg import sql
+
+    functions = [s for s in (all_steps or steps()) if s.display.startswith("functions/")]
+    with psycopg.connect(database_url) as conn:
+        exists = conn.execute("select to_regnamespace('tenancy') is not null").fetchone()
+        if not (exists and exists[0]):
+            return []
+        conn.execute("set local check_function_bodies = off")
+        conn.execute("set local role tenancy_owner")
+        for step in functions:
+            conn.execute(step.sql.encode())
+        rows = conn.execute(_DEFINED_BY_THIS_TRANSACTION).fetchall()
+        conn.rollback()
+        removed = [str(sig) for sig, defined in rows if not defined]
+        if not removed:
+            return []
+        conn.execute("set local role tenancy_owner")
+        for sig in removed:
+            try:
+                with conn.transaction():
+                    conn.execute(sql.SQL("drop function {}").format(sql.SQL(sig)))
+            except psycopg.errors.DependentObjectsStillExist as exc:
+                raise MigrateError(
+                    f"function {sig} is no longer defined in sql/functions but cannot be "
+                    f"dropped: {exc.diag.message_primary} ({exc.diag.message_detail}). Drop or "
+                    f"change what depends on it, or restore its definition. Nothing was dropped."
+                ) from exc
+    return removed
 
 
 def _apply_atomically(backend: Any, pending: Any) -> None:

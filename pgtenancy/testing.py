@@ -161,7 +161,9 @@ def seed_and_remigrate(url: str) -> None:
                         "select id, 'seed document' from app.projects"
                     )
         # Forget every definition step so that migrate() applies them all again.
-        conn.execute("delete from _yoyo_migration where migration_id !~ '^[0-9]{4}_'")
+        conn.execute(
+            "delete from tenancy_migrations._yoyo_migration where migration_id !~ '^[0-9]{4}_'"
+        )
     migrate(url)
 
 

@@ -130,7 +130,7 @@ def test_migrate_list_shows_applied_and_pending_steps(
         (
             "pending" if s.source.name == "clear_context.sql" else "applied",
             s.id,
-            str(s.source.relative_to(s.source.parents[1])),
+            s.display,
         )
         for s in steps()
     ]

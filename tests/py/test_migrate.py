@@ -255,10 +255,10 @@ def test_changed_function_is_reapplied_alone_and_keeps_its_grants(
     signature = "tenancy.authenticate(text)"
     oid_before, xmin_before, _ = function_row(empty_db, signature)
     other_before = function_row(empty_db, "tenancy.current_tenant_id()")
-    old_id = definition_id(sql_copy, "functions", "authenticate")
+    old_id = definition_id(sql_copy, "functions", "context/authenticate")
 
-    revise(sql_copy / "functions" / "authenticate.sql", "revision 2")
-    new_id = definition_id(sql_copy, "functions", "authenticate")
+    revise(sql_copy / "functions" / "context" / "authenticate.sql", "revision 2")
+    new_id = definition_id(sql_copy, "functions", "context/authenticate")
     assert new_id != old_id
 
     assert migrate(empty_db) == [new_id]
@@ -285,7 +285,7 @@ def test_changed_function_is_reapplied_alone_and_keeps_its_grants(
 
 def test_reverted_function_source_is_applied_again(empty_db: str, sql_copy: Path) -> None:
     """Rolling a function back to an earlier source (a revert) must reach the database too."""
-    path = sql_copy / "functions" / "context_tenant_id.sql"
+    path = sql_copy / "functions" / "context" / "context_tenant_id.sql"
     original = path.read_text()
     migrate(empty_db)
 
@@ -294,7 +294,7 @@ def test_reverted_function_source_is_applied_again(empty_db: str, sql_copy: Path
     assert "-- revision 2" in function_row(empty_db, "tenancy.context_tenant_id(text[])")[2]
 
     path.write_text(original)
-    assert migrate(empty_db) == [definition_id(sql_copy, "functions", "context_tenant_id")]
+    assert migrate(empty_db) == [definition_id(sql_copy, "functions", "context/context_tenant_id")]
     assert "-- revision 2" not in function_row(empty_db, "tenancy.context_tenant_id(text[])")[2]
     assert all(s.applied for s in status(empty_db))
     assert migrate(empty_db) == []
@@ -348,9 +348,9 @@ def test_failing_step_raises_and_leaves_the_database_as_it_was(
     empty_db: str, sql_copy: Path, text: str, error: type[Exception]
 ) -> None:
     migrate(empty_db)
-    revise(sql_copy / "functions" / "authenticate.sql", "revision 2")
+    revise(sql_copy / "functions" / "context" / "authenticate.sql", "revision 2")
     (sql_copy / "functions" / "zz_broken.sql").write_text(text)
-    changed_id = definition_id(sql_copy, "functions", "authenticate")
+    changed_id = definition_id(sql_copy, "functions", "context/authenticate")
     broken_id = definition_id(sql_copy, "functions", "zz_broken")
     before = snapshot_without(empty_db, "tenancy.authenticate(text)")
 
@@ -376,15 +376,15 @@ def test_failing_step_raises_and_leaves_the_database_as_it_was(
 def test_a_step_and_its_record_commit_together(empty_db: str, sql_copy: Path) -> None:
     """If recording a step fails (a crash would do the same), the step itself is undone too."""
     migrate(empty_db)
-    revise(sql_copy / "functions" / "authenticate.sql", "revision 2")
-    changed_id = definition_id(sql_copy, "functions", "authenticate")
+    revise(sql_copy / "functions" / "context" / "authenticate.sql", "revision 2")
+    changed_id = definition_id(sql_copy, "functions", "context/authenticate")
     with psycopg.connect(empty_db, autocommit=True) as conn:
         conn.execute(
             "create function public.refuse_mark() returns trigger language plpgsql as "
             "$$ begin raise exception 'recording refused'; end $$"
         )
         conn.execute(
-            "create trigger refuse_mark before insert on _yoyo_migration "
+            "create trigger refuse_mark before insert on tenancy_migrations._yoyo_migration "
             "for each row execute function public.refuse_mark()"
         )
     with pytest.raises(psycopg.Error, match="recording refused"):
@@ -394,7 +394,7 @@ def test_a_step_and_its_record_commit_together(empty_db: str, sql_copy: Path) ->
     assert {s.id: s.applied for s in status(empty_db)}[changed_id] is False
 
     with psycopg.connect(empty_db, autocommit=True) as conn:
-        conn.execute("drop trigger refuse_mark on _yoyo_migration")
+        conn.execute("drop trigger refuse_mark on tenancy_migrations._yoyo_migration")
         conn.execute("drop function public.refuse_mark()")
     assert migrate(empty_db) == [changed_id]
     assert "-- revision 2" in function_row(empty_db, "tenancy.authenticate(text)")[2]
@@ -480,13 +480,13 @@ def test_remigrating_a_database_with_tenants_keeps_rows_and_isolation(
     assert len(before["tenants"]) == 2 and len(before["documents"]) == 6
 
     # New versions of a function the policies depend on, of authenticate, and of a policy file.
-    revise(sql_copy / "functions" / "authenticate.sql", "revision 2")
-    revise(sql_copy / "functions" / "context_tenant_id.sql", "revision 2")
+    revise(sql_copy / "functions" / "context" / "authenticate.sql", "revision 2")
+    revise(sql_copy / "functions" / "context" / "context_tenant_id.sql", "revision 2")
     policy = sql_copy / "policies" / "tenancy.memberships.sql"
     policy.write_text(policy.read_text() + "\n-- revision 2\n")
     changed = {
-        definition_id(sql_copy, "functions", "authenticate"),
-        definition_id(sql_copy, "functions", "context_tenant_id"),
+        definition_id(sql_copy, "functions", "context/authenticate"),
+        definition_id(sql_copy, "functions", "context/context_tenant_id"),
         definition_id(sql_copy, "policies", "tenancy.memberships"),
     }
 
@@ -556,14 +556,278 @@ def test_cli_migrate_from_another_directory(empty_db: str) -> None:
     assert res.returncode == 0, res.stderr
     parsed = [LIST_LINE.match(line) for line in res.stdout.splitlines()]
     assert [(m[1], m[2], m[3]) for m in parsed if m] == [
-        ("applied", s.id, str(s.source.relative_to(s.source.parents[1]))) for s in steps()
+        ("applied", s.id, s.display) for s in steps()
     ]
 
 
 def test_status_shows_only_the_changed_definition_pending(empty_db: str, sql_copy: Path) -> None:
     migrate(empty_db)
-    revise(sql_copy / "functions" / "add_member.sql", "revision 2")
-    changed = definition_id(sql_copy, "functions", "add_member")
+    revise(sql_copy / "functions" / "members" / "add_member.sql", "revision 2")
+    changed = definition_id(sql_copy, "functions", "members/add_member")
     pending = [s for s in status(empty_db) if not s.applied]
     assert [s.id for s in pending] == [changed]
     assert pending[0].source == "functions/members/add_member.sql"
+
+
+# Migration lifecycle: removed and re-signed functions, replaced steps, pre-existing roles,
+# bookkeeping outside public.
+
+EXTRA_FUNCTION = """
+-- tenancy.zz_extra: a function that exists only in this test's copy of the sources.
+create or replace function tenancy.zz_extra({args})
+returns integer
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as 'select 1';
+comment on function tenancy.zz_extra({types}) is 'test only';
+revoke all on function tenancy.zz_extra({types}) from public;
+grant execute on function tenancy.zz_extra({types}) to tenancy_app;
+"""
+
+
+def write_extra(sql_copy: Path, args: str, types: str) -> Path:
+    path = sql_copy / "functions" / "zz" / "zz_extra.sql"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(EXTRA_FUNCTION.format(args=args, types=types))
+    return path
+
+
+def overloads(url: str, name: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return [
+            str(r[0])
+            for r in conn.execute(
+                "select oid::regprocedure::text from pg_proc"
+                " where pronamespace = 'tenancy'::regnamespace and proname = %s order by 1",
+                (name,),
+            )
+        ]
+
+
+def test_removed_function_is_dropped_with_its_grants(empty_db: str, sql_copy: Path) -> None:
+    path = write_extra(sql_copy, "p_x integer", "integer")
+    migrate(empty_db)
+    assert overloads(empty_db, "zz_extra") == ["tenancy.zz_extra(integer)"]
+    assert (
+        scalar(
+            empty_db,
+            "select has_function_privilege('tenancy_app', 'tenancy.zz_extra(integer)', 'execute')",
+        )
+        is True
+    )
+
+    path.unlink()
+    outcome = migrate_mod.migrate_database(empty_db)
+    assert outcome.dropped == ["tenancy.zz_extra(integer)"]
+    assert overloads(empty_db, "zz_extra") == []
+    # Every function the sources define is still there, and a second run drops nothing.
+    assert scalar(empty_db, "select to_regprocedure('tenancy.authenticate(text)') is not null")
+    assert migrate_mod.migrate_database(empty_db).dropped == []
+
+
+def test_resigned_function_leaves_no_stale_overload(empty_db: str, sql_copy: Path) -> None:
+    write_extra(sql_copy, "p_x integer", "integer")
+    migrate(empty_db)
+
+    write_extra(sql_copy, "p_x integer, p_label text default null", "integer, text")
+    outcome = migrate_mod.migrate_database(empty_db)
+    assert outcome.dropped == ["tenancy.zz_extra(integer)"]
+    assert overloads(empty_db, "zz_extra") == ["tenancy.zz_extra(integer,text)"]
+    # The new signature carries its own grant; a call by the old arity reaches it.
+    assert (
+        scalar(
+            empty_db,
+            "select has_function_privilege('tenancy_app', "
+            "'tenancy.zz_extra(integer, text)', 'execute')",
+        )
+        is True
+    )
+    assert scalar(empty_db, "select tenancy.zz_extra(1)") == 1
+
+
+def test_removed_function_still_used_is_refused(empty_db: str, sql_copy: Path) -> None:
+    path = write_extra(sql_copy, "p_x integer", "integer")
+    migrate(empty_db)
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute("create table public.uses_extra (x integer default tenancy.zz_extra(1))")
+
+    path.unlink()
+    with pytest.raises(migrate_mod.MigrateError, match=r"tenancy\.zz_extra\(integer\).*depend"):
+        migrate(empty_db)
+    assert overloads(empty_db, "zz_extra") == ["tenancy.zz_extra(integer)"]
+
+    # Once nothing depends on it, it goes.
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute("drop table public.uses_extra")
+    assert migrate_mod.migrate_database(empty_db).dropped == ["tenancy.zz_extra(integer)"]
+
+
+REPLACING = """-- tenancy.zz_replacing: reproduces two steps of an imaginary release.
+-- migrate: replaces zz_old_a zz_old_b
+create table tenancy.zz_replacing (id integer);
+"""
+
+
+def mark_applied(url: str, *ids: str) -> None:
+    import hashlib
+
+    with psycopg.connect(url) as conn:
+        for sid in ids:
+            conn.execute(
+                "insert into tenancy_migrations._yoyo_migration"
+                " (migration_hash, migration_id, applied_at_utc)"
+                " values (%s, %s, now() at time zone 'utc')",
+                (hashlib.sha256(sid.encode()).hexdigest(), sid),
+            )
+
+
+def test_step_is_recorded_when_the_steps_it_replaces_are_applied(
+    empty_db: str, sql_copy: Path
+) -> None:
+    migrate(empty_db)
+    mark_applied(empty_db, "zz_old_a", "zz_old_b")
+    (sql_copy / "migrations" / "9000_zz_replacing.sql").write_text(REPLACING)
+
+    outcome = migrate_mod.migrate_database(empty_db)
+    assert outcome.adopted == ["9000_zz_replacing"]
+    assert outcome.applied == []
+    # Recorded, not run: its table was made by the steps it replaces (here: by nobody).
+    assert scalar(empty_db, "select to_regclass('tenancy.zz_replacing') is null") is True
+    assert {s.id: s.applied for s in status(empty_db)}["9000_zz_replacing"] is True
+
+
+def test_step_runs_on_a_database_without_the_steps_it_replaces(
+    empty_db: str, sql_copy: Path
+) -> None:
+    (sql_copy / "migrations" / "9000_zz_replacing.sql").write_text(REPLACING)
+    outcome = migrate_mod.migrate_database(empty_db)
+    assert "9000_zz_replacing" in outcome.applied
+    assert outcome.adopted == []
+    assert scalar(empty_db, "select to_regclass('tenancy.zz_replacing') is not null") is True
+
+
+def test_partial_history_of_replaced_steps_is_refused(empty_db: str, sql_copy: Path) -> None:
+    migrate(empty_db)
+    mark_applied(empty_db, "zz_old_a")
+    (sql_copy / "migrations" / "9000_zz_replacing.sql").write_text(REPLACING)
+
+    with pytest.raises(migrate_mod.MigrateError, match="has zz_old_a but not zz_old_b"):
+        migrate(empty_db)
+    assert {s.id: s.applied for s in status(empty_db)}["9000_zz_replacing"] is False
+    assert scalar(empty_db, "select to_regclass('tenancy.zz_replacing') is null") is True
+
+
+def test_unknown_directive_is_an_error(sql_copy: Path) -> None:
+    (sql_copy / "migrations" / "9000_zz.sql").write_text(
+        "-- a migration\n-- migrate: run-twice\nselect 1;\n"
+    )
+    with pytest.raises(migrate_mod.MigrateError, match="unknown directive '-- migrate: run-twice'"):
+        steps(sql_copy)
+
+
+@pytest.mark.parametrize(
+    ("grant", "revoke", "attribute"),
+    [
+        (
+            "alter role tenancy_session_objects login",
+            "alter role tenancy_session_objects nologin",
+            "LOGIN",
+        ),
+        (
+            "alter role tenancy_session_objects bypassrls",
+            "alter role tenancy_session_objects nobypassrls",
+            "BYPASSRLS",
+        ),
+        (
+            "alter role tenancy_session_objects createrole",
+            "alter role tenancy_session_objects nocreaterole",
+            "CREATEROLE",
+        ),
+        (
+            "grant tenancy_owner to tenancy_session_objects",
+            "revoke tenancy_owner from tenancy_session_objects",
+            "member of tenancy_owner",
+        ),
+    ],
+)
+def test_existing_role_with_forbidden_attribute_is_refused(
+    empty_db: str, grant: str, revoke: str, attribute: str
+) -> None:
+    admin = testing.with_dbname(empty_db, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(grant)
+    try:
+        with pytest.raises(migrate_mod.MigrateError) as caught:
+            migrate(empty_db)
+        message = str(caught.value)
+        assert "'tenancy_session_objects'" in message and attribute in message
+        assert "fix:" in message and "Nothing was applied" in message
+        assert scalar(empty_db, "select to_regnamespace('tenancy') is null") is True
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(revoke)
+    # The same role, with the attributes pgtenancy gives it, is used as it is.
+    assert migrate(empty_db)
+    assert scalar(empty_db, "select to_regnamespace('tenancy') is not null") is True
+
+
+def test_roles_migration_refuses_a_role_with_forbidden_attributes(empty_db: str) -> None:
+    """The roles step checks by itself too, for SQL applied without pgtenancy migrate."""
+    admin = testing.with_dbname(empty_db, "postgres")
+    source = (sql_dir() / "migrations" / "0001_tenancy_roles.sql").read_text()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("alter role tenancy_auditor bypassrls")
+    try:
+        with (
+            psycopg.connect(empty_db) as conn,
+            pytest.raises(
+                psycopg.errors.InsufficientPrivilege,
+                match='role "?tenancy_auditor"? already exists',
+            ),
+        ):
+            conn.execute(source.encode())
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("alter role tenancy_auditor nobypassrls")
+    with psycopg.connect(empty_db) as conn:
+        conn.execute(source.encode())
+
+
+def test_bookkeeping_and_pgcrypto_stay_out_of_public(empty_db: str) -> None:
+    migrate(empty_db)
+    with psycopg.connect(empty_db) as conn:
+        in_public = conn.execute(
+            "select c.relname::text from pg_class as c"
+            " where c.relnamespace = 'public'::regnamespace order by 1"
+        ).fetchall()
+        yoyo = conn.execute(
+            "select c.relname::text from pg_class as c"
+            " where c.relnamespace = 'tenancy_migrations'::regnamespace and c.relkind = 'r'"
+            " order by 1"
+        ).fetchall()
+        pgcrypto = conn.execute(
+            "select extnamespace::regnamespace::text from pg_extension where extname = 'pgcrypto'"
+        ).fetchone()
+        public_functions = conn.execute(
+            "select count(*) from pg_proc where pronamespace = 'public'::regnamespace"
+        ).fetchone()
+    assert in_public == []
+    assert [r[0] for r in yoyo] == ["_yoyo_log", "_yoyo_migration", "_yoyo_version", "yoyo_lock"]
+    assert pgcrypto == ("pgcrypto",)
+    assert public_functions == (0,)
+
+
+def test_existing_pgcrypto_is_used_where_it_is(empty_db: str) -> None:
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute("create schema crypto_here")
+        conn.execute("create extension pgcrypto schema crypto_here")
+    migrate(empty_db)
+    assert scalar(empty_db, "select to_regnamespace('pgcrypto') is null") is True
+    assert (
+        scalar(
+            empty_db,
+            "select encode(tenancy.hmac_sha256('data'::bytea, 'key'::bytea), 'hex')",
+        )
+        == "5031fe3d989c6d1537a013fa6e739da23463fdaec3b70137d828e36ace221bd0"
+    )
