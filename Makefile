@@ -9,12 +9,13 @@ STAMP := $(VENV)/.installed
 PYTHON ?= python3
 SQLFLUFF_PATHS := sql examples/app bench tests/pgtap
 
-.PHONY: help setup demo test test-pgtap test-py lint generate check-generated bench db db-stop clean
+.PHONY: help setup demo test test-pgtap test-py updatecheck lint generate check-generated bench db db-stop clean
 
 help:
 	@echo "make demo   - set up, start a throwaway PostgreSQL, migrate, and tell the isolation story"
 	@echo "make test   - lint, pg_prove over tests/pgtap, pytest over tests/py"
 	@echo "make lint   - sqlfluff, ruff, mypy, and generated files up to date"
+	@echo "make updatecheck - install the previous release, seed it, migrate to HEAD, run pgTAP"
 	@echo "make bench  - RLS vs explicit WHERE latency ratios with pgbench"
 	@echo "make generate - regenerate sql/policies and the example app's policies and tests"
 	@echo "make db / make db-stop - start / stop the throwaway cluster"
@@ -70,7 +71,11 @@ test-pgtap: $(STAMP)
 test-py: $(STAMP)
 	$(BIN)/pytest tests/py
 
-test: lint test-pgtap test-py
+# The previous release installed and seeded, migrated to this checkout, then the pgTAP suite.
+updatecheck: $(STAMP)
+	$(PY) scripts/updatecheck.py --database-url "$${DATABASE_URL:-$$($(BIN)/pgtenancy db url)}"
+
+test: lint test-pgtap test-py updatecheck
 
 bench: $(STAMP)
 	$(PY) bench/run.py
