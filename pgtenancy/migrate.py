@@ -65,9 +65,10 @@ class Step:
     display: str = ""
 
     def text(self) -> str:
-        # Names in a step resolve as on a plain connection, not in yoyo's schema; yoyo's
-        # search_path is back for the record written in the same transaction.
-        prefix = "set local check_function_bodies = off;\nset local search_path to default;\n"
+        # Names in a step resolve in pg_catalog alone (a step names the schema of everything it
+        # creates or uses); yoyo's search_path is back for the record written in the same
+        # transaction.
+        prefix = "set local check_function_bodies = off;\nset local search_path = pg_catalog;\n"
         suffix = f"\n;\nset local search_path to {BOOKKEEPING_SCHEMA};\n"
         if not self.as_owner:
             return prefix + self.sql + suffix

@@ -24,12 +24,12 @@ begin
             )
         into v_bad
         from pg_catalog.pg_roles as r
-        where r.rolname = v_role;
+        where r.rolname operator (pg_catalog.=) v_role;
         if not found then
             execute pg_catalog.format(
                 'create role %I nologin nosuperuser nocreatedb nocreaterole nobypassrls', v_role
             );
-        elsif v_bad <> '' then
+        elsif v_bad operator (pg_catalog.<>) '' then
             raise exception using
                 errcode = '42501',
                 message = pg_catalog.format(

@@ -7,7 +7,7 @@
 -- is (tenancy.hmac_sha256 finds it); otherwise it goes into a schema of its own, not public.
 do $pgcrypto$
 begin
-    if not exists (select from pg_catalog.pg_extension where extname = 'pgcrypto') then
+    if not exists (select from pg_catalog.pg_extension where extname operator (pg_catalog.=) 'pgcrypto') then
         create schema pgcrypto;
         comment on schema pgcrypto is 'pgtenancy: the pgcrypto extension, outside public.';
         revoke all on schema pgcrypto from public;

@@ -2,17 +2,22 @@
 -- migrate: replaces 0002_core
 
 create table tenancy.tenants (
-    id uuid not null default gen_random_uuid(),
+    id uuid not null default pg_catalog.gen_random_uuid(),
     slug text not null,
     name text not null,
     status text not null default 'active',
-    created_at timestamptz not null default now(),
-    updated_at timestamptz not null default now(),
+    created_at timestamptz not null default pg_catalog.now(),
+    updated_at timestamptz not null default pg_catalog.now(),
     constraint tenants_pkey primary key (id),
     constraint tenants_slug_key unique (slug),
-    constraint tenants_status_check check (status in ('active', 'suspended', 'deleted')),
-    constraint tenants_slug_check check (slug ~ '^[a-z0-9]([a-z0-9-]{1,61})[a-z0-9]$'),
-    constraint tenants_name_check check (length(btrim(name)) between 1 and 200)
+    constraint tenants_status_check check (
+        status operator (pg_catalog.=) any(array['active', 'suspended', 'deleted'])
+    ),
+    constraint tenants_slug_check check (slug operator (pg_catalog.~) '^[a-z0-9]([a-z0-9-]{1,61})[a-z0-9]$'),
+    constraint tenants_name_check check (
+        pg_catalog.length(pg_catalog.btrim(name)) operator (pg_catalog.>=) 1  -- noqa: LT01
+        and pg_catalog.length(pg_catalog.btrim(name)) operator (pg_catalog.<=) 200  -- noqa: LT01
+    )
 );
 comment on table tenancy.tenants is
 'pgtenancy: one row per tenant. Platform table: not tenant-scoped, not readable by tenancy_app.';

@@ -5,12 +5,14 @@ create table tenancy.memberships (
     tenant_id uuid not null,
     user_id uuid not null,
     role text not null,
-    created_at timestamptz not null default now(),
-    updated_at timestamptz not null default now(),
+    created_at timestamptz not null default pg_catalog.now(),
+    updated_at timestamptz not null default pg_catalog.now(),
     constraint memberships_pkey primary key (tenant_id, user_id),
     constraint memberships_tenant_id_fkey foreign key (tenant_id)
     references tenancy.tenants (id) on delete cascade,
-    constraint memberships_role_check check (role in ('owner', 'admin', 'member', 'viewer'))
+    constraint memberships_role_check check (
+        role operator (pg_catalog.=) any(array['owner', 'admin', 'member', 'viewer'])
+    )
 );
 -- Every index starts with tenant_id (docs/key-layout.md): an index on user_id alone would let
 -- EXPLAIN ANALYZE count the memberships a user holds in other tenants.

@@ -6,11 +6,11 @@ create table tenancy.jwt_config (
     secret text not null,
     issuer text,
     audience text,
-    updated_at timestamptz not null default now(),
+    updated_at timestamptz not null default pg_catalog.now(),
     max_lifetime interval,
     constraint jwt_config_pkey primary key (singleton),
     constraint jwt_config_singleton_check check (singleton),
-    constraint jwt_config_max_lifetime_check check (max_lifetime > interval '0')
+    constraint jwt_config_max_lifetime_check check (max_lifetime operator (pg_catalog.>) interval '0')
 );
 comment on table tenancy.jwt_config is
 'pgtenancy: the HS256 secret and expected issuer/audience; readable by tenancy_owner alone.';

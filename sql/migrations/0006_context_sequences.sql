@@ -18,7 +18,7 @@ comment on sequence tenancy.context_fingerprint is
 
 -- No longer read by anything; dropped by a later migration once no function bumps it.
 create sequence tenancy.context_epoch as bigint;
-select nextval('tenancy.context_epoch');
+select pg_catalog.nextval('tenancy.context_epoch');
 comment on sequence tenancy.context_epoch is
 'pgtenancy: incremented on tenant status and membership changes; contexts made under an older '
 'value are revalidated.';
