@@ -143,9 +143,7 @@ def _test_data(
     if not isinstance(fixtures, list) or not all(
         isinstance(f, str) and f.strip() for f in fixtures
     ):
-        raise _fail(
-            display, table, f"fixtures must be a list of SQL statements, got {fixtures!r}"
-        )
+        raise _fail(display, table, f"fixtures must be a list of SQL statements, got {fixtures!r}")
     return tuple(sorted(sample.items())), tuple(fixtures)
 
 

@@ -239,8 +239,9 @@ def test_checked_in_output_is_current(database_url: str) -> None:
 def test_generated_tests_are_one_planned_call() -> None:
     """Every generated test is one call of tenancy_test.tenant_table, which plans its assertions.
 
-    The plan is computed in SQL from the call's arguments (sql/testing/tenancy_test/tenant_table.sql)
-    and pg_prove compares it with the assertions made; a generated file makes no other assertion.
+    The plan is computed in SQL from the call's arguments (sql/testing/tenancy_test/
+    tenant_table.sql) and pg_prove compares it with the assertions made; a generated file makes
+    no other assertion.
     """
     for path in sorted(GOLDEN["app", "tests"].glob("*.sql")):
         text = path.read_text()
