@@ -13,8 +13,8 @@ stable
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_columns text[] := '{}';
-    v_values text[] := '{}';
+    v_columns text[] := '{}'::text[];
+    v_values text[] := '{}'::text[];
     v_column text;
     v_value jsonb;
 begin

@@ -30,7 +30,7 @@ declare
     v_tenant_a uuid;
     v_tenant_b uuid;
     v_tenant uuid;
-    v_users jsonb := '{}';
+    v_users jsonb := '{}'::jsonb;
     v_role text;
     v_who text;
     v_fixture text;

@@ -22,10 +22,9 @@ declare
     v_schema name;
     v_name name;
     v_quoted text := tenancy_test.quoted_name(p_table);
-    v_policy_names name[] := '{}';
-    v_privileges name[] := array['SELECT'];
+    v_policy_names name[] := '{}'::name[];
+    v_privileges name[] := array['SELECT']::name[];
     v_writes boolean := cardinality(coalesce(p_write, '{}')) > 0;
-    v_index integer;
     v_policy text;
     v_command text;
     v_grantee text;
