@@ -1,5 +1,5 @@
--- The fixture application tables (tests/fixtures: app.projects, app.documents) with real rows in two tenants: what each
--- member role of tenant A can read and write, and that tenant B's rows never move.
+-- The fixture tables (tests/fixtures: app.projects, app.documents) with real rows in two tenants:
+-- what each member role of tenant A can read and write, and that tenant B's rows never move.
 -- Fixtures: tenants by tenancy_admin, members and rows written through service and owner
 -- contexts as tenancy_app. The superuser only reads ids and, at the end, the stored rows.
 
