@@ -1,31 +1,27 @@
 -- The checks of sql/testing (schema tenancy_test) fail on a wrong table and pass on a right one:
 -- check_test() for the single assertions, the outcome of each assertion for the per-table sets, on
 -- fixture tables secured as the generator secures them, then broken one way each (RLS not forced,
--- a policy missing, a policy too permissive, a grant missing, a sample row that cannot be stored).
+-- a policy missing, a policy too permissive, a grant missing, a sample row that cannot be stored,
+-- a serial sequence without USAGE, a partition not forced, missing a policy or too permissive).
 -- Fixtures: the superuser creates the tables (rolled back); the checks act as the real roles.
 -- Policies are named as sentences, so one naming lint is off:
 -- noqa: disable=RF05
 
 begin;
-select plan(38);
+select plan(44);
 
 \ir setup/helpers.psql
 
--- secured(name): a table shaped and secured as a generated policy file leaves it: owners and admins
--- write, every member role reads; a NOT NULL label without a default.
-create function pg_temp.secured(p_name text)
+-- secure(table, whole): row level security and policies as a generated policy file leaves them
+-- (owners and admins write, every member role reads) and tenancy_app's grants; with whole, the
+-- guard triggers too (a partition inherits them from its parent).
+create function pg_temp.secure(p_table regclass, p_whole boolean default true)
 returns regclass
 language plpgsql
 as $$
 declare
-    v_table regclass;
+    v_table regclass := p_table;
 begin
-    execute format(
-        'create table tenancy_test_fixture.%I (tenant_id uuid not null default tenancy.current_tenant_id(), '
-        'id bigint generated always as identity, label text not null, primary key (tenant_id, id))',
-        p_name
-    );
-    v_table := format('tenancy_test_fixture.%I', p_name)::regclass;
     execute format('alter table %s enable row level security', v_table);
     execute format('alter table %s force row level security', v_table);
     execute format(
@@ -49,6 +45,10 @@ begin
         'using (tenant_id = (select tenancy.context_tenant_id(array[''admin'', ''owner''])))',
         v_table
     );
+    execute format('grant select, insert, update, delete on %s to tenancy_app', v_table);
+    if not p_whole then
+        return v_table;
+    end if;
     execute format(
         'create trigger tenancy_require_context before insert or update or delete on %s '
         'for each statement execute function tenancy.tg_require_context()',
@@ -64,25 +64,44 @@ begin
         'when (old.tenant_id is distinct from new.tenant_id) execute function tenancy.tg_tenant_id_immutable()',
         v_table
     );
-    execute format('grant select, insert, update, delete on %s to tenancy_app', v_table);
     return v_table;
 end
 $$;
 
--- checks(table): every assertion of tenancy_test.tenant_table_structure and _isolation for a
--- table secured by pg_temp.secured, with a valid sample row.
-create function pg_temp.checks(p_table regclass, p_sample jsonb default '{"label": "''sample''"}')
+-- secured(name): a table created and secured as generated, with a NOT NULL label and no default.
+create function pg_temp.secured(p_name text)
+returns regclass
+language plpgsql
+as $$
+begin
+    execute format(
+        'create table tenancy_test_fixture.%I (tenant_id uuid not null default tenancy.current_tenant_id(), '
+        'id bigint generated always as identity, label text not null, primary key (tenant_id, id))',
+        p_name
+    );
+    return pg_temp.secure(format('tenancy_test_fixture.%I', p_name)::regclass);
+end
+$$;
+
+-- checks(table, sample, sequences, descendants): every assertion of
+-- tenancy_test.tenant_table_structure and _isolation for a table secured by pg_temp.secure.
+create function pg_temp.checks(
+    p_table regclass,
+    p_sample jsonb default '{"label": "''sample''"}',
+    p_sequences regclass[] default '{}',
+    p_descendants regclass[] default '{}'
+)
 returns table (passed boolean, description text)
 language sql
 as $$
     select * from pg_temp.outcomes(
         format(
-            $q$select * from tenancy_test.tenant_table_structure(%1$L, array['admin', 'owner'], %2$L)
+            $q$select * from tenancy_test.tenant_table_structure(%1$L, array['admin', 'owner'], %2$L, %4$L, %5$L)
                union all
                select * from tenancy_test.tenant_table_isolation(
                    %1$L, array['admin', 'member', 'owner', 'viewer'],
                    array['admin', 'member', 'owner', 'viewer'], array['admin', 'owner'],
-                   '{}', %3$L
+                   %5$L, %3$L
                )$q$,
             p_table,
             array[
@@ -91,7 +110,9 @@ as $$
                 ['tenant rows are updated by writers of the tenant', 'update', 'public'],
                 ['tenant rows are visible to readers of the tenant', 'select', 'public']
             ],
-            p_sample
+            p_sample,
+            p_sequences,
+            p_descendants
         )
     )
 $$;
@@ -263,6 +284,103 @@ select pg_temp.act_as(:'tenant_a', :'viewer_a');
 select tenancy_test.inserts_row(:'sound', '{"label": "''a label''"}', :'tenant_a', 'inserts') as have \gset
 reset role;
 select * from check_test(:'have', false, 'inserts_row as a role that may not write', 'inserts');
+
+-- Serial sequences and partitions --------------------------------------------------------------
+
+-- parted: list-partitioned with a serial column; rows take kind 'x' and land in parted_other.
+create table tenancy_test_fixture.parted (
+    tenant_id uuid not null default tenancy.current_tenant_id(),
+    line serial,
+    kind text not null default 'x',
+    label text not null,
+    primary key (tenant_id, line, kind)
+) partition by list (kind);
+create table tenancy_test_fixture.parted_a partition of tenancy_test_fixture.parted for values in ('a');
+create table tenancy_test_fixture.parted_other partition of tenancy_test_fixture.parted default;
+select pg_temp.secure('tenancy_test_fixture.parted') as parted \gset
+select pg_temp.secure('tenancy_test_fixture.parted_a', false) as parted_a \gset
+select pg_temp.secure('tenancy_test_fixture.parted_other', false) as parted_other \gset
+grant usage on sequence tenancy_test_fixture.parted_line_seq to tenancy_app;
+
+-- parted_failures(): the checks of parted, its sequence and its two partitions that fail.
+create function pg_temp.parted_failures()
+returns text[]
+language sql
+as $$
+    select coalesce(array_agg(c.description), '{}')
+    from pg_temp.checks(
+        'tenancy_test_fixture.parted', '{"label": "''sample''"}',
+        array['tenancy_test_fixture.parted_line_seq']::regclass[],
+        array['tenancy_test_fixture.parted_a', 'tenancy_test_fixture.parted_other']::regclass[]
+    ) as c
+    where not c.passed
+$$;
+
+select is(
+    (
+        select count(*) from pg_temp.checks(
+            :'parted', '{"label": "''sample''"}',
+            array['tenancy_test_fixture.parted_line_seq']::regclass[],
+            array[:'parted_a', :'parted_other']::regclass[]
+        )
+    ),
+    46::bigint,
+    'with a serial sequence and two partitions the checks make 46 assertions'
+);
+select is(pg_temp.parted_failures(), '{}'::text[], 'every check passes on the partitioned table');
+
+-- Without USAGE the sample row cannot be stored, so only the structure checks run here.
+revoke usage on sequence tenancy_test_fixture.parted_line_seq from tenancy_app;
+select is(
+    (
+        select array_agg(o.description)
+        from
+            pg_temp.outcomes(
+                $$select * from tenancy_test.tenant_table_structure(
+                    'tenancy_test_fixture.parted', array['admin', 'owner'],
+                    array[
+                        ['tenant rows are deleted by writers of the tenant', 'delete', 'public'],
+                        ['tenant rows are inserted by writers of the tenant', 'insert', 'public'],
+                        ['tenant rows are updated by writers of the tenant', 'update', 'public'],
+                        ['tenant rows are visible to readers of the tenant', 'select', 'public']
+                    ],
+                    array['tenancy_test_fixture.parted_line_seq']::regclass[],
+                    array['tenancy_test_fixture.parted_a', 'tenancy_test_fixture.parted_other']::regclass[]
+                )$$
+            ) as o
+        where not o.passed
+    ),
+    array['tenancy_app may use the serial sequence "tenancy_test_fixture"."parted_line_seq"'],
+    'without USAGE on the serial sequence the sequence check fails'
+);
+grant usage on sequence tenancy_test_fixture.parted_line_seq to tenancy_app;
+
+alter table tenancy_test_fixture.parted_a no force row level security;
+select is(
+    pg_temp.parted_failures(),
+    array['row level security is enabled and forced on "tenancy_test_fixture"."parted_a"'],
+    'on a partition whose row level security is not forced the partition check fails'
+);
+alter table tenancy_test_fixture.parted_a force row level security;
+
+drop policy "tenant rows are updated by writers of the tenant" on tenancy_test_fixture.parted_a;
+select is(
+    pg_temp.parted_failures(),
+    array['"tenancy_test_fixture"."parted_a" has exactly the generated policies'],
+    'on a partition missing a policy the partition''s policy check fails'
+);
+
+drop policy "tenant rows are visible to readers of the tenant" on tenancy_test_fixture.parted_other;
+create policy "tenant rows are visible to readers of the tenant" on tenancy_test_fixture.parted_other
+for select to public using (true);
+select is(
+    pg_temp.parted_failures(),
+    array[
+        '"tenancy_test_fixture"."parted_a" has exactly the generated policies',
+        'without a tenant context tenancy_app sees no row of "tenancy_test_fixture"."parted_other" queried directly'
+    ],
+    'on a partition whose SELECT policy admits every row the direct query check fails'
+);
 
 -- A sample row that cannot be stored stops the per-table checks at once: the fixture rows are
 -- inserted with it before any assertion.
