@@ -36,6 +36,7 @@ declare
     v_fixture text;
     v_count bigint;
     v_relation regclass;
+    v_error text;
 begin
     v_no_write_code := case when v_writes then 'TN001' else '42501' end;
 
@@ -62,7 +63,17 @@ begin
             execute v_fixture;
         end loop;
         if v_writes then
-            execute tenancy_test.insert_statement(p_table, p_sample);
+            begin
+                execute tenancy_test.insert_statement(p_table, p_sample);
+            exception when others then
+                -- Same SQLSTATE, with what to change.
+                get stacked diagnostics v_error = returned_sqlstate;
+                raise exception using
+                    errcode = v_error,
+                    message = format('the sample row of %s cannot be stored: %s', v_quoted, sqlerrm),
+                    hint = 'give the table a valid sample row (sample = { column = "SQL expression" }) '
+                    'and the parent rows it needs (fixtures = ["SQL statement"]) in the spec';
+            end;
         end if;
     end loop;
 
