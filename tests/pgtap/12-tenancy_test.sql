@@ -389,7 +389,8 @@ select throws_ok(
         'tenancy_test_fixture.sound', array['owner'], array['owner'], array['owner'], p_sample => '{}'
     )$$,
     '23502',
-    'the sample row of "tenancy_test_fixture"."sound" cannot be stored: null value in column "label" '
+    'the sample row of "tenancy_test_fixture"."sound" cannot be stored in a service context: null '
+    'value in column "label" '
     'of relation "sound" violates not-null constraint',
     'the per-table checks stop with the error of a sample row that cannot be stored'
 );

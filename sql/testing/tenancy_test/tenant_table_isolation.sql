@@ -70,9 +70,19 @@ begin
                 get stacked diagnostics v_error = returned_sqlstate;
                 raise exception using
                     errcode = v_error,
-                    message = format('the sample row of %s cannot be stored: %s', v_quoted, sqlerrm),
-                    hint = 'give the table a valid sample row (sample = { column = "SQL expression" }) '
-                    'and the parent rows it needs (fixtures = ["SQL statement"]) in the spec';
+                    message = format(
+                        'the sample row of %s cannot be stored in a service context: %s',
+                        v_quoted, sqlerrm
+                    ),
+                    hint = case
+                        when v_error = '42501' then
+                            'every generated policy admits a service context: check the table''s '
+                            'policies and tenancy_app''s privileges (pgtenancy generate, then apply)'
+                        else
+                            'give the table a valid sample row (sample = { column = "SQL '
+                            'expression" }) and the parent rows it needs (fixtures = ["SQL '
+                            'statement"]) in the spec'
+                    end;
             end;
         end if;
     end loop;
