@@ -3,7 +3,9 @@
 -- A generated test is `begin; select * from tenancy_test.tenant_table(...); select * from
 -- finish(); rollback;`. The first line returned is pgTAP's plan, computed from the arguments
 -- before any assertion runs, so a check that stops part way shows as a plan mismatch. Call it once
--- per transaction and make no other assertion in the same file.
+-- per transaction and make no other assertion in the same file. The caller must be able to SET
+-- ROLE to tenancy_admin, tenancy_service and tenancy_app (pg_prove's superuser can); the checks
+-- act as those roles, never as the caller, and end with RESET ROLE.
 create or replace function tenancy_test.tenant_table(
     p_table regclass,
     p_roles text[],
