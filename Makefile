@@ -38,14 +38,18 @@ db-stop:
 generate: $(STAMP)
 	$(BIN)/pgtenancy generate --spec sql/tenancy.toml --out sql/policies --tests tests/pgtap/generated \
 		--database-url "$$($(PY) scripts/devdb.py core)"
+	$(BIN)/pgtenancy generate --spec tests/fixtures/tenancy.toml --out tests/fixtures/policies \
+		--tests tests/pgtap/generated --database-url "$$($(PY) scripts/devdb.py fixtures)"
 	$(BIN)/pgtenancy generate --spec examples/app/tenancy.toml --out examples/app/policies \
-		--tests tests/pgtap/generated --database-url "$$($(PY) scripts/devdb.py app)"
+		--database-url "$$($(PY) scripts/devdb.py app)"
 
 check-generated: $(STAMP)
 	$(BIN)/pgtenancy generate --check --spec sql/tenancy.toml --out sql/policies \
 		--tests tests/pgtap/generated --database-url "$$($(PY) scripts/devdb.py core)"
+	$(BIN)/pgtenancy generate --check --spec tests/fixtures/tenancy.toml --out tests/fixtures/policies \
+		--tests tests/pgtap/generated --database-url "$$($(PY) scripts/devdb.py fixtures)"
 	$(BIN)/pgtenancy generate --check --spec examples/app/tenancy.toml --out examples/app/policies \
-		--tests tests/pgtap/generated --database-url "$$($(PY) scripts/devdb.py app)"
+		--database-url "$$($(PY) scripts/devdb.py app)"
 
 lint: $(STAMP)
 	$(BIN)/sqlfluff lint $(SQLFLUFF_PATHS)

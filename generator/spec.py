@@ -23,7 +23,7 @@ DEFAULT_READ: tuple[str, ...] = ("owner", "admin", "member", "viewer")
 DEFAULT_WRITE: tuple[str, ...] = ("owner", "admin", "member")
 
 TOP_LEVEL_KEYS: tuple[str, ...] = ("tables",)
-TABLE_KEYS: tuple[str, ...] = ("owner_access", "read", "write")
+TABLE_KEYS: tuple[str, ...] = ("owner_access", "read", "write") + ("sample", "fixtures")
 
 
 class SpecError(Exception):
@@ -40,6 +40,11 @@ class TableSpec:
     read: tuple[str, ...]
     write: tuple[str, ...]
     owner_access: bool
+    # -- test data for the generated pgTAP test (see _test_data) --
+    #: Column name to SQL expression: the row the test's writers insert (sorted by column).
+    sample: tuple[tuple[str, str], ...] = ()
+    #: SQL statements run in a service context of each fixture tenant first (parent rows).
+    fixtures: tuple[str, ...] = ()
 
     @property
     def file_name(self) -> str:
@@ -112,6 +117,36 @@ def _split_name(display: str, key: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
+# -- test data: sample and fixtures, used only by the generated pgTAP test ----------------------
+
+
+def _test_data(
+    display: str, table: str, body: dict[str, object]
+) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """``sample = { column = "SQL expression" }`` and ``fixtures = ["SQL statement", ...]``."""
+    sample = body.get("sample", {})
+    if not isinstance(sample, dict):
+        raise _fail(
+            display, table, f"sample must be a table of column = SQL expression, got {sample!r}"
+        )
+    for column, expression in sample.items():
+        if column == "tenant_id":
+            raise _fail(display, table, "sample sets tenant_id: the generated test sets it")
+        if not isinstance(expression, str) or not expression.strip():
+            raise _fail(
+                display,
+                table,
+                f"sample value of column {column!r} must be an SQL expression in a string, "
+                f"got {expression!r}",
+            )
+    fixtures = body.get("fixtures", [])
+    if not isinstance(fixtures, list) or not all(
+        isinstance(f, str) and f.strip() for f in fixtures
+    ):
+        raise _fail(display, table, f"fixtures must be a list of SQL statements, got {fixtures!r}")
+    return tuple(sorted(sample.items())), tuple(fixtures)
+
+
 def parse_spec(text: str, path: Path, display: str | None = None) -> Spec:
     """Validate spec text; ``path`` is only used for messages and headers."""
     shown = display if display is not None else display_path(path)
@@ -156,7 +191,8 @@ def parse_spec(text: str, path: Path, display: str | None = None) -> Spec:
         owner_access = body.get("owner_access", False)
         if not isinstance(owner_access, bool):
             raise _fail(shown, key, f"owner_access must be true or false, got {owner_access!r}")
-        tables.append(TableSpec(key, schema, name, read, write, owner_access))
+        sample, fixtures = _test_data(shown, key, body)
+        tables.append(TableSpec(key, schema, name, read, write, owner_access, sample, fixtures))
     tables.sort(key=lambda t: (t.schema, t.name))
     return Spec(path=path, display=shown, tables=tuple(tables))
 

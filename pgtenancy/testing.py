@@ -1,8 +1,9 @@
 """Fresh databases for tests: a migrated template, cloned once per test session.
 
-The template holds pgtenancy's schema, pgTAP and the example application with its generated
-policies. Its name carries a hash of every SQL source, so editing any of them builds a new
-template and stale ones are dropped. ``python -m pgtenancy.testing create [--seeded]`` prints
+The template holds pgtenancy's schema, pgTAP, the test fixture schema (``tests/fixtures``) with
+its generated policies, and the pgTAP checks of ``sql/testing`` (schema ``tenancy_test``). Its
+name carries a hash of every SQL source, so editing any of them builds a new template and stale
+ones are dropped. ``python -m pgtenancy.testing create [--seeded]`` prints
 the URL of a new database (used by ``make test`` for pg_prove; ``--seeded`` first gives it
 tenants and rows and re-applies every definition on top of them); ``drop URL`` removes it.
 """
@@ -33,11 +34,16 @@ def repo_root() -> Path:
 
 
 def example_sources() -> list[Path]:
-    """The example application's schema then its generated policies, in apply order."""
-    app = repo_root() / "examples" / "app"
+    """The test fixture schema (tests/fixtures) then its generated policies, in apply order."""
+    app = repo_root() / "tests" / "fixtures"
     files = [app / "schema.sql"] if (app / "schema.sql").exists() else []
     files += sorted((app / "policies").glob("*.sql"))
     return files
+
+
+def testing_sources() -> list[Path]:
+    """The pgTAP checks of ``sql/testing/`` (schema ``tenancy_test``), in install order."""
+    return sorted((sql_dir() / "testing").rglob("*.sql"))
 
 
 def with_dbname(url: str, dbname: str) -> str:
@@ -106,7 +112,7 @@ def ensure_template(base_url: str) -> str:
             migrate(target)
             with psycopg.connect(target, autocommit=True) as db:
                 db.execute("create extension if not exists pgtap")
-                for path in example_sources():
+                for path in example_sources() + testing_sources():
                     with db.transaction():
                         db.execute(path.read_bytes())
             conn.execute(sql.SQL("alter database {} is_template true").format(sql.Identifier(name)))

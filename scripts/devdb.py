@@ -1,6 +1,7 @@
 """Print the URL of a scratch database for the generator to introspect.
 
 ``core``: pgtenancy migrated. ``app``: the same plus the example application's schema.
+``fixtures``: the same plus the test fixture schema (tests/fixtures/schema.sql).
 Rebuilt on every call so it always matches the sources.
 """
 
@@ -24,8 +25,9 @@ def main(kind: str) -> int:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     url = testing.with_dbname(base, name)
     migrate(url)
-    if kind == "app":
-        schema = Path(__file__).resolve().parent.parent / "examples" / "app" / "schema.sql"
+    schemas = {"app": ("examples", "app"), "fixtures": ("tests", "fixtures")}
+    if kind in schemas:
+        schema = Path(__file__).resolve().parent.parent.joinpath(*schemas[kind], "schema.sql")
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(schema.read_bytes())
     print(url)

@@ -5,18 +5,7 @@
 begin;
 select plan(46);
 
--- act_as(tenant, user): tenancy_service sets the context (user NULL: a service context), then
--- the transaction continues as tenancy_app, which is what an application does.
-create function pg_temp.act_as(p_tenant_id uuid, p_user_id uuid default null)
-returns void
-language plpgsql
-as $$
-begin
-    set local role tenancy_service;
-    perform tenancy.set_context(p_tenant_id, p_user_id);
-    set local role tenancy_app;
-end
-$$;
+\ir setup/helpers.psql
 
 -- members_of(tenant): user and role of every membership, read back by the superuser.
 create function pg_temp.members_of(p_tenant_id uuid)

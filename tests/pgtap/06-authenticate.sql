@@ -33,13 +33,7 @@ as $$
     ) as s
 $$;
 
--- b64(text): base64url of a text, for hand-made malformed tokens.
-create function pg_temp.b64(p_text text)
-returns text
-language sql
-as $$
-    select tenancy.base64url_encode(convert_to(p_text, 'UTF8'))
-$$;
+\ir setup/helpers.psql
 
 select
     gen_random_uuid() as owner_a,

@@ -1,37 +1,12 @@
--- The example application (app.projects, app.documents) with real rows in two tenants: what each
--- member role of tenant A can read and write, and that tenant B's rows never move.
+-- The fixture tables (tests/fixtures: app.projects, app.documents) with real rows in two tenants:
+-- what each member role of tenant A can read and write, and that tenant B's rows never move.
 -- Fixtures: tenants by tenancy_admin, members and rows written through service and owner
 -- contexts as tenancy_app. The superuser only reads ids and, at the end, the stored rows.
 
 begin;
 select plan(39);
 
--- act_as(tenant, user): tenancy_service sets the context (user NULL: a service context), then
--- the transaction continues as tenancy_app.
-create function pg_temp.act_as(p_tenant_id uuid, p_user_id uuid default null)
-returns void
-language plpgsql
-as $$
-begin
-    set local role tenancy_service;
-    perform tenancy.set_context(p_tenant_id, p_user_id);
-    set local role tenancy_app;
-end
-$$;
-
--- row_count(statement): how many rows an INSERT, UPDATE or DELETE touched, as the current role.
-create function pg_temp.row_count(p_statement text)
-returns bigint
-language plpgsql
-as $$
-declare
-    v_count bigint;
-begin
-    execute p_statement;
-    get diagnostics v_count = row_count;
-    return v_count;
-end
-$$;
+\ir setup/helpers.psql
 
 -- Rows already in the database (of other tenants), counted by the superuser.
 select

@@ -1,4 +1,4 @@
--- plpgsql_check over every PL/pgSQL function of the tenancy schema: no errors, no warnings.
+-- plpgsql_check over every PL/pgSQL function of the tenancy and tenancy_test schemas: no errors, no warnings.
 -- Runs as the superuser pg_prove connects as: creating the extension needs it (rolled back).
 
 begin;
@@ -6,7 +6,8 @@ select plan(2);
 
 create extension if not exists plpgsql_check;
 
--- Every PL/pgSQL function is checked; trigger functions against a generated tenant table.
+-- Every PL/pgSQL function of tenancy and tenancy_test (the test checks) is checked; trigger
+-- functions against a generated tenant table.
 create temporary table checked on commit drop as
 select
     p.oid::regprocedure as fn,
@@ -20,7 +21,7 @@ cross join
         case when p.prorettype = 'trigger'::regtype then 'app.documents'::regclass else 0 end
     ) as r
 where
-    p.pronamespace = 'tenancy'::regnamespace
+    p.pronamespace in ('tenancy'::regnamespace, 'tenancy_test'::regnamespace)
     and p.prolang = (
         select l.oid from pg_catalog.pg_language as l
         where l.lanname = 'plpgsql'
@@ -43,7 +44,7 @@ select ok(
 -- 2: no finding at all (expected: none)
 select is_empty(
     'select fn::text, level, message, lineno from checked',
-    'plpgsql_check finds no error or warning in any tenancy function'
+    'plpgsql_check finds no error or warning in any tenancy or tenancy_test function'
 );
 
 select * from finish();

@@ -24,13 +24,7 @@ as $$
     )
 $$;
 
--- b64(text): base64url of a text.
-create function pg_temp.b64(p_text text)
-returns text
-language sql
-as $$
-    select tenancy.base64url_encode(convert_to(p_text, 'UTF8'))
-$$;
+\ir setup/helpers.psql
 
 select
     gen_random_uuid() as owner_a,
