@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTHON ?= python3
-SQLFLUFF_PATHS := sql examples/app bench tests/pgtap
+SQLFLUFF_PATHS := sql examples/app bench tests/pgtap tests/fixtures
 
 .PHONY: help setup demo test test-pgtap test-py updatecheck lint generate check-generated bench db db-stop clean
 
@@ -17,7 +17,7 @@ help:
 	@echo "make lint   - sqlfluff, ruff, mypy, and generated files up to date"
 	@echo "make updatecheck - install the previous release, seed it, migrate to HEAD, run pgTAP"
 	@echo "make bench  - RLS vs explicit WHERE latency ratios with pgbench"
-	@echo "make generate - regenerate sql/policies and the example app's policies and tests"
+	@echo "make generate - regenerate sql/policies, the test fixtures. policies and tests, the example app.s policies"
 	@echo "make db / make db-stop - start / stop the throwaway cluster"
 
 $(STAMP): pyproject.toml
