@@ -17,7 +17,7 @@ help:
 	@echo "make lint   - sqlfluff, ruff, mypy, and generated files up to date"
 	@echo "make updatecheck - install the previous release, seed it, migrate to HEAD, run pgTAP"
 	@echo "make bench  - RLS vs explicit WHERE latency ratios with pgbench"
-	@echo "make generate - regenerate sql/policies, the test fixtures. policies and tests, the example app.s policies"
+	@echo "make generate - regenerate sql/policies, tests/fixtures (policies and pgTAP tests), examples/app/policies"
 	@echo "make db / make db-stop - start / stop the throwaway cluster"
 
 $(STAMP): pyproject.toml
