@@ -14,10 +14,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgtenancy import cluster, testing
+from pgtenancy import testing
 from pgtenancy.migrate import migrate
-from pgtenancy.testing import as_login
-from pgtenancy.tokens import tenant_token
+from pgtenancy.testing import as_login, cluster
+from pgtenancy.testing.tokens import tenant_token
 
 HERE = Path(__file__).resolve().parent
 DEMO_DB = "pgtenancy_demo"

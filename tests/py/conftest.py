@@ -1,5 +1,8 @@
 """Shared fixtures: one fresh database per test session, cloned from a migrated template.
 
+The database comes from pgtenancy's pytest plugin (the one applications use), with the
+template of pgtenancy's own tests: pgTAP and the example application.
+
 Fixtures create their own login roles (members of tenancy_app / tenancy_service /
 tenancy_admin), so tests act as the real roles, never as a superuser.
 """
@@ -8,17 +11,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict
-from pytest_postgresql.janitor import DatabaseJanitor
 
-from pgtenancy import cluster, testing
-from pgtenancy.tokens import encode_hs256
+from pgtenancy import testing
+from pgtenancy.testing.tokens import encode_hs256
+
+pytest_plugins = ["pgtenancy.testing.plugin"]
 
 JWT_SECRET = "test-secret-" + "x" * 40
 JWT_ISSUER = "https://auth.example.test"
@@ -26,29 +28,20 @@ JWT_AUDIENCE = "pgtenancy-tests"
 
 
 @pytest.fixture(scope="session")
-def base_url() -> str:
-    return cluster.database_url()
+def pgtenancy_template() -> testing.Template:
+    """pgtenancy's own test template (the plugin's fixture, overridden)."""
+    return testing.project_template()
 
 
 @pytest.fixture(scope="session")
-def database_url(base_url: str) -> Iterator[str]:
+def base_url(pgtenancy_server_url: str) -> str:
+    return pgtenancy_server_url
+
+
+@pytest.fixture(scope="session")
+def database_url(pgtenancy_database_url: str) -> str:
     """URL of a fresh database for this test session (superuser connection)."""
-    template = testing.ensure_template(base_url)
-    params = conninfo_to_dict(base_url)
-    name = testing.TEST_PREFIX + uuid.uuid4().hex[:12]
-    janitor = DatabaseJanitor(
-        user=str(params.get("user", "postgres")),
-        host=str(params.get("host", "")),
-        port=str(params.get("port", "5432")),
-        password=params.get("password"),  # type: ignore[arg-type]
-        dbname=name,
-        template_dbname=template,
-    )
-    janitor.init()
-    try:
-        yield testing.with_dbname(base_url, name)
-    finally:
-        janitor.drop()
+    return pgtenancy_database_url
 
 
 @dataclass

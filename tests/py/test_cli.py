@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,11 +16,13 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 import pgtenancy.migrate as migrate_mod
-from pgtenancy import cluster, testing
+from pgtenancy import testing
 from pgtenancy.migrate import migrate, steps
 from pgtenancy.resources import sql_dir
+from pgtenancy.testing import cluster
 
 PGTENANCY = Path(sys.executable).with_name("pgtenancy")
 REPO = testing.repo_root()
@@ -198,9 +202,8 @@ def test_apply_failing_file_leaves_nothing(scratch_db: str, tmp_path: Path) -> N
     assert not relation_exists(scratch_db, "public.cli_apply_partial")
 
 
-def test_apply_directory_runs_files_in_order_each_in_its_own_transaction(
-    scratch_db: str, tmp_path: Path
-) -> None:
+def three_files(tmp_path: Path) -> Path:
+    """A folder whose third file (in order) fails; a stray non-SQL file is ignored."""
     folder = tmp_path / "steps"
     folder.mkdir()
     (folder / "10_second.sql").write_text("insert into public.cli_apply_seq values (2);\n")
@@ -212,8 +215,44 @@ def test_apply_directory_runs_files_in_order_each_in_its_own_transaction(
         "create table public.cli_apply_broken (n int);\nselect 1 / 0;\n"
     )
     (folder / "notes.txt").write_text("not SQL, not applied\n")
+    return folder
+
+
+def test_apply_directory_runs_all_files_in_one_transaction(scratch_db: str, tmp_path: Path) -> None:
+    folder = three_files(tmp_path)
 
     res = run("apply", str(folder), "--database-url", scratch_db)
+
+    assert res.returncode == 2
+    assert res.stderr.strip() == (
+        f"pgtenancy: {folder / '20_broken.sql'} was not applied, nor the 2 other files "
+        "(one transaction; --each applies file by file): division by zero"
+    )
+    assert res.stdout == ""
+    # All or nothing: the first two files, which succeeded, were rolled back with the third.
+    assert not relation_exists(scratch_db, "public.cli_apply_seq")
+    assert not relation_exists(scratch_db, "public.cli_apply_broken")
+
+    # Rightful: without the broken file, both go in, in order, and each is reported.
+    (folder / "20_broken.sql").unlink()
+    res = run("apply", str(folder), "--database-url", scratch_db)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [
+        f"applied {folder / '01_first.sql'}",
+        f"applied {folder / '10_second.sql'}",
+    ]
+    with psycopg.connect(scratch_db) as conn:
+        assert conn.execute(
+            "select array_agg(n order by n) from public.cli_apply_seq"
+        ).fetchone() == ([1, 2],)
+
+
+def test_apply_each_runs_files_in_order_each_in_its_own_transaction(
+    scratch_db: str, tmp_path: Path
+) -> None:
+    folder = three_files(tmp_path)
+
+    res = run("apply", "--each", str(folder), "--database-url", scratch_db)
 
     assert res.returncode == 2
     assert (
@@ -245,6 +284,103 @@ def test_apply_with_a_missing_file_applies_nothing(scratch_db: str, tmp_path: Pa
     res = run("apply", str(good), "--database-url", scratch_db)
     assert res.returncode == 0, res.stderr
     assert relation_exists(scratch_db, "public.cli_apply_before_missing")
+
+
+# -- commands act only on a database the user named -------------------------------------------
+
+
+def unnamed_env(default_db: str) -> dict[str, str]:
+    """No DATABASE_URL, no PGTENANCY_HOME; libpq's own defaults point at ``default_db`` so that a
+    command falling back to "the default server" would visibly change it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGTENANCY_HOME")}
+    params = conninfo_to_dict(default_db)
+    env.update(
+        PGHOST=str(params.get("host", "")),
+        PGPORT=str(params.get("port", "5432")),
+        PGUSER=str(params.get("user", "postgres")),
+        PGDATABASE=str(params["dbname"]),
+    )
+    return env
+
+
+def nothing_created(default_db: str, cwd: Path) -> None:
+    assert list(cwd.iterdir()) == [cwd / "create_me.sql"]  # no .pgtenancy/ cluster here
+    digest = hashlib.sha256(str(cwd.resolve()).encode()).hexdigest()[:10]
+    assert not (Path(tempfile.gettempdir()) / f"pgtenancy-{digest}").exists()
+    with psycopg.connect(default_db) as conn:
+        assert conn.execute(
+            "select count(*) from pg_namespace where nspname = 'tenancy'"
+        ).fetchone() == (0,)
+    assert not relation_exists(default_db, "public.cli_unnamed")
+
+
+REFUSED_COMMANDS = [
+    ["migrate"],
+    ["migrate", "--list"],
+    ["apply", "create_me.sql"],
+    ["apply", "--each", "create_me.sql"],
+    ["generate", "--spec", "create_me.sql", "--out", "out"],
+]
+
+
+@pytest.mark.parametrize("args", REFUSED_COMMANDS, ids=" ".join)
+def test_commands_without_a_database_url_refuse_and_create_nothing(
+    args: list[str], scratch_db: str, tmp_path: Path
+) -> None:
+    (tmp_path / "create_me.sql").write_text("create table public.cli_unnamed (id int);\n")
+
+    res = run(*args, cwd=tmp_path, env=unnamed_env(scratch_db))
+
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert res.stdout == ""
+    assert res.stderr == (
+        f"pgtenancy: {args[0]}: which database? Pass --database-url URL or set DATABASE_URL; "
+        'for the throwaway local cluster use --database-url "$(pgtenancy db url)". '
+        "Nothing was done.\n"
+    )
+    nothing_created(scratch_db, tmp_path)
+
+
+@pytest.mark.parametrize("where", ["flag", "environment"])
+@pytest.mark.parametrize("args", REFUSED_COMMANDS, ids=" ".join)
+def test_an_empty_database_url_is_an_error(
+    args: list[str], where: str, scratch_db: str, tmp_path: Path
+) -> None:
+    (tmp_path / "create_me.sql").write_text("create table public.cli_unnamed (id int);\n")
+    env = unnamed_env(scratch_db)
+    if where == "flag":
+        res = run(*args, "--database-url", "", cwd=tmp_path, env=env)
+        expected = f"pgtenancy: {args[0]}: --database-url is empty; nothing was done\n"
+    else:
+        res = run(*args, cwd=tmp_path, env=dict(env, DATABASE_URL=" "))
+        expected = f"pgtenancy: {args[0]}: DATABASE_URL is set but empty; nothing was done\n"
+
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert (res.stdout, res.stderr) == ("", expected)
+    nothing_created(scratch_db, tmp_path)
+
+
+def test_a_named_database_is_used_from_the_flag_or_the_environment(
+    scratch_db: str, tmp_path: Path
+) -> None:
+    # Rightful counterpart of the refusals: the same command with the URL named works, and an
+    # explicit flag wins over the environment.
+    script = tmp_path / "create_me.sql"
+    script.write_text("create table public.cli_unnamed (id int);\n")
+    env = unnamed_env(scratch_db)
+    res = run("apply", str(script), cwd=tmp_path, env=dict(env, DATABASE_URL=scratch_db))
+    assert res.returncode == 0, res.stderr
+    assert relation_exists(scratch_db, "public.cli_unnamed")
+    res = run(
+        "apply",
+        str(script),
+        "--database-url",
+        scratch_db,
+        cwd=tmp_path,
+        env=dict(env, DATABASE_URL=""),
+    )
+    assert res.returncode == 2  # the table exists now: the flag's database was used
+    assert "already exists" in res.stderr
 
 
 # -- db --------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import pytest
 from conftest import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, Roles, Tenant
 
 from pgtenancy import testing
-from pgtenancy.tokens import b64url, sign_hs256
+from pgtenancy.testing.tokens import b64url, sign_hs256
 
 AUTHENTICATE = "select * from tenancy.authenticate(%s)"
 CONTEXT = "select tenancy.current_tenant_id(), tenancy.current_user_id()"
