@@ -9,7 +9,15 @@ STAMP := $(VENV)/.installed
 PYTHON ?= python3
 SQLFLUFF_PATHS := sql examples/app bench tests/pgtap
 
-.PHONY: help setup demo test test-pgtap test-py lint generate check-generated bench db db-stop clean
+# Commands act only on a database they are given: DATABASE_URL when set, else the throwaway
+# cluster's URL (started on demand), passed explicitly.
+DB_URL = "$${DATABASE_URL:-$$($(BIN)/pgtenancy db url)}"
+WITH_DB = DATABASE_URL=$(DB_URL)
+
+LINTS := lint-sqlfluff lint-ruff lint-mypy lint-generated lint-pgspot
+
+.PHONY: help setup demo test test-pgtap test-py lint $(LINTS) generate check-generated bench db \
+	db-stop clean
 
 help:
 	@echo "make demo   - set up, start a throwaway PostgreSQL, migrate, and tell the isolation story"
@@ -26,7 +34,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) examples/app/demo.py
+	@url=$(DB_URL) && $(PY) examples/app/demo.py --database-url "$$url"
 
 db: $(STAMP)
 	$(BIN)/pgtenancy db start
@@ -46,17 +54,46 @@ check-generated: $(STAMP)
 	$(BIN)/pgtenancy generate --check --spec examples/app/tenancy.toml --out examples/app/policies \
 		--tests tests/pgtap/generated --database-url "$$($(PY) scripts/devdb.py app)"
 
+# The linters are independent: they run side by side, each saying when it starts and finishes
+# (sqlfluff, the slowest, on every core).
 lint: $(STAMP)
-	$(BIN)/sqlfluff lint $(SQLFLUFF_PATHS)
-	$(BIN)/ruff check pgtenancy generator tests examples bench scripts
-	$(BIN)/ruff format --check pgtenancy generator tests examples bench scripts
-	$(BIN)/mypy
-	$(MAKE) --no-print-directory check-generated
+	@echo "lint: sqlfluff, ruff, mypy, generated files and pgspot, in parallel"
+	@$(MAKE) --no-print-directory -j5 $(LINTS)
+	@echo "lint: all passed"
+
+# quietly RUN a command; print its output only when it fails
+QUIETLY = out=$$(mktemp); run() { "$$@" >"$$out" 2>&1 || { cat "$$out"; rm -f "$$out"; exit 1; }; \
+	rm -f "$$out"; }
+
+# sqlfluff -v names each file as it finishes: count them as progress, keep the rest for failures.
+lint-sqlfluff: $(STAMP)
+	@start=$$SECONDS; total=$$(find $(SQLFLUFF_PATHS) -name '*.sql' | wc -l); out=$$(mktemp); \
+	echo "  sqlfluff: $$total files on every core ..."; \
+	$(BIN)/sqlfluff lint -v --processes 0 --disable-progress-bar $(SQLFLUFF_PATHS) 2>&1 \
+	  | awk -v n="$$total" -v out="$$out" '{ print > out } /^== \[/ { c++; \
+	      if (c % 15 == 0 && c < n) { printf "  sqlfluff: %d/%d files\n", c, n; fflush() } }'; \
+	rc=$${PIPESTATUS[0]}; [ "$$rc" = 0 ] || { grep -v '^== \[.*\] PASS$$' "$$out"; rm -f "$$out"; exit 1; }; \
+	rm -f "$$out"; echo "  sqlfluff: $$total files passed in $$((SECONDS - start)) s"
+
+lint-ruff: $(STAMP)
+	@$(BIN)/ruff check -q pgtenancy generator tests examples bench scripts
+	@$(BIN)/ruff format -q --check pgtenancy generator tests examples bench scripts
+	@echo "  ruff: passed"
+
+lint-mypy: $(STAMP)
+	@start=$$SECONDS; $(QUIETLY); run $(BIN)/mypy; echo "  mypy: passed in $$((SECONDS - start)) s"
+
+lint-generated: $(STAMP)
+	@start=$$SECONDS; export $(WITH_DB); $(QUIETLY); run $(MAKE) --no-print-directory check-generated; \
+	echo "  generated files: up to date ($$((SECONDS - start)) s)"
+
+lint-pgspot: $(STAMP)
+	@if [ -f scripts/pgspot.sh ]; then bash scripts/pgspot.sh && echo "  pgspot: passed"; fi
 
 # The suite runs twice: on a freshly migrated database, and on one that already held tenants
 # and rows when every function and policy was applied again.
 test-pgtap: $(STAMP)
-	@for mode in fresh seeded; do \
+	@export $(WITH_DB); for mode in fresh seeded; do \
 	  echo "== pgTAP on a $$mode database"; \
 	  url=$$($(PY) -m pgtenancy.testing create $$( [ $$mode = seeded ] && echo --seeded )) || exit 1; \
 	  set -- $$($(PY) -c 'import sys; from psycopg.conninfo import conninfo_to_dict as c; \
@@ -68,12 +105,12 @@ test-pgtap: $(STAMP)
 	done
 
 test-py: $(STAMP)
-	$(BIN)/pytest tests/py
+	@echo "== pytest tests/py"; export $(WITH_DB); $(BIN)/pytest tests/py
 
 test: lint test-pgtap test-py
 
 bench: $(STAMP)
-	$(PY) bench/run.py
+	@export $(WITH_DB); $(PY) bench/run.py
 
 clean: db-stop
 	rm -rf $(VENV) .pgtenancy
