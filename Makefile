@@ -13,6 +13,9 @@ SQLFLUFF_PATHS := sql examples/app bench tests/pgtap
 # cluster's URL (started on demand), passed explicitly.
 DB_URL = "$${DATABASE_URL:-$$($(BIN)/pgtenancy db url)}"
 WITH_DB = DATABASE_URL=$(DB_URL)
+# say so before the throwaway cluster is created or started (initdb takes a few seconds)
+SAY_DB = [ -n "$${DATABASE_URL:-}" ] || $(BIN)/pgtenancy db status | grep -q '^running' \
+	|| echo "starting the throwaway PostgreSQL cluster (pgtenancy db start; make db-stop stops it)"
 
 LINTS := lint-sqlfluff lint-ruff lint-mypy lint-generated lint-pgspot
 
@@ -34,7 +37,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	@url=$(DB_URL) && $(PY) examples/app/demo.py --database-url "$$url"
+	@$(SAY_DB); url=$(DB_URL) && $(PY) examples/app/demo.py --database-url "$$url"
 
 db: $(STAMP)
 	$(BIN)/pgtenancy db start
@@ -93,7 +96,7 @@ lint-pgspot: $(STAMP)
 # The suite runs twice: on a freshly migrated database, and on one that already held tenants
 # and rows when every function and policy was applied again.
 test-pgtap: $(STAMP)
-	@export $(WITH_DB); for mode in fresh seeded; do \
+	@$(SAY_DB); export $(WITH_DB); for mode in fresh seeded; do \
 	  echo "== pgTAP on a $$mode database"; \
 	  url=$$($(PY) -m pgtenancy.testing create $$( [ $$mode = seeded ] && echo --seeded )) || exit 1; \
 	  set -- $$($(PY) -c 'import sys; from psycopg.conninfo import conninfo_to_dict as c; \
@@ -105,12 +108,12 @@ test-pgtap: $(STAMP)
 	done
 
 test-py: $(STAMP)
-	@echo "== pytest tests/py"; export $(WITH_DB); $(BIN)/pytest tests/py
+	@$(SAY_DB); echo "== pytest tests/py"; export $(WITH_DB); $(BIN)/pytest tests/py
 
 test: lint test-pgtap test-py
 
 bench: $(STAMP)
-	@export $(WITH_DB); $(PY) bench/run.py
+	@$(SAY_DB); export $(WITH_DB); $(PY) bench/run.py
 
 clean: db-stop
 	rm -rf $(VENV) .pgtenancy

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import run_cli
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
@@ -23,22 +24,6 @@ from pgtenancy import testing
 from pgtenancy.migrate import migrate, steps
 from pgtenancy.resources import sql_dir
 from pgtenancy.testing import cluster
-
-PGTENANCY = Path(sys.executable).with_name("pgtenancy")
-REPO = testing.repo_root()
-
-
-def run(
-    *args: str, cwd: Path | str = REPO, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(PGTENANCY), *args],
-        cwd=str(cwd),
-        env=env if env is not None else dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture
@@ -65,7 +50,7 @@ def relation_exists(url: str, name: str) -> bool:
 
 
 def test_help_lists_every_command() -> None:
-    res = run("--help")
+    res = run_cli("--help")
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("usage: pgtenancy")
     for command in ("migrate", "generate", "apply", "db"):
@@ -74,13 +59,13 @@ def test_help_lists_every_command() -> None:
 
 @pytest.mark.parametrize("command", ["migrate", "generate", "apply", "db"])
 def test_each_command_has_help(command: str) -> None:
-    res = run(command, "--help")
+    res = run_cli(command, "--help")
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith(f"usage: pgtenancy {command}")
 
 
 def test_no_command_is_a_usage_error() -> None:
-    res = run()
+    res = run_cli()
     assert res.returncode == 2
     assert res.stdout == ""
     assert "usage: pgtenancy" in res.stderr
@@ -96,7 +81,7 @@ def test_python_dash_m_runs_the_same_cli() -> None:
         timeout=60,
     )
     assert res.returncode == 0, res.stderr
-    assert res.stdout == run("--help").stdout
+    assert res.stdout == run_cli("--help").stdout
 
 
 # -- migrate --list ----------------------------------------------------------------------------
@@ -127,7 +112,7 @@ def test_migrate_list_shows_applied_and_pending_steps(
     migrate(scratch_db)
     monkeypatch.undo()
 
-    res = run("migrate", "--list", "--database-url", scratch_db)
+    res = run_cli("migrate", "--list", "--database-url", scratch_db)
     assert res.returncode == 0, res.stderr
     rows = parse_list(res.stdout)
     expected = [
@@ -145,16 +130,16 @@ def test_migrate_list_shows_applied_and_pending_steps(
     assert rows[0] == ("applied", "0001_roles", "migrations/0001_roles.sql")
 
     # Migrating applies just the pending one; then every line says applied.
-    res = run("migrate", "--database-url", scratch_db)
+    res = run_cli("migrate", "--database-url", scratch_db)
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == [f"applied {r[1]}" for r in rows if r[0] == "pending"]
-    res = run("migrate", "--list", "--database-url", scratch_db)
+    res = run_cli("migrate", "--list", "--database-url", scratch_db)
     assert [r[0] for r in parse_list(res.stdout)] == ["applied"] * len(rows)
 
 
 def test_migrate_list_honours_database_url_from_the_environment(scratch_db: str) -> None:
     env = dict(os.environ, DATABASE_URL=scratch_db)
-    res = run("migrate", "--list", cwd="/tmp", env=env)
+    res = run_cli("migrate", "--list", cwd="/tmp", env=env)
     assert res.returncode == 0, res.stderr
     assert {r[0] for r in parse_list(res.stdout)} == {"pending"}
 
@@ -164,7 +149,7 @@ def test_migrate_against_an_unreachable_database_fails_cleanly(tmp_path: Path) -
     script = tmp_path / "noop.sql"
     script.write_text("select 1;\n")
     for args in (["migrate"], ["migrate", "--list"], ["apply", str(script)]):
-        res = run(*args, "--database-url", url)
+        res = run_cli(*args, "--database-url", url)
         assert res.returncode == 2
         assert res.stdout == ""
         assert res.stderr.startswith(f"pgtenancy: {args[0]}: ")
@@ -180,7 +165,7 @@ def test_apply_runs_a_sql_file(scratch_db: str, tmp_path: Path) -> None:
         "create table public.cli_apply_ok (id int primary key);\n"
         "insert into public.cli_apply_ok values (1), (2);\n"
     )
-    res = run("apply", str(good), "--database-url", scratch_db, cwd="/tmp")
+    res = run_cli("apply", str(good), "--database-url", scratch_db, cwd="/tmp")
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == [f"applied {good}"]
     with psycopg.connect(scratch_db) as conn:
@@ -194,7 +179,7 @@ def test_apply_failing_file_leaves_nothing(scratch_db: str, tmp_path: Path) -> N
         "insert into public.cli_apply_partial values (1);\n"
         "insert into public.cli_apply_partial values (1);\n"  # duplicate key
     )
-    res = run("apply", str(bad), "--database-url", scratch_db)
+    res = run_cli("apply", str(bad), "--database-url", scratch_db)
     assert res.returncode == 2
     assert res.stderr.startswith(f"pgtenancy: {bad} was not applied: ")
     assert "duplicate key" in res.stderr and "Traceback" not in res.stderr
@@ -221,7 +206,7 @@ def three_files(tmp_path: Path) -> Path:
 def test_apply_directory_runs_all_files_in_one_transaction(scratch_db: str, tmp_path: Path) -> None:
     folder = three_files(tmp_path)
 
-    res = run("apply", str(folder), "--database-url", scratch_db)
+    res = run_cli("apply", str(folder), "--database-url", scratch_db)
 
     assert res.returncode == 2
     assert res.stderr.strip() == (
@@ -235,7 +220,7 @@ def test_apply_directory_runs_all_files_in_one_transaction(scratch_db: str, tmp_
 
     # Rightful: without the broken file, both go in, in order, and each is reported.
     (folder / "20_broken.sql").unlink()
-    res = run("apply", str(folder), "--database-url", scratch_db)
+    res = run_cli("apply", str(folder), "--database-url", scratch_db)
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == [
         f"applied {folder / '01_first.sql'}",
@@ -252,7 +237,7 @@ def test_apply_each_runs_files_in_order_each_in_its_own_transaction(
 ) -> None:
     folder = three_files(tmp_path)
 
-    res = run("apply", "--each", str(folder), "--database-url", scratch_db)
+    res = run_cli("apply", "--each", str(folder), "--database-url", scratch_db)
 
     assert res.returncode == 2
     assert (
@@ -274,14 +259,14 @@ def test_apply_with_a_missing_file_applies_nothing(scratch_db: str, tmp_path: Pa
     good = tmp_path / "first.sql"
     good.write_text("create table public.cli_apply_before_missing (id int);\n")
     missing = tmp_path / "absent.sql"
-    res = run("apply", str(good), str(missing), "--database-url", scratch_db)
+    res = run_cli("apply", str(good), str(missing), "--database-url", scratch_db)
     assert res.returncode == 2
     assert res.stdout == ""
     assert res.stderr.startswith("pgtenancy: ") and str(missing) in res.stderr
     assert "Traceback" not in res.stderr
     assert not relation_exists(scratch_db, "public.cli_apply_before_missing")
     # Rightful: the existing file alone goes in.
-    res = run("apply", str(good), "--database-url", scratch_db)
+    res = run_cli("apply", str(good), "--database-url", scratch_db)
     assert res.returncode == 0, res.stderr
     assert relation_exists(scratch_db, "public.cli_apply_before_missing")
 
@@ -329,7 +314,7 @@ def test_commands_without_a_database_url_refuse_and_create_nothing(
 ) -> None:
     (tmp_path / "create_me.sql").write_text("create table public.cli_unnamed (id int);\n")
 
-    res = run(*args, cwd=tmp_path, env=unnamed_env(scratch_db))
+    res = run_cli(*args, cwd=tmp_path, env=unnamed_env(scratch_db))
 
     assert res.returncode == 2, (res.stdout, res.stderr)
     assert res.stdout == ""
@@ -349,10 +334,10 @@ def test_an_empty_database_url_is_an_error(
     (tmp_path / "create_me.sql").write_text("create table public.cli_unnamed (id int);\n")
     env = unnamed_env(scratch_db)
     if where == "flag":
-        res = run(*args, "--database-url", "", cwd=tmp_path, env=env)
+        res = run_cli(*args, "--database-url", "", cwd=tmp_path, env=env)
         expected = f"pgtenancy: {args[0]}: --database-url is empty; nothing was done\n"
     else:
-        res = run(*args, cwd=tmp_path, env=dict(env, DATABASE_URL=" "))
+        res = run_cli(*args, cwd=tmp_path, env=dict(env, DATABASE_URL=" "))
         expected = f"pgtenancy: {args[0]}: DATABASE_URL is set but empty; nothing was done\n"
 
     assert res.returncode == 2, (res.stdout, res.stderr)
@@ -368,10 +353,10 @@ def test_a_named_database_is_used_from_the_flag_or_the_environment(
     script = tmp_path / "create_me.sql"
     script.write_text("create table public.cli_unnamed (id int);\n")
     env = unnamed_env(scratch_db)
-    res = run("apply", str(script), cwd=tmp_path, env=dict(env, DATABASE_URL=scratch_db))
+    res = run_cli("apply", str(script), cwd=tmp_path, env=dict(env, DATABASE_URL=scratch_db))
     assert res.returncode == 0, res.stderr
     assert relation_exists(scratch_db, "public.cli_unnamed")
-    res = run(
+    res = run_cli(
         "apply",
         str(script),
         "--database-url",
@@ -389,7 +374,7 @@ def test_a_named_database_is_used_from_the_flag_or_the_environment(
 def test_db_url_prints_the_throwaway_clusters_url() -> None:
     env = dict(os.environ)
     env.pop("DATABASE_URL", None)
-    res = run("db", "url", env=env)
+    res = run_cli("db", "url", env=env)
     assert res.returncode == 0, res.stderr
     url = res.stdout.strip()
     assert res.stdout.count("\n") == 1
@@ -400,21 +385,21 @@ def test_db_url_prints_the_throwaway_clusters_url() -> None:
     assert row == ("pgtenancy", "postgres")
 
     # Asking again reuses the running cluster: same URL, same port.
-    again = run("db", "url", env=env)
+    again = run_cli("db", "url", env=env)
     assert again.returncode == 0, again.stderr
     assert again.stdout == res.stdout
 
-    res = run("db", "url", "--dbname", "postgres", env=env)
+    res = run_cli("db", "url", "--dbname", "postgres", env=env)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == cluster.local_cluster().url("postgres")
 
-    status = run("db", "status", env=env)
+    status = run_cli("db", "status", env=env)
     assert status.returncode == 0, status.stderr
     assert status.stdout.strip() == f"running {cluster.local_cluster().root}"
 
 
 def test_db_rejects_an_unknown_action() -> None:
-    res = run("db", "restart")
+    res = run_cli("db", "restart")
     assert res.returncode == 2
     assert "invalid choice" in res.stderr and "restart" in res.stderr
 
@@ -428,7 +413,7 @@ def test_generate_with_a_missing_table_exits_2_naming_it(database_url: str, tmp_
     spec.write_text(f'[tables."{missing}"]\nread = ["owner"]\nwrite = ["owner"]\n')
     out = tmp_path / "out"
 
-    res = run(
+    res = run_cli(
         "generate",
         "--spec",
         str(spec),
@@ -446,7 +431,7 @@ def test_generate_with_a_missing_table_exits_2_naming_it(database_url: str, tmp_
 
     # Rightful: the same plumbing with an existing table writes its file and exits 0.
     spec.write_text('[tables."app.projects"]\nread = ["owner"]\nwrite = ["owner"]\n')
-    res = run(
+    res = run_cli(
         "generate",
         "--spec",
         str(spec),
@@ -458,7 +443,7 @@ def test_generate_with_a_missing_table_exits_2_naming_it(database_url: str, tmp_
     )
     assert res.returncode == 0, res.stderr
     assert (out / "app.projects.sql").exists()
-    res = run(
+    res = run_cli(
         "generate",
         "--check",
         "--spec",
@@ -474,7 +459,7 @@ def test_generate_with_a_missing_table_exits_2_naming_it(database_url: str, tmp_
 
 def test_generate_with_a_missing_spec_exits_2(database_url: str, tmp_path: Path) -> None:
     spec = tmp_path / "absent.toml"
-    res = run(
+    res = run_cli(
         "generate",
         "--spec",
         str(spec),
