@@ -25,7 +25,7 @@ LINTS := lint-sqlfluff lint-ruff lint-mypy lint-generated lint-pgspot
 help:
 	@echo "make demo   - set up, start a throwaway PostgreSQL, migrate, and tell the isolation story"
 	@echo "make test   - lint, pg_prove over tests/pgtap, pytest over tests/py"
-	@echo "make lint   - sqlfluff, ruff, mypy, and generated files up to date"
+	@echo "make lint   - sqlfluff, ruff, mypy, generated files up to date (and pgspot), side by side"
 	@echo "make bench  - RLS vs explicit WHERE latency ratios with pgbench"
 	@echo "make generate - regenerate sql/policies and the example app's policies and tests"
 	@echo "make db / make db-stop - start / stop the throwaway cluster"
