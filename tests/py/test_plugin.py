@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+
+from pgtenancy import testing
 
 pytest_plugins = ["pytester"]
 
@@ -48,6 +51,23 @@ alter table shop.orders force row level security;
 """
 
 
+def drop_templates(base_url: str, prefix: str) -> None:
+    """Drop the templates this test's application built (their family is its temporary path)."""
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "select datname from pg_database where starts_with(datname, %s)", (prefix,)
+            )
+        ]
+        assert len(names) == 1, names
+        for name in names:
+            conn.execute(
+                sql.SQL("alter database {} is_template false").format(sql.Identifier(name))
+            )
+            conn.execute(sql.SQL("drop database {}").format(sql.Identifier(name)))
+
+
 def test_an_application_gets_fresh_databases_with_its_schema(
     pytester: pytest.Pytester, base_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -64,7 +84,14 @@ def test_an_application_gets_fresh_databases_with_its_schema(
     pytester.makepyfile(test_app=APP_TEST)
     monkeypatch.setenv("DATABASE_URL", base_url)
 
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    template = testing.Template(
+        sources=(pytester.path / "db" / "schema.sql", pytester.path / "db" / "policies"),
+        extensions=("pgtap",),
+    )
+    try:
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    finally:
+        drop_templates(base_url, testing.TEMPLATE_PREFIX + template.family() + "_")
 
     result.assert_outcomes(passed=2)
     # Both databases the session made were dropped at its end.
