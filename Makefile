@@ -9,12 +9,23 @@ STAMP := $(VENV)/.installed
 PYTHON ?= python3
 SQLFLUFF_PATHS := sql examples/app bench tests/pgtap tests/fixtures
 
-.PHONY: help setup demo test test-pgtap test-py updatecheck lint generate check-generated bench db db-stop clean
+# Commands act only on a database they are given: DATABASE_URL when set, else the throwaway
+# cluster's URL (started on demand), passed explicitly.
+DB_URL = "$${DATABASE_URL:-$$($(BIN)/pgtenancy db url)}"
+WITH_DB = DATABASE_URL=$(DB_URL)
+# say so before the throwaway cluster is created or started (initdb takes a few seconds)
+SAY_DB = [ -n "$${DATABASE_URL:-}" ] || $(BIN)/pgtenancy db status | grep -q '^running' \
+	|| echo "starting the throwaway PostgreSQL cluster (pgtenancy db start; make db-stop stops it)"
+
+LINTS := lint-sqlfluff lint-ruff lint-mypy lint-generated lint-pgspot
+
+.PHONY: help setup demo test test-pgtap test-py updatecheck lint $(LINTS) generate check-generated bench db \
+	db-stop clean
 
 help:
 	@echo "make demo   - set up, start a throwaway PostgreSQL, migrate, and tell the isolation story"
 	@echo "make test   - lint, pg_prove over tests/pgtap, pytest over tests/py"
-	@echo "make lint   - sqlfluff, ruff, mypy, and generated files up to date"
+	@echo "make lint   - sqlfluff, ruff, mypy, generated files up to date (and pgspot), side by side"
 	@echo "make updatecheck - install the previous release, seed it, migrate to HEAD, run pgTAP"
 	@echo "make bench  - RLS vs explicit WHERE latency ratios with pgbench"
 	@echo "make generate - regenerate sql/policies, tests/fixtures (policies and pgTAP tests), examples/app/policies"
@@ -27,7 +38,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) examples/app/demo.py
+	@$(SAY_DB); url=$(DB_URL) && $(PY) examples/app/demo.py --database-url "$$url"
 
 db: $(STAMP)
 	$(BIN)/pgtenancy db start
@@ -51,17 +62,46 @@ check-generated: $(STAMP)
 	$(BIN)/pgtenancy generate --check --spec examples/app/tenancy.toml --out examples/app/policies \
 		--database-url "$$($(PY) scripts/devdb.py app)"
 
+# The linters are independent: they run side by side, each saying when it starts and finishes
+# (sqlfluff, the slowest, on every core).
 lint: $(STAMP)
-	$(BIN)/sqlfluff lint $(SQLFLUFF_PATHS)
-	$(BIN)/ruff check pgtenancy generator tests examples bench scripts
-	$(BIN)/ruff format --check pgtenancy generator tests examples bench scripts
-	$(BIN)/mypy
-	$(MAKE) --no-print-directory check-generated
+	@echo "lint: sqlfluff, ruff, mypy, generated files and pgspot, in parallel"
+	@$(MAKE) --no-print-directory -j5 $(LINTS)
+	@echo "lint: all passed"
+
+# quietly RUN a command; print its output only when it fails
+QUIETLY = out=$$(mktemp); run() { "$$@" >"$$out" 2>&1 || { cat "$$out"; rm -f "$$out"; exit 1; }; \
+	rm -f "$$out"; }
+
+# sqlfluff -v names each file as it finishes: count them as progress, keep the rest for failures.
+lint-sqlfluff: $(STAMP)
+	@start=$$SECONDS; total=$$(find $(SQLFLUFF_PATHS) -name '*.sql' | wc -l); out=$$(mktemp); \
+	echo "  sqlfluff: $$total files on every core ..."; \
+	$(BIN)/sqlfluff lint -v --processes 0 --disable-progress-bar $(SQLFLUFF_PATHS) 2>&1 \
+	  | awk -v n="$$total" -v out="$$out" '{ print > out } /^== \[/ { c++; \
+	      if (c % 15 == 0 && c < n) { printf "  sqlfluff: %d/%d files\n", c, n; fflush() } }'; \
+	rc=$${PIPESTATUS[0]}; [ "$$rc" = 0 ] || { grep -v '^== \[.*\] PASS$$' "$$out"; rm -f "$$out"; exit 1; }; \
+	rm -f "$$out"; echo "  sqlfluff: $$total files passed in $$((SECONDS - start)) s"
+
+lint-ruff: $(STAMP)
+	@$(BIN)/ruff check -q pgtenancy generator tests examples bench scripts
+	@$(BIN)/ruff format -q --check pgtenancy generator tests examples bench scripts
+	@echo "  ruff: passed"
+
+lint-mypy: $(STAMP)
+	@start=$$SECONDS; $(QUIETLY); run $(BIN)/mypy; echo "  mypy: passed in $$((SECONDS - start)) s"
+
+lint-generated: $(STAMP)
+	@start=$$SECONDS; export $(WITH_DB); $(QUIETLY); run $(MAKE) --no-print-directory check-generated; \
+	echo "  generated files: up to date ($$((SECONDS - start)) s)"
+
+lint-pgspot: $(STAMP)
+	@if [ -f scripts/pgspot.sh ]; then bash scripts/pgspot.sh && echo "  pgspot: passed"; fi
 
 # The suite runs twice: on a freshly migrated database, and on one that already held tenants
 # and rows when every function and policy was applied again.
 test-pgtap: $(STAMP)
-	@for mode in fresh seeded; do \
+	@$(SAY_DB); export $(WITH_DB); for mode in fresh seeded; do \
 	  echo "== pgTAP on a $$mode database"; \
 	  url=$$($(PY) -m pgtenancy.testing create $$( [ $$mode = seeded ] && echo --seeded )) || exit 1; \
 	  set -- $$($(PY) -c 'import sys; from psycopg.conninfo import conninfo_to_dict as c; \
@@ -73,16 +113,16 @@ test-pgtap: $(STAMP)
 	done
 
 test-py: $(STAMP)
-	$(BIN)/pytest tests/py
+	@$(SAY_DB); echo "== pytest tests/py"; export $(WITH_DB); $(BIN)/pytest tests/py
 
 # The previous release installed and seeded, migrated to this checkout, then the pgTAP suite.
 updatecheck: $(STAMP)
-	$(PY) scripts/updatecheck.py --database-url "$${DATABASE_URL:-$$($(BIN)/pgtenancy db url)}"
+	@$(SAY_DB); $(PY) scripts/updatecheck.py --database-url $(DB_URL)
 
 test: lint test-pgtap test-py updatecheck
 
 bench: $(STAMP)
-	$(PY) bench/run.py
+	@$(SAY_DB); export $(WITH_DB); $(PY) bench/run.py
 
 clean: db-stop
 	rm -rf $(VENV) .pgtenancy

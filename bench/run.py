@@ -33,10 +33,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from pgtenancy import cluster, testing
+from pgtenancy import testing
 from pgtenancy.migrate import migrate
-from pgtenancy.testing import as_login
-from pgtenancy.tokens import tenant_token
+from pgtenancy.testing import as_login, cluster
+from pgtenancy.testing.tokens import tenant_token
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "examples" / "app"

@@ -33,7 +33,7 @@ from pathlib import Path
 import psycopg
 
 from pgtenancy.migrate import migrate
-from pgtenancy.tokens import tenant_token
+from pgtenancy.testing.tokens import tenant_token
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "examples" / "app"

@@ -1,27 +1,57 @@
-"""The ``pgtenancy`` command line."""
+"""The ``pgtenancy`` command line.
+
+Commands that touch a database act only on the one the user names, with ``--database-url`` or
+``DATABASE_URL``: nothing falls back to a default server or creates a cluster unasked. The
+throwaway cluster of ``pgtenancy db`` (development tooling, :mod:`pgtenancy.testing.cluster`)
+is imported only by that command.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
 
-from . import cluster
 from . import migrate as migrations
+
+DEFAULT_DBNAME = "pgtenancy"
+
+
+class UsageError(Exception):
+    """The command line cannot be carried out as given (exit status 2, nothing done)."""
 
 
 def _url(args: argparse.Namespace) -> str:
-    return str(args.database_url) if args.database_url else cluster.database_url()
+    """The database the user named: ``--database-url``, else ``$DATABASE_URL``; never a default.
+
+    Without either, or with an empty one (which libpq would take as "the default server"),
+    the command is refused before anything is opened.
+    """
+    if args.database_url is not None:
+        if not args.database_url.strip():
+            raise UsageError(f"{args.command}: --database-url is empty; nothing was done")
+        return str(args.database_url)
+    env = os.environ.get("DATABASE_URL")
+    if env is not None:
+        if not env.strip():
+            raise UsageError(f"{args.command}: DATABASE_URL is set but empty; nothing was done")
+        return env
+    raise UsageError(
+        f"{args.command}: which database? Pass --database-url URL or set DATABASE_URL; "
+        'for the throwaway local cluster use --database-url "$(pgtenancy db url)". '
+        "Nothing was done."
+    )
 
 
 def _add_url(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--database-url",
-        help="libpq URL of the target database (default: $DATABASE_URL, else the project's "
-        "throwaway cluster)",
+        help="libpq URL of the target database (default: $DATABASE_URL; one of the two is "
+        'required: for the throwaway cluster, "$(pgtenancy db url)")',
     )
 
 
@@ -59,7 +89,34 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if missing:
         print(f"pgtenancy: no such file: {', '.join(missing)}; nothing applied", file=sys.stderr)
         return 2
-    with psycopg.connect(_url(args), autocommit=True) as conn:
+    url = _url(args)
+    if args.each:
+        return _apply_each(url, files)
+    # All or nothing: one transaction over every file, so a failing file leaves none applied.
+    with psycopg.connect(url, autocommit=True) as conn:
+        current = files[0] if files else None
+        try:
+            with conn.transaction():
+                for current in files:
+                    conn.execute(current.read_text().encode())
+        except psycopg.Error as exc:
+            others = len(files) - 1
+            rest = (
+                f", nor the {others} other file{'s' if others != 1 else ''} (one transaction; "
+                "--each applies file by file)"
+                if others
+                else ""
+            )
+            print(f"pgtenancy: {current} was not applied{rest}: {exc}", file=sys.stderr)
+            return 2
+    for f in files:
+        print(f"applied {f}")
+    return 0
+
+
+def _apply_each(url: str, files: list[Path]) -> int:
+    """One transaction per file, in order; stops at the first failing file."""
+    with psycopg.connect(url, autocommit=True) as conn:
         for f in files:
             try:
                 with conn.transaction():
@@ -72,16 +129,22 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
+    from .testing import cluster  # development tooling, only for this command
+
     c = cluster.local_cluster()
-    if args.action == "start":
-        c.ensure()
-        print(c.url())
-    elif args.action == "stop":
-        print("stopped" if c.stop() else "not running")
-    elif args.action == "url":
-        print(c.ensure().url(args.dbname))
-    elif args.action == "status":
-        print(f"{'running' if c.is_running() else 'stopped'} {c.root}")
+    try:
+        if args.action == "start":
+            c.ensure()
+            print(c.url())
+        elif args.action == "stop":
+            print("stopped" if c.stop() else "not running")
+        elif args.action == "url":
+            print(c.ensure().url(args.dbname))
+        elif args.action == "status":
+            print(f"{'running' if c.is_running() else 'stopped'} {c.root}")
+    except cluster.ClusterError as exc:
+        print(f"pgtenancy: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -122,16 +185,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_url(p)
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser(
-        "apply", help="run SQL files (or directories of them), each in a transaction"
-    )
+    p = sub.add_parser("apply", help="run SQL files (or directories of them) in one transaction")
     p.add_argument("paths", nargs="+")
+    p.add_argument(
+        "--each",
+        action="store_true",
+        help="one transaction per file, stopping at the first failure (default: all files in "
+        "one transaction, so a failure applies none)",
+    )
     _add_url(p)
     p.set_defaults(func=cmd_apply)
 
-    p = sub.add_parser("db", help="the throwaway local cluster used when DATABASE_URL is unset")
+    p = sub.add_parser("db", help="a throwaway local cluster for development and tests")
     p.add_argument("action", choices=["start", "stop", "url", "status"])
-    p.add_argument("--dbname", default=cluster.DEFAULT_DBNAME)
+    p.add_argument("--dbname", default=DEFAULT_DBNAME)
     p.set_defaults(func=cmd_db)
     return parser
 
@@ -140,7 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (cluster.ClusterError, migrations.MigrateError, OSError) as exc:
+    except UsageError as exc:
+        print(f"pgtenancy: {exc}", file=sys.stderr)
+        return 2
+    except (migrations.MigrateError, OSError) as exc:
         print(f"pgtenancy: {exc}", file=sys.stderr)
         return 2
     except psycopg.Error as exc:

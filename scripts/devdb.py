@@ -13,8 +13,9 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from pgtenancy import cluster, testing
+from pgtenancy import testing
 from pgtenancy.migrate import migrate
+from pgtenancy.testing import cluster
 
 
 def main(kind: str) -> int:

@@ -130,7 +130,7 @@ def replace_fixtures(url: str) -> None:
         ]
         for schema in schemas:
             db.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(schema)))
-        for path in testing.example_sources() + testing.testing_sources():
+        for path in testing.project_template().files():
             with db.transaction():
                 db.execute(path.read_bytes())
 

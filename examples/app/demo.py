@@ -1,11 +1,14 @@
 """The pgtenancy demo: two tenants, one database, and nobody sees anybody else's rows.
 
-Run with ``make demo``. Uses $DATABASE_URL when set (creating a ``pgtenancy_demo`` database
-next to the one it names), otherwise the project's throwaway cluster.
+Run with ``make demo``, which passes the throwaway cluster's URL (or $DATABASE_URL when set).
+Directly: ``python examples/app/demo.py --database-url URL``; it (re)creates a
+``pgtenancy_demo`` database on the server of URL, and never touches the database URL names.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -14,10 +17,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgtenancy import cluster, testing
+from pgtenancy import testing
 from pgtenancy.migrate import migrate
 from pgtenancy.testing import as_login
-from pgtenancy.tokens import tenant_token
+from pgtenancy.testing.tokens import tenant_token
 
 HERE = Path(__file__).resolve().parent
 DEMO_DB = "pgtenancy_demo"
@@ -43,14 +46,20 @@ def ok(text: str) -> None:
     say(f"   ✔ {text}")
 
 
-def prepare() -> str:
-    base = cluster.database_url()
+def prepare(base: str) -> str:
+    say(f"Creating the database {DEMO_DB} and migrating it (a few seconds) ...")
     with psycopg.connect(testing.with_dbname(base, "postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} (force)").format(sql.Identifier(DEMO_DB)))
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(DEMO_DB)))
     url = testing.with_dbname(base, DEMO_DB)
     steps = migrate(url)
-    say(f"1. pgtenancy migrate applied {len(steps)} steps to database {DEMO_DB}.")
+    versioned = sum(1 for s in steps if s[:4].isdigit())
+    say(f"1. pgtenancy migrate applied {len(steps)} steps to a new database, {DEMO_DB}:")
+    say(
+        f"   {versioned} versioned migrations (roles, the tenancy schema, its tables) and "
+        f"{len(steps) - versioned} definitions"
+    )
+    say("   (functions and generated policies), each step in its own transaction.")
     with psycopg.connect(url, autocommit=True) as conn:
         for path in [HERE / "schema.sql", *sorted((HERE / "policies").glob("*.sql"))]:
             with conn.transaction():
@@ -82,8 +91,25 @@ def refused(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...] =
     raise SystemExit(f"demo failed: expected {query!r} to be refused")
 
 
-def main() -> int:
-    url = prepare()
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="a database on the server to use (default: $DATABASE_URL); the demo creates "
+        f"{DEMO_DB} next to it",
+    )
+    args = parser.parse_args(argv)
+    if not (args.database_url or "").strip():
+        parser.error(
+            "which server? Pass --database-url URL or set DATABASE_URL; for the throwaway "
+            'local cluster: --database-url "$(pgtenancy db url)" (or run make demo)'
+        )
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    url = prepare(parse_args(argv).database_url)
     app_url, service_url, admin_url = (as_login(url, n) for n in LOGINS)
 
     with psycopg.connect(admin_url, autocommit=True) as admin:
@@ -209,7 +235,32 @@ def main() -> int:
         say(f"   {slug:7} {count} {'document' if count == 1 else 'documents'}")
     say()
     say("Each tenant saw only its own rows; every cross-tenant attempt was refused.")
+    say()
+    say("Where to look next:")
+    say(f'   psql "{url}"')
+    say("       the demo database, as a superuser (row-level security does not apply: 3 rows):")
+    say("       select count(*) from app.documents;")
+    say("       then as the application, which sees nothing without a tenant context (0 rows):")
+    say("       set role demo_app; select count(*) from app.documents;")
+    say(
+        f"   {rel(HERE / 'schema.sql')}, {rel(HERE / 'tenancy.toml')}: the example app's tables "
+        "and its spec"
+    )
+    say(
+        f"   {rel(HERE / 'policies')}/: the row-level security generated from the spec "
+        "(pgtenancy generate)"
+    )
+    say(f"   {rel(Path(__file__))}: this story, step by step")
+    say("   README.md (how it works, installing into your project), docs/ (errors, security)")
     return 0
+
+
+def rel(path: Path) -> str:
+    """``path`` relative to the working directory when it is inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 if __name__ == "__main__":

@@ -2,39 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import run_cli
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 import pgtenancy.migrate as migrate_mod
-from pgtenancy import cluster, testing
+from pgtenancy import testing
 from pgtenancy.migrate import migrate, steps
 from pgtenancy.resources import sql_dir
-
-PGTENANCY = Path(sys.executable).with_name("pgtenancy")
-REPO = testing.repo_root()
-
-
-def run(
-    *args: str, cwd: Path | str = REPO, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(PGTENANCY), *args],
-        cwd=str(cwd),
-        env=env if env is not None else dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from pgtenancy.testing import cluster
 
 
 @pytest.fixture
@@ -61,7 +50,7 @@ def relation_exists(url: str, name: str) -> bool:
 
 
 def test_help_lists_every_command() -> None:
-    res = run("--help")
+    res = run_cli("--help")
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("usage: pgtenancy")
     for command in ("migrate", "generate", "apply", "db"):
@@ -70,13 +59,13 @@ def test_help_lists_every_command() -> None:
 
 @pytest.mark.parametrize("command", ["migrate", "generate", "apply", "db"])
 def test_each_command_has_help(command: str) -> None:
-    res = run(command, "--help")
+    res = run_cli(command, "--help")
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith(f"usage: pgtenancy {command}")
 
 
 def test_no_command_is_a_usage_error() -> None:
-    res = run()
+    res = run_cli()
     assert res.returncode == 2
     assert res.stdout == ""
     assert "usage: pgtenancy" in res.stderr
@@ -92,7 +81,7 @@ def test_python_dash_m_runs_the_same_cli() -> None:
         timeout=60,
     )
     assert res.returncode == 0, res.stderr
-    assert res.stdout == run("--help").stdout
+    assert res.stdout == run_cli("--help").stdout
 
 
 # -- migrate --list ----------------------------------------------------------------------------
@@ -123,7 +112,7 @@ def test_migrate_list_shows_applied_and_pending_steps(
     migrate(scratch_db)
     monkeypatch.undo()
 
-    res = run("migrate", "--list", "--database-url", scratch_db)
+    res = run_cli("migrate", "--list", "--database-url", scratch_db)
     assert res.returncode == 0, res.stderr
     rows = parse_list(res.stdout)
     expected = [
@@ -141,16 +130,16 @@ def test_migrate_list_shows_applied_and_pending_steps(
     assert rows[0] == ("applied", "0001_tenancy_roles", "migrations/0001_tenancy_roles.sql")
 
     # Migrating applies just the pending one; then every line says applied.
-    res = run("migrate", "--database-url", scratch_db)
+    res = run_cli("migrate", "--database-url", scratch_db)
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == [f"applied {r[1]}" for r in rows if r[0] == "pending"]
-    res = run("migrate", "--list", "--database-url", scratch_db)
+    res = run_cli("migrate", "--list", "--database-url", scratch_db)
     assert [r[0] for r in parse_list(res.stdout)] == ["applied"] * len(rows)
 
 
 def test_migrate_list_honours_database_url_from_the_environment(scratch_db: str) -> None:
     env = dict(os.environ, DATABASE_URL=scratch_db)
-    res = run("migrate", "--list", cwd="/tmp", env=env)
+    res = run_cli("migrate", "--list", cwd="/tmp", env=env)
     assert res.returncode == 0, res.stderr
     assert {r[0] for r in parse_list(res.stdout)} == {"pending"}
 
@@ -160,7 +149,7 @@ def test_migrate_against_an_unreachable_database_fails_cleanly(tmp_path: Path) -
     script = tmp_path / "noop.sql"
     script.write_text("select 1;\n")
     for args in (["migrate"], ["migrate", "--list"], ["apply", str(script)]):
-        res = run(*args, "--database-url", url)
+        res = run_cli(*args, "--database-url", url)
         assert res.returncode == 2
         assert res.stdout == ""
         assert res.stderr.startswith(f"pgtenancy: {args[0]}: ")
@@ -176,7 +165,7 @@ def test_apply_runs_a_sql_file(scratch_db: str, tmp_path: Path) -> None:
         "create table public.cli_apply_ok (id int primary key);\n"
         "insert into public.cli_apply_ok values (1), (2);\n"
     )
-    res = run("apply", str(good), "--database-url", scratch_db, cwd="/tmp")
+    res = run_cli("apply", str(good), "--database-url", scratch_db, cwd="/tmp")
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == [f"applied {good}"]
     with psycopg.connect(scratch_db) as conn:
@@ -190,7 +179,7 @@ def test_apply_failing_file_leaves_nothing(scratch_db: str, tmp_path: Path) -> N
         "insert into public.cli_apply_partial values (1);\n"
         "insert into public.cli_apply_partial values (1);\n"  # duplicate key
     )
-    res = run("apply", str(bad), "--database-url", scratch_db)
+    res = run_cli("apply", str(bad), "--database-url", scratch_db)
     assert res.returncode == 2
     assert res.stderr.startswith(f"pgtenancy: {bad} was not applied: ")
     assert "duplicate key" in res.stderr and "Traceback" not in res.stderr
@@ -198,9 +187,8 @@ def test_apply_failing_file_leaves_nothing(scratch_db: str, tmp_path: Path) -> N
     assert not relation_exists(scratch_db, "public.cli_apply_partial")
 
 
-def test_apply_directory_runs_files_in_order_each_in_its_own_transaction(
-    scratch_db: str, tmp_path: Path
-) -> None:
+def three_files(tmp_path: Path) -> Path:
+    """A folder whose third file (in order) fails; a stray non-SQL file is ignored."""
     folder = tmp_path / "steps"
     folder.mkdir()
     (folder / "10_second.sql").write_text("insert into public.cli_apply_seq values (2);\n")
@@ -212,8 +200,44 @@ def test_apply_directory_runs_files_in_order_each_in_its_own_transaction(
         "create table public.cli_apply_broken (n int);\nselect 1 / 0;\n"
     )
     (folder / "notes.txt").write_text("not SQL, not applied\n")
+    return folder
 
-    res = run("apply", str(folder), "--database-url", scratch_db)
+
+def test_apply_directory_runs_all_files_in_one_transaction(scratch_db: str, tmp_path: Path) -> None:
+    folder = three_files(tmp_path)
+
+    res = run_cli("apply", str(folder), "--database-url", scratch_db)
+
+    assert res.returncode == 2
+    assert res.stderr.strip() == (
+        f"pgtenancy: {folder / '20_broken.sql'} was not applied, nor the 2 other files "
+        "(one transaction; --each applies file by file): division by zero"
+    )
+    assert res.stdout == ""
+    # All or nothing: the first two files, which succeeded, were rolled back with the third.
+    assert not relation_exists(scratch_db, "public.cli_apply_seq")
+    assert not relation_exists(scratch_db, "public.cli_apply_broken")
+
+    # Rightful: without the broken file, both go in, in order, and each is reported.
+    (folder / "20_broken.sql").unlink()
+    res = run_cli("apply", str(folder), "--database-url", scratch_db)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [
+        f"applied {folder / '01_first.sql'}",
+        f"applied {folder / '10_second.sql'}",
+    ]
+    with psycopg.connect(scratch_db) as conn:
+        assert conn.execute(
+            "select array_agg(n order by n) from public.cli_apply_seq"
+        ).fetchone() == ([1, 2],)
+
+
+def test_apply_each_runs_files_in_order_each_in_its_own_transaction(
+    scratch_db: str, tmp_path: Path
+) -> None:
+    folder = three_files(tmp_path)
+
+    res = run_cli("apply", "--each", str(folder), "--database-url", scratch_db)
 
     assert res.returncode == 2
     assert (
@@ -235,16 +259,113 @@ def test_apply_with_a_missing_file_applies_nothing(scratch_db: str, tmp_path: Pa
     good = tmp_path / "first.sql"
     good.write_text("create table public.cli_apply_before_missing (id int);\n")
     missing = tmp_path / "absent.sql"
-    res = run("apply", str(good), str(missing), "--database-url", scratch_db)
+    res = run_cli("apply", str(good), str(missing), "--database-url", scratch_db)
     assert res.returncode == 2
     assert res.stdout == ""
     assert res.stderr.startswith("pgtenancy: ") and str(missing) in res.stderr
     assert "Traceback" not in res.stderr
     assert not relation_exists(scratch_db, "public.cli_apply_before_missing")
     # Rightful: the existing file alone goes in.
-    res = run("apply", str(good), "--database-url", scratch_db)
+    res = run_cli("apply", str(good), "--database-url", scratch_db)
     assert res.returncode == 0, res.stderr
     assert relation_exists(scratch_db, "public.cli_apply_before_missing")
+
+
+# -- commands act only on a database the user named -------------------------------------------
+
+
+def unnamed_env(default_db: str) -> dict[str, str]:
+    """No DATABASE_URL, no PGTENANCY_HOME; libpq's own defaults point at ``default_db`` so that a
+    command falling back to "the default server" would visibly change it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGTENANCY_HOME")}
+    params = conninfo_to_dict(default_db)
+    env.update(
+        PGHOST=str(params.get("host", "")),
+        PGPORT=str(params.get("port", "5432")),
+        PGUSER=str(params.get("user", "postgres")),
+        PGDATABASE=str(params["dbname"]),
+    )
+    return env
+
+
+def nothing_created(default_db: str, cwd: Path) -> None:
+    assert list(cwd.iterdir()) == [cwd / "create_me.sql"]  # no .pgtenancy/ cluster here
+    digest = hashlib.sha256(str(cwd.resolve()).encode()).hexdigest()[:10]
+    assert not (Path(tempfile.gettempdir()) / f"pgtenancy-{digest}").exists()
+    with psycopg.connect(default_db) as conn:
+        assert conn.execute(
+            "select count(*) from pg_namespace where nspname = 'tenancy'"
+        ).fetchone() == (0,)
+    assert not relation_exists(default_db, "public.cli_unnamed")
+
+
+REFUSED_COMMANDS = [
+    ["migrate"],
+    ["migrate", "--list"],
+    ["apply", "create_me.sql"],
+    ["apply", "--each", "create_me.sql"],
+    ["generate", "--spec", "create_me.sql", "--out", "out"],
+]
+
+
+@pytest.mark.parametrize("args", REFUSED_COMMANDS, ids=" ".join)
+def test_commands_without_a_database_url_refuse_and_create_nothing(
+    args: list[str], scratch_db: str, tmp_path: Path
+) -> None:
+    (tmp_path / "create_me.sql").write_text("create table public.cli_unnamed (id int);\n")
+
+    res = run_cli(*args, cwd=tmp_path, env=unnamed_env(scratch_db))
+
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert res.stdout == ""
+    assert res.stderr == (
+        f"pgtenancy: {args[0]}: which database? Pass --database-url URL or set DATABASE_URL; "
+        'for the throwaway local cluster use --database-url "$(pgtenancy db url)". '
+        "Nothing was done.\n"
+    )
+    nothing_created(scratch_db, tmp_path)
+
+
+@pytest.mark.parametrize("where", ["flag", "environment"])
+@pytest.mark.parametrize("args", REFUSED_COMMANDS, ids=" ".join)
+def test_an_empty_database_url_is_an_error(
+    args: list[str], where: str, scratch_db: str, tmp_path: Path
+) -> None:
+    (tmp_path / "create_me.sql").write_text("create table public.cli_unnamed (id int);\n")
+    env = unnamed_env(scratch_db)
+    if where == "flag":
+        res = run_cli(*args, "--database-url", "", cwd=tmp_path, env=env)
+        expected = f"pgtenancy: {args[0]}: --database-url is empty; nothing was done\n"
+    else:
+        res = run_cli(*args, cwd=tmp_path, env=dict(env, DATABASE_URL=" "))
+        expected = f"pgtenancy: {args[0]}: DATABASE_URL is set but empty; nothing was done\n"
+
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert (res.stdout, res.stderr) == ("", expected)
+    nothing_created(scratch_db, tmp_path)
+
+
+def test_a_named_database_is_used_from_the_flag_or_the_environment(
+    scratch_db: str, tmp_path: Path
+) -> None:
+    # Rightful counterpart of the refusals: the same command with the URL named works, and an
+    # explicit flag wins over the environment.
+    script = tmp_path / "create_me.sql"
+    script.write_text("create table public.cli_unnamed (id int);\n")
+    env = unnamed_env(scratch_db)
+    res = run_cli("apply", str(script), cwd=tmp_path, env=dict(env, DATABASE_URL=scratch_db))
+    assert res.returncode == 0, res.stderr
+    assert relation_exists(scratch_db, "public.cli_unnamed")
+    res = run_cli(
+        "apply",
+        str(script),
+        "--database-url",
+        scratch_db,
+        cwd=tmp_path,
+        env=dict(env, DATABASE_URL=""),
+    )
+    assert res.returncode == 2  # the table exists now: the flag's database was used
+    assert "already exists" in res.stderr
 
 
 # -- db --------------------------------------------------------------------------------------
@@ -253,7 +374,7 @@ def test_apply_with_a_missing_file_applies_nothing(scratch_db: str, tmp_path: Pa
 def test_db_url_prints_the_throwaway_clusters_url() -> None:
     env = dict(os.environ)
     env.pop("DATABASE_URL", None)
-    res = run("db", "url", env=env)
+    res = run_cli("db", "url", env=env)
     assert res.returncode == 0, res.stderr
     url = res.stdout.strip()
     assert res.stdout.count("\n") == 1
@@ -264,21 +385,21 @@ def test_db_url_prints_the_throwaway_clusters_url() -> None:
     assert row == ("pgtenancy", "postgres")
 
     # Asking again reuses the running cluster: same URL, same port.
-    again = run("db", "url", env=env)
+    again = run_cli("db", "url", env=env)
     assert again.returncode == 0, again.stderr
     assert again.stdout == res.stdout
 
-    res = run("db", "url", "--dbname", "postgres", env=env)
+    res = run_cli("db", "url", "--dbname", "postgres", env=env)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == cluster.local_cluster().url("postgres")
 
-    status = run("db", "status", env=env)
+    status = run_cli("db", "status", env=env)
     assert status.returncode == 0, status.stderr
     assert status.stdout.strip() == f"running {cluster.local_cluster().root}"
 
 
 def test_db_rejects_an_unknown_action() -> None:
-    res = run("db", "restart")
+    res = run_cli("db", "restart")
     assert res.returncode == 2
     assert "invalid choice" in res.stderr and "restart" in res.stderr
 
@@ -292,7 +413,7 @@ def test_generate_with_a_missing_table_exits_2_naming_it(database_url: str, tmp_
     spec.write_text(f'[tables."{missing}"]\nread = ["owner"]\nwrite = ["owner"]\n')
     out = tmp_path / "out"
 
-    res = run(
+    res = run_cli(
         "generate",
         "--spec",
         str(spec),
@@ -310,7 +431,7 @@ def test_generate_with_a_missing_table_exits_2_naming_it(database_url: str, tmp_
 
     # Rightful: the same plumbing with an existing table writes its file and exits 0.
     spec.write_text('[tables."app.projects"]\nread = ["owner"]\nwrite = ["owner"]\n')
-    res = run(
+    res = run_cli(
         "generate",
         "--spec",
         str(spec),
@@ -322,7 +443,7 @@ def test_generate_with_a_missing_table_exits_2_naming_it(database_url: str, tmp_
     )
     assert res.returncode == 0, res.stderr
     assert (out / "app.projects.sql").exists()
-    res = run(
+    res = run_cli(
         "generate",
         "--check",
         "--spec",
@@ -338,7 +459,7 @@ def test_generate_with_a_missing_table_exits_2_naming_it(database_url: str, tmp_
 
 def test_generate_with_a_missing_spec_exits_2(database_url: str, tmp_path: Path) -> None:
     spec = tmp_path / "absent.toml"
-    res = run(
+    res = run_cli(
         "generate",
         "--spec",
         str(spec),

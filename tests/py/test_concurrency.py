@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Roles, Tenant, token_for
+from conftest import Roles, Tenant, token_for, wait_until_blocked
 
 TIMEOUT = 30.0
 
@@ -37,19 +37,6 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.sqlstate is None
-
-
-def wait_until_blocked(superuser_url: str, pid: int, timeout: float = TIMEOUT) -> None:
-    """Return once backend ``pid`` waits for a lock held by another session."""
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(superuser_url, autocommit=True) as conn:
-        while True:
-            row = conn.execute("select cardinality(pg_blocking_pids(%s))", (pid,)).fetchone()
-            if row and row[0]:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"backend {pid} never waited for a lock")
-            time.sleep(0.01)
 
 
 def owners(roles: Roles, tenant_id: uuid.UUID) -> set[uuid.UUID]:

@@ -7,31 +7,16 @@ Every refusal is paired with the same call succeeding for the rightful session.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
-from conftest import Roles, Tenant, token_for
+from conftest import Roles, Tenant, add_member, one, token_for, visible, wait_until_blocked
 from psycopg import IsolationLevel
 
 from pgtenancy import authenticated_transaction, testing
-
-
-def wait_until_blocked(superuser_url: str, pid: int, timeout: float = 30.0) -> None:
-    """Return once backend ``pid`` waits for a lock held by another session."""
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(superuser_url, autocommit=True) as conn:
-        while True:
-            row = conn.execute("select cardinality(pg_blocking_pids(%s))", (pid,)).fetchone()
-            if row and row[0]:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"backend {pid} never waited for a lock")
-            time.sleep(0.01)
-
 
 AUTHENTICATE = "select tenancy.authenticate(%s)"
 SET_CONTEXT = "select tenancy.set_context(%s, %s)"
@@ -41,16 +26,6 @@ CONTEXT = (
 VISIBLE = "select name from app.projects order by name"
 
 Conn = psycopg.Connection[Any]
-
-
-def one(conn: Conn, query: str, params: tuple[Any, ...] = ()) -> Any:
-    row = conn.execute(query, params).fetchone()
-    assert row is not None
-    return row[0] if len(row) == 1 else tuple(row)
-
-
-def visible(conn: Conn) -> list[str]:
-    return [r[0] for r in conn.execute(VISIBLE).fetchall()]
 
 
 def sqlstate_of(conn: Conn, query: str, params: tuple[Any, ...] = ()) -> str | None:
@@ -173,20 +148,12 @@ def remove(roles: Roles, tenant: Tenant, user: uuid.UUID) -> None:
         conn.execute("select tenancy.remove_member(%s)", (user,))
 
 
-def add(roles: Roles, tenant: Tenant, role: str) -> uuid.UUID:
-    user = uuid.uuid4()
-    with psycopg.connect(roles.service) as conn, conn.transaction():
-        conn.execute(SET_CONTEXT, (tenant.id, None))
-        conn.execute("select tenancy.add_member(%s, %s)", (user, role))
-    return user
-
-
 @pytest.mark.parametrize("level", LEVELS, ids=IDS)
 @pytest.mark.parametrize("change", ["suspension", "removal", "demotion"])
 def test_a_change_committed_after_the_snapshot_refuses_the_next_context(
     roles: Roles, tenant: Tenant, level: IsolationLevel, change: str
 ) -> None:
-    member = add(roles, tenant, "admin")
+    member = add_member(roles, tenant, "admin")
     expected_rc = {"suspension": "TN002", "removal": "TN003", "demotion": None}[change]
     with psycopg.connect(roles.app) as conn:
         conn.isolation_level = level
@@ -229,7 +196,7 @@ def test_a_change_committed_after_the_snapshot_refuses_the_next_context(
 def test_a_context_set_before_the_change_commits_lasts_until_its_transaction_ends(
     roles: Roles, tenant: Tenant
 ) -> None:
-    member = add(roles, tenant, "member")
+    member = add_member(roles, tenant, "member")
     with psycopg.connect(roles.app) as conn, psycopg.connect(roles.service) as svc:
         # The removal is made but not yet committed when the member's context is set.
         svc.execute(SET_CONTEXT, (tenant.id, None))
@@ -248,7 +215,7 @@ def test_a_context_set_before_the_change_commits_lasts_until_its_transaction_end
 def test_under_repeatable_read_a_change_in_progress_is_waited_for(
     roles: Roles, tenant: Tenant, level: IsolationLevel
 ) -> None:
-    member = add(roles, tenant, "member")
+    member = add_member(roles, tenant, "member")
     with psycopg.connect(roles.app) as conn, psycopg.connect(roles.service) as svc:
         conn.isolation_level = level
         conn.execute("select 1")  # the snapshot

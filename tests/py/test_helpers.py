@@ -15,7 +15,18 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Roles, Tenant, token_for
+from conftest import (
+    CONTEXT_SQL,
+    INSERT_SQL,
+    VISIBLE_SQL,
+    Roles,
+    Tenant,
+    add_member,
+    context_now,
+    seed,
+    token_for,
+    visible_rows,
+)
 from psycopg import errors
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
@@ -34,58 +45,20 @@ from pgtenancy import (
     tenant_transaction,
 )
 
-CONTEXT_SQL = (
-    "select tenancy.current_tenant_id(), tenancy.current_user_id(), tenancy.current_member_role()"
-)
-VISIBLE_SQL = "select tenant_id, name from app.projects order by name"
-INSERT_SQL = "insert into app.projects (name) values (%s)"  # tenant_id defaults to the context
 NO_CONTEXT = (None, None, None)
-
-
-def context_now(conn: psycopg.Connection[Any]) -> tuple[Any, ...]:
-    row = conn.execute(CONTEXT_SQL).fetchone()
-    assert row is not None
-    return tuple(row)
-
-
-def visible(conn: psycopg.Connection[Any]) -> list[tuple[uuid.UUID, str]]:
-    return [(r[0], r[1]) for r in conn.execute(VISIBLE_SQL).fetchall()]
 
 
 def after_block(conn: psycopg.Connection[Any]) -> tuple[tuple[Any, ...], list[Any]]:
     """Context and visible rows in a fresh transaction right after a helper's block."""
     assert conn.info.transaction_status == TransactionStatus.IDLE
     with conn.transaction():
-        return context_now(conn), visible(conn)
-
-
-def seed(roles: Roles, tenant: Tenant, names: list[str]) -> None:
-    """Rows for one tenant, written by a trusted backend through the helper."""
-    with psycopg.connect(roles.service) as conn, tenant_transaction(conn, tenant.id):
-        for name in names:
-            conn.execute(INSERT_SQL, (name,))
+        return context_now(conn), visible_rows(conn)
 
 
 def stored_rows(roles: Roles, tenant: Tenant) -> list[str]:
     """What is committed for a tenant, read by a trusted backend in its own transaction."""
     with psycopg.connect(roles.service) as conn, tenant_transaction(conn, tenant.id):
-        return [name for _, name in visible(conn)]
-
-
-def add_member(roles: Roles, tenant: Tenant, role: str) -> uuid.UUID:
-    user = uuid.uuid4()
-    with psycopg.connect(roles.service) as conn, tenant_transaction(conn, tenant.id):
-        conn.execute("select tenancy.add_member(%s, %s)", (user, role))
-    return user
-
-
-@pytest.fixture
-def tenants(roles: Roles, make_tenant: Any) -> tuple[Tenant, Tenant]:
-    """Two tenants with rows of their own: A has a1, a2; B has b1, b2, b3."""
-    a, b = make_tenant(), make_tenant()
-    seed(roles, a, ["a1", "a2"])
-    seed(roles, b, ["b1", "b2", "b3"])
-    return a, b
+        return [name for _, name in visible_rows(conn)]
 
 
 # -- the package -----------------------------------------------------------------------------
@@ -117,7 +90,7 @@ def test_tenant_transaction_sets_service_context(
             assert conn.info.transaction_status == TransactionStatus.INTRANS
             assert context_now(conn) == (a.id, None, "service")
             conn.execute(INSERT_SQL, ("a3",))
-            assert visible(conn) == [(a.id, "a1"), (a.id, "a2"), (a.id, "a3")]
+            assert visible_rows(conn) == [(a.id, "a1"), (a.id, "a2"), (a.id, "a3")]
         # After the block: committed, and nothing of the context is left on the connection.
         assert after_block(conn) == (NO_CONTEXT, [])
     assert stored_rows(roles, a) == ["a1", "a2", "a3"]
@@ -134,7 +107,7 @@ def test_tenant_transaction_with_user_takes_the_member_role(
             assert context_now(conn) == (a.id, a.owner, "owner")
         with tenant_transaction(conn, a.id, viewer) as ctx:
             assert ctx == TenantContext(tenant_id=a.id, user_id=viewer, role="viewer")
-            assert [name for _, name in visible(conn)] == ["a1", "a2"]
+            assert [name for _, name in visible_rows(conn)] == ["a1", "a2"]
         assert after_block(conn) == (NO_CONTEXT, [])
 
 
@@ -187,7 +160,7 @@ def test_authenticated_transaction_sets_context_and_writes_as_the_tenant(
             assert ctx == TenantContext(tenant_id=a.id, user_id=a.owner, role="owner")
             assert context_now(conn) == (a.id, a.owner, "owner")
             conn.execute(INSERT_SQL, ("a-new",))
-            rows = visible(conn)
+            rows = visible_rows(conn)
             assert rows == [(a.id, "a-new"), (a.id, "a1"), (a.id, "a2")]
         assert after_block(conn) == (NO_CONTEXT, [])
     assert stored_rows(roles, a) == ["a-new", "a1", "a2"]
@@ -198,7 +171,7 @@ def test_token_for_a_never_shows_b(roles: Roles, tenants: tuple[Tenant, Tenant])
     a, b = tenants
     with psycopg.connect(roles.app) as conn:
         with authenticated_transaction(conn, token_for(a.id, a.owner)):
-            assert visible(conn) == [(a.id, "a1"), (a.id, "a2")]
+            assert visible_rows(conn) == [(a.id, "a1"), (a.id, "a2")]
             by_id = conn.execute(
                 "select count(*) from app.projects where tenant_id = %s", (b.id,)
             ).fetchone()
@@ -209,7 +182,7 @@ def test_token_for_a_never_shows_b(roles: Roles, tenants: tuple[Tenant, Tenant])
                     "insert into app.projects (tenant_id, name) values (%s, 'smuggled')", (b.id,)
                 )
         with authenticated_transaction(conn, token_for(b.id, b.owner)):
-            assert visible(conn) == [(b.id, "b1"), (b.id, "b2"), (b.id, "b3")]
+            assert visible_rows(conn) == [(b.id, "b1"), (b.id, "b2"), (b.id, "b3")]
     assert stored_rows(roles, b) == ["b1", "b2", "b3"]
 
 
@@ -234,7 +207,7 @@ def test_database_errors_propagate_unchanged(
             assert after_block(conn) == (NO_CONTEXT, [])
         # Paired: a valid token on the same connection works.
         with authenticated_transaction(conn, token_for(a.id, a.owner)):
-            assert [name for _, name in visible(conn)] == ["a1", "a2"]
+            assert [name for _, name in visible_rows(conn)] == ["a1", "a2"]
 
 
 def test_policy_violation_inside_the_block_propagates_and_rolls_back(
@@ -248,7 +221,7 @@ def test_policy_violation_inside_the_block_propagates_and_rolls_back(
             authenticated_transaction(conn, token_for(a.id, viewer)) as ctx,
         ):
             assert ctx.role == "viewer"
-            assert [name for _, name in visible(conn)] == ["a1", "a2"]  # viewers read
+            assert [name for _, name in visible_rows(conn)] == ["a1", "a2"]  # viewers read
             conn.execute(INSERT_SQL, ("by-viewer",))  # but may not write
         assert after_block(conn) == (NO_CONTEXT, [])
         # The owner writes on the same connection.
@@ -268,11 +241,11 @@ def test_failing_block_rolls_back_and_leaves_no_context(
     with psycopg.connect(roles.app) as conn:
         with pytest.raises(Boom), authenticated_transaction(conn, token_for(a.id, a.owner)):
             conn.execute(INSERT_SQL, ("doomed",))
-            assert "doomed" in [name for _, name in visible(conn)]
+            assert "doomed" in [name for _, name in visible_rows(conn)]
             raise Boom
         assert after_block(conn) == (NO_CONTEXT, [])
         with authenticated_transaction(conn, token_for(a.id, a.owner)):
-            assert [name for _, name in visible(conn)] == ["a1", "a2"]
+            assert [name for _, name in visible_rows(conn)] == ["a1", "a2"]
     assert stored_rows(roles, a) == ["a1", "a2"]
 
 
@@ -283,10 +256,10 @@ def test_no_context_outside_the_block_in_autocommit_mode(
     with psycopg.connect(roles.app, autocommit=True) as conn:
         with authenticated_transaction(conn, token_for(a.id, a.owner)):
             assert conn.info.transaction_status == TransactionStatus.INTRANS
-            assert len(visible(conn)) == 2
+            assert len(visible_rows(conn)) == 2
         assert conn.info.transaction_status == TransactionStatus.IDLE
         assert context_now(conn) == NO_CONTEXT
-        assert visible(conn) == []
+        assert visible_rows(conn) == []
         # Writing with no context is refused (TN001), and nothing is written.
         with pytest.raises(psycopg.Error) as info:
             conn.execute(INSERT_SQL, ("orphan",))
@@ -310,11 +283,11 @@ def test_refuses_an_implicit_transaction(roles: Roles, tenants: tuple[Tenant, Te
             pytest.fail("the block must not run")
         # Nothing was set in the outer transaction, which is still usable.
         assert context_now(conn) == NO_CONTEXT
-        assert visible(conn) == []
+        assert visible_rows(conn) == []
         conn.rollback()
         # Paired: once the caller has ended its transaction, the helper works.
         with authenticated_transaction(conn, token):
-            assert len(visible(conn)) == 2
+            assert len(visible_rows(conn)) == 2
 
 
 def test_refuses_an_open_transaction_block(roles: Roles, tenants: tuple[Tenant, Tenant]) -> None:
@@ -330,7 +303,7 @@ def test_refuses_an_open_transaction_block(roles: Roles, tenants: tuple[Tenant, 
             pytest.fail("the block must not run")
         conn.execute("rollback")
         with authenticated_transaction(conn, token):
-            assert len(visible(conn)) == 2
+            assert len(visible_rows(conn)) == 2
 
 
 def test_refuses_nesting(roles: Roles, tenants: tuple[Tenant, Tenant]) -> None:
@@ -341,7 +314,7 @@ def test_refuses_nesting(roles: Roles, tenants: tuple[Tenant, Tenant]) -> None:
                 pytest.fail("the block must not run")
             # Still A's transaction, A's rows.
             assert context_now(conn) == (a.id, None, "service")
-            assert [name for _, name in visible(conn)] == ["a1", "a2"]
+            assert [name for _, name in visible_rows(conn)] == ["a1", "a2"]
         assert after_block(conn) == (NO_CONTEXT, [])
 
 
@@ -358,7 +331,7 @@ def test_refuses_a_failed_transaction_and_a_closed_connection(
         pytest.fail("the block must not run")
     conn.rollback()
     with authenticated_transaction(conn, token):
-        assert len(visible(conn)) == 2
+        assert len(visible_rows(conn)) == 2
     conn.close()
     with pytest.raises(ContextError, match="closed"), authenticated_transaction(conn, token):
         pytest.fail("the block must not run")
@@ -376,12 +349,12 @@ def test_pool_authenticated_transaction_leaves_nothing_for_the_next_borrower(
             assert ctx == TenantContext(tenant_id=a.id, user_id=a.owner, role="owner")
             assert context_now(conn) == (a.id, a.owner, "owner")
             conn.execute(INSERT_SQL, ("pooled",))
-            assert [name for _, name in visible(conn)] == ["a1", "a2", "pooled"]
+            assert [name for _, name in visible_rows(conn)] == ["a1", "a2", "pooled"]
             pid = conn.info.backend_pid
         with pool.connection() as conn:
             assert conn.info.backend_pid == pid  # the very same server connection
             assert context_now(conn) == NO_CONTEXT
-            assert visible(conn) == []
+            assert visible_rows(conn) == []
     assert stored_rows(roles, a) == ["a1", "a2", "pooled"]
 
 
@@ -390,7 +363,7 @@ def test_pool_tenant_transaction_and_failure(roles: Roles, tenants: tuple[Tenant
     with ConnectionPool(roles.service, min_size=1, max_size=1, open=True) as pool:
         with pool_tenant_transaction(pool, b.id) as (conn, ctx):
             assert ctx == TenantContext(tenant_id=b.id, user_id=None, role="service")
-            assert [name for _, name in visible(conn)] == ["b1", "b2", "b3"]
+            assert [name for _, name in visible_rows(conn)] == ["b1", "b2", "b3"]
         with (
             pytest.raises(errors.UniqueViolation),
             pool_tenant_transaction(pool, a.id) as (
@@ -402,10 +375,10 @@ def test_pool_tenant_transaction_and_failure(roles: Roles, tenants: tuple[Tenant
             conn.execute(INSERT_SQL, ("a1",))  # duplicate name: 23505 rolls everything back
         with pool.connection() as conn:
             assert context_now(conn) == NO_CONTEXT
-            assert visible(conn) == []
+            assert visible_rows(conn) == []
         with pool_tenant_transaction(pool, a.id, a.owner) as (conn, ctx):
             assert ctx.role == "owner"
-            assert [name for _, name in visible(conn)] == ["a1", "a2"]
+            assert [name for _, name in visible_rows(conn)] == ["a1", "a2"]
 
 
 def test_threads_on_a_pool_each_see_only_their_own_rows(roles: Roles, make_tenant: Any) -> None:
@@ -424,12 +397,12 @@ def test_threads_on_a_pool_each_see_only_their_own_rows(roles: Roles, make_tenan
                 with pool_authenticated_transaction(pool, token) as (conn, ctx):
                     assert ctx.tenant_id == tenant.id
                     conn.execute(INSERT_SQL, (f"row-{i}-{r}",))
-                    rows = visible(conn)
+                    rows = visible_rows(conn)
                     assert len(rows) == i + r + 1
                     assert {tid for tid, _ in rows} == {tenant.id}
                 with pool_authenticated_transaction(pool, token) as (conn, _):
                     assert context_now(conn) == (tenant.id, tenant.owner, "owner")
-                    assert len(visible(conn)) == i + r + 1
+                    assert len(visible_rows(conn)) == i + r + 1
         except BaseException as exc:  # reported by the main thread
             failures.append(exc)
 
@@ -444,7 +417,7 @@ def test_threads_on_a_pool_each_see_only_their_own_rows(roles: Roles, make_tenan
         for _ in range(3):
             with pool.connection() as conn:
                 assert context_now(conn) == NO_CONTEXT
-                assert visible(conn) == []
+                assert visible_rows(conn) == []
     for i, tenant in enumerate(tenants):
         names = stored_rows(roles, tenant)
         assert len(names) == i + rounds

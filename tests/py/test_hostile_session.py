@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Roles, Tenant, token_for
+from conftest import Roles, Tenant, one, seed, token_for, visible
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
@@ -267,32 +267,16 @@ def report(recorded: list[str]) -> str:
     )
 
 
-def one(conn: psycopg.Connection[Any], query: str, params: Any = None) -> Any:
-    row = conn.execute(query, params).fetchone()
-    assert row is not None
-    return row[0]
-
-
-def names(conn: psycopg.Connection[Any]) -> list[str]:
-    return [r[0] for r in conn.execute("select name from app.projects order by name")]
-
-
 def stored(roles: Roles, tenant: Tenant) -> tuple[list[str], list[str], dict[str, str]]:
     """Projects, document titles and memberships of a tenant, read by a service context in an
     ordinary session."""
     with psycopg.connect(roles.service) as conn, tenant_transaction(conn, tenant.id):
-        projects = names(conn)
+        projects = visible(conn)
         titles = [r[0] for r in conn.execute("select title from app.documents order by title")]
         members = {
             str(r[0]): r[1] for r in conn.execute("select user_id, role from tenancy.memberships")
         }
     return projects, titles, members
-
-
-def seed(roles: Roles, tenant: Tenant, projects: list[str]) -> None:
-    with psycopg.connect(roles.service) as conn, tenant_transaction(conn, tenant.id):
-        for name in projects:
-            conn.execute("insert into app.projects (name) values (%s)", (name,))
 
 
 @pytest.fixture
@@ -313,7 +297,7 @@ def test_application_session_with_shadowed_names(
     try:
         # No context yet: nothing visible, writes refused (the statement trigger runs).
         with conn.transaction():
-            assert names(conn) == []
+            assert visible(conn) == []
             assert one(conn, "select tenancy.current_tenant_id()") is None
         with pytest.raises(psycopg.Error) as info, conn.transaction():
             conn.execute("insert into app.projects (name) values ('no context')")
@@ -326,7 +310,7 @@ def test_application_session_with_shadowed_names(
                 "tenancy.current_member_role()"
             ).fetchone()
             assert row == (a.id, a.owner, "owner")
-            assert names(conn) == ["a1", "a2"]
+            assert visible(conn) == ["a1", "a2"]
             assert one(conn, "select count(*) from app.projects where tenant_id = %s", (b.id,)) == 0
             pid = one(conn, "insert into app.projects (name) values ('hostile-a') returning id")
             conn.execute(
@@ -352,12 +336,12 @@ def test_application_session_with_shadowed_names(
             conn.execute("select tenancy.remove_member(%s)", (newcomer,))
             conn.execute("select tenancy.clear_context()")
             assert one(conn, "select tenancy.current_tenant_id()") is None
-            assert names(conn) == []
+            assert visible(conn) == []
         # The same token in a later transaction, on the same session: the writes landed in A.
         with authenticated_transaction(conn, token_for(a.id, a.owner)):
-            assert names(conn) == ["a2-renamed", "hostile-a"]
+            assert visible(conn) == ["a2-renamed", "hostile-a"]
         with authenticated_transaction(conn, token_for(b.id, b.owner)):
-            assert names(conn) == ["b1"]
+            assert visible(conn) == ["b1"]
         recorded = session.recorded()
     finally:
         conn.close()
@@ -382,16 +366,16 @@ def test_service_session_with_shadowed_names(
         with tenant_transaction(conn, a.id) as ctx:
             assert (ctx.tenant_id, ctx.user_id, ctx.role) == (a.id, None, "service")
             assert one(conn, "select tenancy.current_member_role()") == "service"
-            assert names(conn) == ["a1", "a2"]
+            assert visible(conn) == ["a1", "a2"]
             conn.execute("insert into app.projects (name) values ('service-a')")
         with tenant_transaction(conn, b.id, b.owner) as ctx:
             assert ctx.role == "owner"
-            assert names(conn) == ["b1"]
+            assert visible(conn) == ["b1"]
         with conn.transaction():
             new_id = one(conn, "select tenancy.create_tenant(%s, 'Hostile', %s)", (slug, owner))
         with tenant_transaction(conn, new_id, owner) as ctx:
             assert ctx.role == "owner"
-            assert names(conn) == []
+            assert visible(conn) == []
         recorded = session.recorded()
     finally:
         conn.close()
@@ -423,9 +407,9 @@ def test_admin_session_with_shadowed_names(
             conn.execute("select tenancy.reactivate_tenant(%s)", (a.id,))
         with tenant_transaction(conn, a.id) as ctx:
             assert ctx.role == "service"
-            assert names(conn) == ["a1", "a2"]
+            assert visible(conn) == ["a1", "a2"]
         with tenant_transaction(conn, b.id):
-            assert names(conn) == ["b1"]
+            assert visible(conn) == ["b1"]
         recorded = session.recorded()
     finally:
         conn.close()
@@ -463,7 +447,7 @@ def test_reset_hook_removes_planted_shadows_before_the_next_borrower(
         with pool_authenticated_transaction(pool, token_for(a.id, a.owner)) as (conn, ctx):
             assert one(conn, "select pg_backend_pid()") == planter  # the same session
             assert ctx.tenant_id == a.id
-            assert names(conn) == ["a1", "a2"]
+            assert visible(conn) == ["a1", "a2"]
             planted = one(
                 conn,
                 "select count(*) from pg_catalog.pg_class"

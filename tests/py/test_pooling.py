@@ -18,7 +18,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,16 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Roles, Tenant, token_for
+from conftest import (
+    INSERT_SQL,
+    Roles,
+    Tenant,
+    context_now,
+    one,
+    seed,
+    token_for,
+    visible_rows,
+)
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from test_session_hygiene import CLEAN, LEFT, leave_everything, leftovers
 
@@ -36,11 +44,6 @@ PGBOUNCER = "/usr/sbin/pgbouncer"
 RUN_AS = "postgres"
 DBNAME = "tenancy"
 
-CONTEXT_SQL = (
-    "select tenancy.current_tenant_id(), tenancy.current_user_id(), tenancy.current_member_role()"
-)
-VISIBLE_SQL = "select tenant_id, name from app.projects order by name"
-INSERT_SQL = "insert into app.projects (name) values (%s)"  # tenant_id defaults to the context
 NO_CONTEXT = (None, None, None)
 
 
@@ -174,37 +177,6 @@ pidfile = {tmp}/pgbouncer.pid
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def seed(roles: Roles, tenant: Tenant, names: list[str]) -> None:
-    with psycopg.connect(roles.service) as conn, tenant_transaction(conn, tenant.id):
-        for name in names:
-            conn.execute(INSERT_SQL, (name,))
-
-
-@pytest.fixture
-def tenants(roles: Roles, make_tenant: Any) -> tuple[Tenant, Tenant]:
-    """Tenant A with rows a1, a2 and tenant B with rows b1, b2, b3."""
-    a, b = make_tenant(), make_tenant()
-    seed(roles, a, ["a1", "a2"])
-    seed(roles, b, ["b1", "b2", "b3"])
-    return a, b
-
-
-def one(conn: psycopg.Connection[Any], query: str, params: Any = None) -> Any:
-    row = conn.execute(query, params).fetchone()
-    assert row is not None
-    return row[0]
-
-
-def context_now(conn: psycopg.Connection[Any]) -> tuple[Any, ...]:
-    row = conn.execute(CONTEXT_SQL).fetchone()
-    assert row is not None
-    return tuple(row)
-
-
-def visible(conn: psycopg.Connection[Any]) -> list[tuple[uuid.UUID, str]]:
-    return [(r[0], r[1]) for r in conn.execute(VISIBLE_SQL).fetchall()]
-
-
 def test_one_server_connection_for_all_clients(bouncer: Bouncer, roles: Roles) -> None:
     with bouncer.connect(roles.app) as c1, bouncer.connect(roles.app) as c2:
         pids = set()
@@ -222,16 +194,16 @@ def test_context_does_not_reach_the_next_client(
         with authenticated_transaction(c1, token_for(a.id, a.owner)) as ctx:
             assert ctx.tenant_id == a.id
             pid = one(c1, "select pg_backend_pid()")
-            assert visible(c1) == [(a.id, "a1"), (a.id, "a2")]
+            assert visible_rows(c1) == [(a.id, "a1"), (a.id, "a2")]
         with c2.transaction():
             assert one(c2, "select pg_backend_pid()") == pid
             assert context_now(c2) == NO_CONTEXT
-            assert visible(c2) == []
+            assert visible_rows(c2) == []
             assert one(c2, "select count(*) from app.projects") == 0
         # Paired: client 2 authenticates as B on that same server connection and sees B only.
         with authenticated_transaction(c2, token_for(b.id, b.owner)):
             assert one(c2, "select pg_backend_pid()") == pid
-            assert visible(c2) == [(b.id, "b1"), (b.id, "b2"), (b.id, "b3")]
+            assert visible_rows(c2) == [(b.id, "b1"), (b.id, "b2"), (b.id, "b3")]
 
 
 @pytest.mark.parametrize("is_local", [True, False], ids=["set_local", "set_session"])
@@ -244,7 +216,7 @@ def test_replayed_context_value_gives_nothing(
             stolen = one(c1, "select current_setting('tenancy.context')")
             pid = one(c1, "select pg_backend_pid()")
             assert stolen.startswith("v2|") and str(a.id) in stolen
-            assert len(visible(c1)) == 2
+            assert len(visible_rows(c1)) == 2
         try:
             with c2.transaction():
                 # Same server session, so the session's fingerprint still matches this value;
@@ -253,7 +225,7 @@ def test_replayed_context_value_gives_nothing(
                 c2.execute("select set_config('tenancy.context', %s, %s)", (stolen, is_local))
                 assert one(c2, "select current_setting('tenancy.context')") == stolen
                 assert context_now(c2) == NO_CONTEXT
-                assert visible(c2) == []
+                assert visible_rows(c2) == []
                 assert (
                     one(c2, "select count(*) from app.projects where tenant_id = %s", (a.id,)) == 0
                 )
@@ -263,13 +235,13 @@ def test_replayed_context_value_gives_nothing(
             with c2.transaction():
                 # A session-level replay persists on the server connection; still no access.
                 assert context_now(c2) == NO_CONTEXT
-                assert visible(c2) == []
+                assert visible_rows(c2) == []
             # Paired: client 2 with its own token sees exactly its own rows.
             with authenticated_transaction(c2, token_for(b.id, b.owner)):
                 assert one(c2, "select pg_backend_pid()") == pid
-                assert visible(c2) == [(b.id, "b1"), (b.id, "b2"), (b.id, "b3")]
+                assert visible_rows(c2) == [(b.id, "b1"), (b.id, "b2"), (b.id, "b3")]
             with authenticated_transaction(c1, token_for(a.id, a.owner)):
-                assert visible(c1) == [(a.id, "a1"), (a.id, "a2")]
+                assert visible_rows(c1) == [(a.id, "a1"), (a.id, "a2")]
         finally:
             if not is_local:  # do not leave the replayed value on the shared server session
                 with c2.transaction():
@@ -289,9 +261,9 @@ def test_failed_transaction_leaves_nothing_behind(
             c1.execute(INSERT_SQL, ("a1",))
         with c2.transaction():
             assert context_now(c2) == NO_CONTEXT
-            assert visible(c2) == []
+            assert visible_rows(c2) == []
         with authenticated_transaction(c2, token_for(a.id, a.owner)):
-            assert visible(c2) == [(a.id, "a1"), (a.id, "a2")]
+            assert visible_rows(c2) == [(a.id, "a1"), (a.id, "a2")]
 
 
 def test_interleaved_clients_each_see_only_their_own_rows(
@@ -314,12 +286,12 @@ def test_interleaved_clients_each_see_only_their_own_rows(
                     with authenticated_transaction(conn, token):
                         pids.add(one(conn, "select pg_backend_pid()"))
                         conn.execute(INSERT_SQL, (f"row-{i}-{r}",))
-                        rows = visible(conn)
+                        rows = visible_rows(conn)
                         assert len(rows) == i + r + 1
                         assert {tid for tid, _ in rows} == {tenant.id}
                     with conn.transaction():
                         assert context_now(conn) == NO_CONTEXT
-                        assert visible(conn) == []
+                        assert visible_rows(conn) == []
         except BaseException as exc:  # reported by the main thread
             failures.append(exc)
 
@@ -333,7 +305,7 @@ def test_interleaved_clients_each_see_only_their_own_rows(
     with psycopg.connect(roles.service) as conn:
         for i, tenant in enumerate(tenants):
             with tenant_transaction(conn, tenant.id):
-                assert len(visible(conn)) == i + rounds
+                assert len(visible_rows(conn)) == i + rounds
 
 
 # -- what a client leaves in the shared server session ----------------------------------------
@@ -369,7 +341,7 @@ def test_transaction_mode_ignores_server_reset_query_by_default(
             c2.autocommit = True
             c2.execute("discard all")  # the fixture's server connection serves later tests
         with authenticated_transaction(c2, token_for(b.id, b.owner)):
-            assert visible(c2) == [(b.id, "b1"), (b.id, "b2"), (b.id, "b3")]
+            assert visible_rows(c2) == [(b.id, "b1"), (b.id, "b2"), (b.id, "b3")]
 
 
 def test_server_reset_query_always_leaves_nothing_for_the_next_client(
@@ -381,11 +353,11 @@ def test_server_reset_query_always_leaves_nothing_for_the_next_client(
         for _ in range(2):
             with authenticated_transaction(c1, token_for(a.id, a.owner)):
                 pid = one(c1, "select pg_backend_pid()")
-                assert visible(c1) == [(a.id, "a1"), (a.id, "a2")]
+                assert visible_rows(c1) == [(a.id, "a1"), (a.id, "a2")]
             leave_everything(c1)
             with c2.transaction():
                 assert one(c2, "select pg_backend_pid()") == pid
             assert leftovers(c2) == CLEAN
             with authenticated_transaction(c2, token_for(b.id, b.owner)):
                 assert one(c2, "show transaction_isolation") == "read committed"
-                assert visible(c2) == [(b.id, "b1"), (b.id, "b2"), (b.id, "b3")]
+                assert visible_rows(c2) == [(b.id, "b1"), (b.id, "b2"), (b.id, "b3")]

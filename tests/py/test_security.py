@@ -14,7 +14,17 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import JWT_AUDIENCE, JWT_ISSUER, Roles, Tenant, make_jwt, token_for
+from conftest import (
+    JWT_AUDIENCE,
+    Roles,
+    Tenant,
+    add_member,
+    claims_of,
+    make_jwt,
+    one,
+    token_for,
+    visible,
+)
 from psycopg import errors
 
 AUTHENTICATE = "select tenancy.authenticate(%s)"
@@ -35,16 +45,6 @@ Conn = psycopg.Connection[Any]
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def one(conn: Conn, query: str, params: tuple[Any, ...] = ()) -> Any:
-    row = conn.execute(query, params).fetchone()
-    assert row is not None
-    return row[0] if len(row) == 1 else tuple(row)
-
-
-def visible(conn: Conn) -> list[str]:
-    return [r[0] for r in conn.execute(VISIBLE).fetchall()]
 
 
 def assert_read_refused(conn: Conn) -> None:
@@ -80,14 +80,6 @@ def stored(roles: Roles, tenant: Tenant) -> list[str]:
                 "select name from app.projects where tenant_id = %s order by name", (tenant.id,)
             )
         ]
-
-
-def add_member(roles: Roles, tenant: Tenant, role: str) -> uuid.UUID:
-    user = uuid.uuid4()
-    with psycopg.connect(roles.service) as conn, conn.transaction():
-        conn.execute(SET_CONTEXT, (tenant.id, None))
-        conn.execute("select tenancy.add_member(%s, %s)", (user, role))
-    return user
 
 
 def in_other_session(url: str, *statements: tuple[str, tuple[Any, ...]]) -> None:
@@ -428,63 +420,45 @@ def test_demotion_in_another_session_applies_to_the_next_context(
 # -- tokens ----------------------------------------------------------------------------------
 
 
-def _claims(tenant: Tenant, **changes: Any) -> dict[str, Any]:
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "sub": str(tenant.owner),
-        "tenant_id": str(tenant.id),
-        "iss": JWT_ISSUER,
-        "aud": JWT_AUDIENCE,
-        "iat": now,
-        "exp": now + 300,
-    }
-    for key, value in changes.items():
-        if value is None:
-            claims.pop(key, None)
-        else:
-            claims[key] = value
-    return claims
-
-
 def _tampered(tenant: Tenant, other: Tenant) -> str:
     """A's signed token with the payload swapped for one naming tenant B."""
-    head, _, sig = make_jwt(_claims(tenant)).split(".")
-    body = make_jwt(_claims(other, sub=str(tenant.owner))).split(".")[1]
+    head, _, sig = make_jwt(claims_of(tenant)).split(".")
+    body = make_jwt(claims_of(other, sub=str(tenant.owner))).split(".")[1]
     return f"{head}.{body}.{sig}"
 
 
 BAD_TOKENS: list[tuple[str, Callable[[Tenant, Tenant], str], str]] = [
-    ("expired", lambda a, b: make_jwt(_claims(a, exp=int(time.time()) - 60)), "expired"),
-    ("exp-now", lambda a, b: make_jwt(_claims(a, exp=int(time.time()))), "expired"),
-    ("no-exp", lambda a, b: make_jwt(_claims(a, exp=None)), "exp"),
-    ("string-exp", lambda a, b: make_jwt(_claims(a, exp="tomorrow")), "exp"),
+    ("expired", lambda a, b: make_jwt(claims_of(a, exp=int(time.time()) - 60)), "expired"),
+    ("exp-now", lambda a, b: make_jwt(claims_of(a, exp=int(time.time()))), "expired"),
+    ("no-exp", lambda a, b: make_jwt(claims_of(a, exp=None)), "exp"),
+    ("string-exp", lambda a, b: make_jwt(claims_of(a, exp="tomorrow")), "exp"),
     (
         "nbf-future",
-        lambda a, b: make_jwt(_claims(a, nbf=int(time.time()) + 3600)),
+        lambda a, b: make_jwt(claims_of(a, nbf=int(time.time()) + 3600)),
         "not valid before",
     ),
     (
         "bad-signature",
-        lambda a, b: make_jwt(_claims(a), secret="another-secret-" + "y" * 40),
+        lambda a, b: make_jwt(claims_of(a), secret="another-secret-" + "y" * 40),
         "signature",
     ),
     ("tampered-payload", _tampered, "signature"),
-    ("wrong-issuer", lambda a, b: make_jwt(_claims(a, iss="https://evil.example")), "issuer"),
-    ("no-issuer", lambda a, b: make_jwt(_claims(a, iss=None)), "issuer"),
-    ("wrong-audience", lambda a, b: make_jwt(_claims(a, aud="someone-else")), "audience"),
-    ("audience-list-without-ours", lambda a, b: make_jwt(_claims(a, aud=["x", "y"])), "audience"),
+    ("wrong-issuer", lambda a, b: make_jwt(claims_of(a, iss="https://evil.example")), "issuer"),
+    ("no-issuer", lambda a, b: make_jwt(claims_of(a, iss=None)), "issuer"),
+    ("wrong-audience", lambda a, b: make_jwt(claims_of(a, aud="someone-else")), "audience"),
+    ("audience-list-without-ours", lambda a, b: make_jwt(claims_of(a, aud=["x", "y"])), "audience"),
     (
         "alg-none",
-        lambda a, b: make_jwt(_claims(a), header={"alg": "none", "typ": "JWT"}),
+        lambda a, b: make_jwt(claims_of(a), header={"alg": "none", "typ": "JWT"}),
         "algorithm",
     ),
-    ("alg-hs512", lambda a, b: make_jwt(_claims(a), header={"alg": "HS512"}), "algorithm"),
-    ("two-parts", lambda a, b: ".".join(make_jwt(_claims(a)).split(".")[:2]), "malformed"),
+    ("alg-hs512", lambda a, b: make_jwt(claims_of(a), header={"alg": "HS512"}), "algorithm"),
+    ("two-parts", lambda a, b: ".".join(make_jwt(claims_of(a)).split(".")[:2]), "malformed"),
     ("garbage", lambda a, b: "not-a-token", "malformed"),
     ("bad-base64", lambda a, b: "@@@.###.$$$", "malformed"),
     ("json-array-claims", lambda a, b: make_jwt([1, 2]), "malformed"),  # type: ignore[arg-type]
     ("empty", lambda a, b: "", "malformed"),
-    ("sub-not-uuid", lambda a, b: make_jwt(_claims(a, sub="alice")), "UUID"),
+    ("sub-not-uuid", lambda a, b: make_jwt(claims_of(a, sub="alice")), "UUID"),
 ]
 
 
@@ -519,9 +493,9 @@ def test_good_token_variants_are_accepted(roles: Roles, tenants: tuple[Tenant, T
     a, _ = tenants
     now = int(time.time())
     good = [
-        make_jwt(_claims(a)),
-        make_jwt(_claims(a, nbf=now - 10)),
-        make_jwt(_claims(a, aud=["other", JWT_AUDIENCE])),
+        make_jwt(claims_of(a)),
+        make_jwt(claims_of(a, nbf=now - 10)),
+        make_jwt(claims_of(a, aud=["other", JWT_AUDIENCE])),
     ]
     with psycopg.connect(roles.app) as conn:
         for token in good:

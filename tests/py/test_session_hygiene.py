@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
 import uuid
@@ -23,7 +21,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Roles, Tenant, token_for
+from conftest import Roles, run_cli, seed, token_for, visible
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
@@ -33,24 +31,12 @@ from pgtenancy import (
     areset_session,
     authenticated_transaction,
     reset_session,
-    tenant_transaction,
     testing,
 )
 from pgtenancy import migrate as migrate_mod
 
 PGTENANCY = Path(sys.executable).with_name("pgtenancy")
 REPO = Path(__file__).resolve().parents[2]
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(PGTENANCY), *args],
-        cwd=str(REPO),
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture
@@ -228,16 +214,6 @@ def leftovers(conn: psycopg.Connection[Any]) -> tuple[Any, ...]:
         row = conn.execute(LEFTOVERS).fetchone()
     assert row is not None
     return tuple(row)
-
-
-def seed(roles: Roles, tenant: Tenant, names: list[str]) -> None:
-    with psycopg.connect(roles.service) as conn, tenant_transaction(conn, tenant.id):
-        for name in names:
-            conn.execute("insert into app.projects (name) values (%s)", (name,))
-
-
-def visible(conn: psycopg.Connection[Any]) -> list[str]:
-    return [r[0] for r in conn.execute("select name from app.projects order by name")]
 
 
 def pid(conn: psycopg.Connection[Any]) -> int:

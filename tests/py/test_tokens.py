@@ -15,10 +15,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, Roles, Tenant
+from conftest import JWT_SECRET, Roles, Tenant, claims_of
 
 from pgtenancy import testing
-from pgtenancy.tokens import b64url, sign_hs256
+from pgtenancy.testing.tokens import b64url, sign_hs256
 
 AUTHENTICATE = "select * from tenancy.authenticate(%s)"
 CONTEXT = "select tenancy.current_tenant_id(), tenancy.current_user_id()"
@@ -29,24 +29,6 @@ Conn = psycopg.Connection[Any]
 
 
 # -- minting -----------------------------------------------------------------------------------
-
-
-def claims_of(tenant: Tenant, **changes: Any) -> dict[str, Any]:
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "sub": str(tenant.owner),
-        "tenant_id": str(tenant.id),
-        "iss": JWT_ISSUER,
-        "aud": JWT_AUDIENCE,
-        "iat": now,
-        "exp": now + 300,
-    }
-    for key, value in changes.items():
-        if value is None:
-            claims.pop(key, None)
-        else:
-            claims[key] = value
-    return claims
 
 
 def json_bytes(value: Any) -> bytes:

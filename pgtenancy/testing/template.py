@@ -1,11 +1,14 @@
 """Fresh databases for tests: a migrated template, cloned once per test session.
 
-The template holds pgtenancy's schema, pgTAP, the test fixture schema (``tests/fixtures``) with
-its generated policies, and the pgTAP checks of ``sql/testing`` (schema ``tenancy_test``). Its
-name carries a hash of every SQL source, so editing any of them builds a new template and stale
-ones are dropped. ``python -m pgtenancy.testing create [--seeded]`` prints
-the URL of a new database (used by ``make test`` for pg_prove; ``--seeded`` first gives it
-tenants and rows and re-applies every definition on top of them); ``drop URL`` removes it.
+A template is pgtenancy's schema (``migrate``), then the extensions and the extra SQL sources a
+:class:`Template` lists, applied in order. pgtenancy's own (:func:`project_template`) adds pgTAP,
+the test fixture schema (``tests/fixtures``) with its generated policies, and the pgTAP checks of
+``sql/testing`` (schema ``tenancy_test``). Its name carries a hash of every SQL source, so editing
+any of them builds a new template and stale ones are dropped.
+
+``python -m pgtenancy.testing create [--seeded]`` prints the URL of a new database (used by
+``make test`` for pg_prove; ``--seeded`` first gives it tenants and rows and re-applies every
+definition on top of them); ``drop URL`` removes it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import sys
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
@@ -21,16 +26,16 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from ..migrate import migrate
+from ..resources import sql_dir
 from . import cluster
-from .migrate import migrate
-from .resources import sql_dir
 
 TEMPLATE_PREFIX = "pgtenancy_tpl_"
 TEST_PREFIX = "pgtenancy_test_"
 
 
 def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def example_sources() -> list[Path]:
@@ -43,7 +48,57 @@ def example_sources() -> list[Path]:
 
 def testing_sources() -> list[Path]:
     """The pgTAP checks of ``sql/testing/`` (schema ``tenancy_test``), in install order."""
-    return sorted((sql_dir() / "testing").rglob("*.sql"))
+    return sql_files([sql_dir() / "testing"])
+
+
+def sql_files(sources: Iterable[Path]) -> list[Path]:
+    """``sources`` in order, each directory replaced by its ``*.sql`` files, recursively, sorted
+    by their path inside it."""
+    files: list[Path] = []
+    for source in sources:
+        if source.is_dir():
+            files += sorted(source.rglob("*.sql"), key=lambda f: f.relative_to(source).parts)
+        elif source.is_file():
+            files.append(source)
+        else:
+            raise FileNotFoundError(f"template source not found: {source}")
+    return files
+
+
+@dataclass(frozen=True)
+class Template:
+    """What a test database holds on top of pgtenancy's migrations.
+
+    ``extensions`` are created first (``create extension if not exists``), then ``sources`` (SQL
+    files, or directories of them: see :func:`sql_files`) are applied in order, each file in its
+    own transaction.
+    """
+
+    sources: tuple[Path, ...] = ()
+    extensions: tuple[str, ...] = ()
+
+    def files(self) -> list[Path]:
+        return sql_files(self.sources)
+
+    def family(self) -> str:
+        """Identifies the template whatever the sources' contents: a template of the same
+        family with other contents is stale."""
+        h = hashlib.sha256()
+        for item in (*self.extensions, *(str(p.resolve()) for p in self.sources)):
+            h.update(item.encode() + b"\0")
+        return h.hexdigest()[:8]
+
+
+def project_sources() -> list[Path]:
+    """What pgtenancy's own test databases get after migrating and creating pgTAP, in apply
+    order: files or directories (their ``*.sql``, recursively). A fixture schema and pgTAP
+    check functions (``sql/testing``) belong here."""
+    return [*example_sources(), *testing_sources()]
+
+
+def project_template() -> Template:
+    """The template of pgtenancy's own tests (pytest and pg_prove)."""
+    return Template(sources=tuple(project_sources()), extensions=("pgtap",))
 
 
 def with_dbname(url: str, dbname: str) -> str:
@@ -66,10 +121,12 @@ def dbname_of(url: str) -> str:
     return parse_qs(urlsplit(url).query).get("dbname", ["postgres"])[0]
 
 
-def _fingerprint() -> str:
+def _fingerprint(template: Template) -> str:
     h = hashlib.sha256()
     root = sql_dir()
-    for path in sorted(root.rglob("*.sql")) + example_sources():
+    for ext in template.extensions:
+        h.update(ext.encode() + b"\0")
+    for path in sorted(root.rglob("*.sql")) + template.files():
         h.update(str(path.name).encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
@@ -79,9 +136,12 @@ def _admin(url: str) -> psycopg.Connection[tuple[object, ...]]:
     return psycopg.connect(with_dbname(url, "postgres"), autocommit=True)
 
 
-def ensure_template(base_url: str) -> str:
-    """Create (once) the migrated template database and return its name."""
-    name = TEMPLATE_PREFIX + _fingerprint()
+def ensure_template(base_url: str, template: Template | None = None) -> str:
+    """Create (once) the migrated template database on the server of ``base_url`` and return
+    its name; ``template`` defaults to :func:`project_template`."""
+    template = project_template() if template is None else template
+    family = TEMPLATE_PREFIX + template.family() + "_"
+    name = family + _fingerprint(template)
     with _admin(base_url) as conn:
         # One builder at a time across processes.
         conn.execute("select pg_advisory_lock(hashtext('pgtenancy template'))")
@@ -96,8 +156,10 @@ def ensure_template(base_url: str) -> str:
             stale = [
                 str(r[0])
                 for r in conn.execute(
-                    "select datname from pg_database where datname like %s and datname <> %s",
-                    (TEMPLATE_PREFIX + "%", name),
+                    # This family's other versions, and templates named before families were.
+                    "select datname from pg_database where datname <> %s"
+                    " and (starts_with(datname, %s) or datname ~ %s)",
+                    (name, family, "^" + TEMPLATE_PREFIX + "[0-9a-f]{16}$"),
                 )
             ]
             if row:
@@ -111,8 +173,11 @@ def ensure_template(base_url: str) -> str:
             target = with_dbname(base_url, name)
             migrate(target)
             with psycopg.connect(target, autocommit=True) as db:
-                db.execute("create extension if not exists pgtap")
-                for path in example_sources() + testing_sources():
+                for ext in template.extensions:
+                    db.execute(
+                        sql.SQL("create extension if not exists {}").format(sql.Identifier(ext))
+                    )
+                for path in template.files():
                     with db.transaction():
                         db.execute(path.read_bytes())
             conn.execute(sql.SQL("alter database {} is_template true").format(sql.Identifier(name)))
@@ -121,15 +186,18 @@ def ensure_template(base_url: str) -> str:
             conn.execute("select pg_advisory_unlock(hashtext('pgtenancy template'))")
 
 
-def create_test_database(base_url: str | None = None) -> str:
-    """A new database cloned from the template; returns its URL."""
+def create_test_database(base_url: str | None = None, template: Template | None = None) -> str:
+    """A new database cloned from the template (:func:`ensure_template`); returns its URL.
+
+    ``base_url`` names the server (default: ``$DATABASE_URL``, else the throwaway cluster).
+    """
     base = base_url or cluster.database_url()
-    template = ensure_template(base)
+    template_name = ensure_template(base, template)
     name = TEST_PREFIX + uuid.uuid4().hex[:12]
     with _admin(base) as conn:
         conn.execute(
             sql.SQL("create database {} template {}").format(
-                sql.Identifier(name), sql.Identifier(template)
+                sql.Identifier(name), sql.Identifier(template_name)
             )
         )
     return with_dbname(base, name)
@@ -193,7 +261,3 @@ def main(argv: list[str]) -> int:
         return 0
     print("usage: python -m pgtenancy.testing create [--seeded] | drop URL", file=sys.stderr)
     return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
