@@ -1,7 +1,10 @@
-"""Print the URL of a scratch database for the generator to introspect.
+"""Print the URL of a scratch database for the generator to read the catalog of.
 
-``core``: pgtenancy migrated. ``app``: the same plus the example application's schema.
-Rebuilt on every call so it always matches the sources.
+``core``: pgtenancy's versioned migrations and functions. ``app``: the same plus the example
+application's schema. Neither holds generated policies (``sql/policies/``,
+``examples/app/policies/``): the generator reads the catalog to regenerate them, so they must not
+be applied from the files about to be rewritten. Rebuilt on every call so it always matches the
+sources.
 """
 
 from __future__ import annotations
@@ -13,7 +16,23 @@ import psycopg
 from psycopg import sql
 
 from pgtenancy import cluster, testing
-from pgtenancy.migrate import migrate
+from pgtenancy.migrate import steps
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def build_without_policies(url: str) -> None:
+    """Apply every migration step except the generated policies, each in one transaction.
+
+    A scratch database needs no migration bookkeeping, so the steps are run as they are
+    rendered for yoyo, in the same order.
+    """
+    with psycopg.connect(url, autocommit=True) as conn:
+        for step in steps():
+            if step.display.startswith("policies/"):
+                continue
+            with conn.transaction():
+                conn.execute(step.text().encode())
 
 
 def main(kind: str) -> int:
@@ -23,9 +42,9 @@ def main(kind: str) -> int:
         conn.execute(sql.SQL("drop database if exists {} (force)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     url = testing.with_dbname(base, name)
-    migrate(url)
+    build_without_policies(url)
     if kind == "app":
-        schema = Path(__file__).resolve().parent.parent / "examples" / "app" / "schema.sql"
+        schema = ROOT / "examples" / "app" / "schema.sql"
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(schema.read_bytes())
     print(url)
