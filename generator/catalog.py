@@ -156,7 +156,12 @@ def _layout_problem(
     except psycopg.Error as exc:
         if exc.sqlstate != "TN007":
             raise
-        return str(exc).strip()
+        # The message, detail and hint; not the context, which names a line of the function.
+        diag = exc.diag
+        parts = [(diag.message_primary or str(exc)).strip()]
+        parts += [f"DETAIL:  {diag.message_detail}"] if diag.message_detail else []
+        parts += [f"HINT:  {diag.message_hint}"] if diag.message_hint else []
+        return "\n".join(parts)
     return None
 
 
@@ -208,7 +213,11 @@ def _relation(
 def read_snapshot(conn: psycopg.Connection[tuple[object, ...]], spec: Spec) -> Snapshot:
     """The snapshot of the spec's tables in the catalog reachable through ``conn``.
 
-    Relations the spec names that do not exist are left out (validation reports them)."""
+    Relations the spec names that do not exist are left out (validation reports them). Names
+    in definitions are schema-qualified whatever the session's search_path: it is set to
+    ``pg_catalog`` for the rest of the transaction.
+    """
+    conn.execute("select pg_catalog.set_config('search_path', 'pg_catalog', true)")
     roles = tuple(str(r) for (r,) in conn.execute(_MEMBER_ROLES))
     found = conn.execute(_HAS_KEY_CHECK).fetchone()
     check_layout = bool(found and found[0])
