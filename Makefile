@@ -16,7 +16,7 @@ help:
 	@echo "make test   - lint, pg_prove over tests/pgtap, pytest over tests/py"
 	@echo "make lint   - sqlfluff, ruff, mypy, and generated files up to date"
 	@echo "make bench  - RLS vs explicit WHERE latency ratios with pgbench"
-	@echo "make generate - regenerate sql/policies and the example app's policies and tests"
+	@echo "make generate - regenerate sql/policies, the example app's policies and tests, and the generator's golden cases"
 	@echo "make db / make db-stop - start / stop the throwaway cluster"
 
 $(STAMP): pyproject.toml
@@ -34,17 +34,21 @@ db: $(STAMP)
 db-stop:
 	@if [ -x $(BIN)/pgtenancy ]; then $(BIN)/pgtenancy db stop; else echo "not running"; fi
 
+# The catalog is read from scratch databases built without the generated policies (see
+# scripts/devdb.py); the generator's golden cases (tests/generator) render from their snapshots.
 generate: $(STAMP)
 	$(BIN)/pgtenancy generate --spec sql/tenancy.toml --out sql/policies --tests tests/pgtap/generated \
 		--database-url "$$($(PY) scripts/devdb.py core)"
 	$(BIN)/pgtenancy generate --spec examples/app/tenancy.toml --out examples/app/policies \
 		--tests tests/pgtap/generated --database-url "$$($(PY) scripts/devdb.py app)"
+	$(PY) tests/generator/golden.py
 
 check-generated: $(STAMP)
 	$(BIN)/pgtenancy generate --check --spec sql/tenancy.toml --out sql/policies \
 		--tests tests/pgtap/generated --database-url "$$($(PY) scripts/devdb.py core)"
 	$(BIN)/pgtenancy generate --check --spec examples/app/tenancy.toml --out examples/app/policies \
 		--tests tests/pgtap/generated --database-url "$$($(PY) scripts/devdb.py app)"
+	$(BIN)/pytest -q -p no:cacheprovider tests/generator
 
 lint: $(STAMP)
 	$(BIN)/sqlfluff lint $(SQLFLUFF_PATHS)
