@@ -80,6 +80,7 @@ create table gen.events_archive (
 ) inherits (gen.events);
 
 -- Identifiers that must be quoted everywhere: a space, double and single quotes, non-ASCII.
+-- noqa: disable=RF05
 create schema "Gen ""Odd""";
 grant usage on schema "Gen ""Odd""" to tenancy_app;
 create table "Gen ""Odd"""."We""ird" (
