@@ -28,7 +28,7 @@ help:
 	@echo "make lint   - sqlfluff, ruff, mypy, generated files up to date (and pgspot), side by side"
 	@echo "make updatecheck - install the previous release, seed it, migrate to HEAD, run pgTAP"
 	@echo "make bench  - RLS vs explicit WHERE latency ratios with pgbench"
-	@echo "make generate - regenerate sql/policies, tests/fixtures (policies and pgTAP tests), examples/app/policies"
+	@echo "make generate - regenerate sql/policies, tests/fixtures (policies and pgTAP tests), examples/app/policies, the generator's golden cases"
 	@echo "make db / make db-stop - start / stop the throwaway cluster"
 
 $(STAMP): pyproject.toml
@@ -46,6 +46,8 @@ db: $(STAMP)
 db-stop:
 	@if [ -x $(BIN)/pgtenancy ]; then $(BIN)/pgtenancy db stop; else echo "not running"; fi
 
+# The catalog is read from scratch databases built without the generated policies (see
+# scripts/devdb.py); the generator's golden cases (tests/generator) render from their snapshots.
 generate: $(STAMP)
 	$(BIN)/pgtenancy generate --spec sql/tenancy.toml --out sql/policies --tests tests/pgtap/generated \
 		--database-url "$$($(PY) scripts/devdb.py core)"
@@ -53,6 +55,7 @@ generate: $(STAMP)
 		--tests tests/pgtap/generated --database-url "$$($(PY) scripts/devdb.py fixtures)"
 	$(BIN)/pgtenancy generate --spec examples/app/tenancy.toml --out examples/app/policies \
 		--database-url "$$($(PY) scripts/devdb.py app)"
+	$(PY) tests/generator/golden.py
 
 check-generated: $(STAMP)
 	$(BIN)/pgtenancy generate --check --spec sql/tenancy.toml --out sql/policies \
@@ -61,6 +64,7 @@ check-generated: $(STAMP)
 		--tests tests/pgtap/generated --database-url "$$($(PY) scripts/devdb.py fixtures)"
 	$(BIN)/pgtenancy generate --check --spec examples/app/tenancy.toml --out examples/app/policies \
 		--database-url "$$($(PY) scripts/devdb.py app)"
+	$(BIN)/pytest -q -p no:cacheprovider tests/generator
 
 # The linters are independent: they run side by side, each saying when it starts and finishes
 # (sqlfluff, the slowest, on every core).

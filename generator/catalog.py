@@ -1,20 +1,40 @@
-"""Check the spec's tables against the database catalog (read-only).
+"""Read the catalog snapshot of a spec's tables from PostgreSQL (read-only).
 
-The generator never writes to the database: it opens a read-only transaction, confirms each
-table exists with a ``uuid`` ``tenant_id`` column, and collects the serial sequences whose
-``USAGE`` the application role needs to insert rows and every partition and inheritance child
-(recursively), which get the same row level security as the table. When pgtenancy is installed
-it also runs the key-layout check the policy file runs when applied, so layout problems are
-reported before the file is.
+This is the only module of the generator that talks to the database. :func:`read_snapshot`
+reads the member roles (labels of the enum ``tenancy.member_role``, in their order) and, for
+every relation the spec names, its kind and, for tables, its columns, indexes and key
+constraints, the serial sequences whose ``USAGE`` the application role needs to insert rows, and
+every partition and inheritance child (recursively), which get the same row level security as
+the table. When pgtenancy is installed it also runs the key-layout check the policy file runs
+when applied (``tenancy.assert_tenant_keys``, in a savepoint: it raises or changes nothing), so
+layout problems are reported before the file is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import psycopg
 
-from .spec import Spec, SpecError, TableSpec
+from .snapshot import (
+    Column,
+    Constraint,
+    Descendant,
+    Index,
+    Relation,
+    Sequence,
+    Snapshot,
+    TableInfo,
+    qualified,
+)
+from .spec import Spec, TableEntry
+
+__all__ = [
+    "Descendant",
+    "Sequence",
+    "TableInfo",
+    "qualified",
+    "read_catalog",
+    "read_snapshot",
+]
 
 _TABLE_KINDS = {"r": "table", "p": "partitioned table"}
 _KIND_NAMES = {
@@ -28,50 +48,51 @@ _KIND_NAMES = {
     "t": "TOAST table",
 }
 
+_MEMBER_ROLES = """
+select e.enumlabel::text
+from pg_catalog.pg_enum as e
+where e.enumtypid = pg_catalog.to_regtype('tenancy.member_role')
+order by e.enumsortorder
+"""
 
-@dataclass(frozen=True)
-class Sequence:
-    schema: str
-    name: str
+_COLUMNS = """
+select a.attname::text,
+       pg_catalog.format_type(a.atttypid, a.atttypmod),
+       a.attnotnull,
+       pg_catalog.pg_get_expr(d.adbin, d.adrelid),
+       case a.attidentity when 'a' then 'always' when 'd' then 'by default' end,
+       a.attgenerated = 's'
+from pg_catalog.pg_attribute as a
+left join pg_catalog.pg_attrdef as d on d.adrelid = a.attrelid and d.adnum = a.attnum
+where a.attrelid = %s and a.attnum > 0 and not a.attisdropped
+order by a.attnum
+"""
 
+_INDEXES = """
+select c.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid)
+from pg_catalog.pg_index as i
+join pg_catalog.pg_class as c on c.oid = i.indexrelid
+where i.indrelid = %s
+order by c.relname
+"""
 
-@dataclass(frozen=True)
-class Descendant:
-    """A partition or inheritance child of a tenant table (at any depth)."""
-
-    schema: str
-    name: str
-    #: A partition (row triggers of the parent are cloned onto it), else an inheritance child.
-    is_partition: bool
-    parent_schema: str
-    parent_name: str
-
-
-@dataclass(frozen=True)
-class TableInfo:
-    """What the templates need to know about a table beyond the spec."""
-
-    spec: TableSpec
-    #: Sequences owned by serial columns (not identity columns), sorted by schema and name.
-    serial_sequences: tuple[Sequence, ...]
-    #: Every partition and inheritance child, recursively, sorted by schema and name.
-    descendants: tuple[Descendant, ...] = ()
-    #: The TN007 message the policy file would fail with when applied now, if any.
-    layout_problem: str | None = None
-
+_CONSTRAINTS = """
+select c.conname::text,
+       case c.contype
+           when 'p' then 'primary key' when 'u' then 'unique'
+           when 'x' then 'exclusion' else 'foreign key'
+       end,
+       pg_catalog.pg_get_constraintdef(c.oid)
+from pg_catalog.pg_constraint as c
+where c.conrelid = %s and c.contype in ('p', 'u', 'x', 'f')
+order by c.conname
+"""
 
 _FIND_TABLE = """
 select c.oid, c.relkind::text
 from pg_catalog.pg_class as c
 join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
 where n.nspname = %s and c.relname = %s
-"""
-
-_TENANT_COLUMN = """
-select a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype,
-       pg_catalog.format_type(a.atttypid, a.atttypmod)
-from pg_catalog.pg_attribute as a
-where a.attrelid = %s and a.attname = 'tenant_id' and a.attnum > 0 and not a.attisdropped
 """
 
 # Serial columns own their sequence with an 'a' (auto) dependency; identity columns use 'i'
@@ -122,94 +143,92 @@ select coalesce(
 """
 
 
-def qualified(schema: str, name: str) -> str:
-    """``"schema"."name"``, every part quoted (as the templates write it)."""
-    return '"' + schema.replace('"', '""') + '"."' + name.replace('"', '""') + '"'
-
-
 def _layout_problem(
-    conn: psycopg.Connection[tuple[object, ...]], table: TableSpec, covered: list[str]
+    conn: psycopg.Connection[tuple[object, ...]], entry: TableEntry, covered: list[str]
 ) -> str | None:
     """The TN007 message of ``tenancy.assert_tenant_keys``, or None when the layout is fine."""
     try:
         with conn.transaction():
             conn.execute(
                 "select tenancy.assert_tenant_keys(%s::regclass, %s::text[])",
-                (qualified(table.schema, table.name), covered),
+                (qualified(entry.schema, entry.name), covered),
             )
     except psycopg.Error as exc:
         if exc.sqlstate != "TN007":
             raise
-        return str(exc).strip()
+        # The message, detail and hint; not the context, which names a line of the function.
+        diag = exc.diag
+        parts = [(diag.message_primary or str(exc)).strip()]
+        parts += [f"DETAIL:  {diag.message_detail}"] if diag.message_detail else []
+        parts += [f"HINT:  {diag.message_hint}"] if diag.message_hint else []
+        return "\n".join(parts)
     return None
 
 
-def _problem(spec: Spec, table: TableSpec, text: str) -> SpecError:
-    return SpecError(f"{spec.display}: table {table.key!r}: {text}")
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
-def inspect(conn: psycopg.Connection[tuple[object, ...]], spec: Spec) -> list[TableInfo]:
-    """Validate every table of ``spec`` against the catalog reachable through ``conn``."""
-    infos: list[TableInfo] = []
+def _relation(
+    conn: psycopg.Connection[tuple[object, ...]], entry: TableEntry, check_layout: bool
+) -> Relation | None:
+    row = conn.execute(_FIND_TABLE, (entry.schema, entry.name)).fetchone()
+    if row is None:
+        return None
+    oid, kind = row
+    if kind not in _TABLE_KINDS:
+        what = _KIND_NAMES.get(str(kind), f"relation of kind {kind}")
+        return Relation(entry.schema, entry.name, what)
+    columns = tuple(
+        Column(str(n), str(t), bool(nn), _opt(d), _opt(i), bool(g))
+        for n, t, nn, d, i, g in conn.execute(_COLUMNS, (oid,))
+    )
+    indexes = tuple(Index(str(n), str(d)) for n, d in conn.execute(_INDEXES, (oid,)))
+    constraints = tuple(
+        Constraint(str(n), str(k), str(d)) for n, k, d in conn.execute(_CONSTRAINTS, (oid,))
+    )
+    sequences = tuple(Sequence(str(s), str(n)) for s, n in conn.execute(_SERIAL_SEQUENCES, (oid,)))
+    descendants = tuple(
+        Descendant(str(s), str(n), bool(part), str(ps), str(pn))
+        for s, n, part, ps, pn in conn.execute(_DESCENDANTS, (oid,))
+    )
+    problem = None
+    tenant_uuid = any(c.name == "tenant_id" and c.type == "uuid" for c in columns)
+    if check_layout and tenant_uuid:
+        covered = [qualified(d.schema, d.name) for d in descendants]
+        problem = _layout_problem(conn, entry, covered)
+    return Relation(
+        schema=entry.schema,
+        name=entry.name,
+        kind=_TABLE_KINDS[str(kind)],
+        columns=columns,
+        indexes=indexes,
+        constraints=constraints,
+        serial_sequences=sequences,
+        descendants=descendants,
+        layout_problem=problem,
+    )
+
+
+def read_snapshot(conn: psycopg.Connection[tuple[object, ...]], spec: Spec) -> Snapshot:
+    """The snapshot of the spec's tables in the catalog reachable through ``conn``.
+
+    Relations the spec names that do not exist are left out (validation reports them). Names
+    in definitions are schema-qualified whatever the session's search_path: it is set to
+    ``pg_catalog`` for the rest of the transaction.
+    """
+    conn.execute("select pg_catalog.set_config('search_path', 'pg_catalog', true)")
+    roles = tuple(str(r) for (r,) in conn.execute(_MEMBER_ROLES))
     found = conn.execute(_HAS_KEY_CHECK).fetchone()
     check_layout = bool(found and found[0])
-    for table in spec.tables:
-        row = conn.execute(_FIND_TABLE, (table.schema, table.name)).fetchone()
-        if row is None:
-            raise _problem(
-                spec,
-                table,
-                f"no table {table.name!r} in schema {table.schema!r} in the database "
-                "(names are case-sensitive; create the table before generating its policies)",
-            )
-        oid, kind = row
-        if kind not in _TABLE_KINDS:
-            raise _problem(
-                spec,
-                table,
-                f"{table.key!r} is a {_KIND_NAMES.get(str(kind), f'relation of kind {kind}')}, "
-                "not a table",
-            )
-        column = conn.execute(_TENANT_COLUMN, (oid,)).fetchone()
-        if column is None:
-            raise _problem(
-                spec,
-                table,
-                f"table {table.key!r} has no tenant_id column "
-                "(every tenant table needs tenant_id uuid not null)",
-            )
-        is_uuid, type_name = column
-        if not is_uuid:
-            raise _problem(
-                spec,
-                table,
-                f"column tenant_id of {table.key!r} has type {type_name}, not uuid",
-            )
-        sequences = tuple(
-            Sequence(str(s), str(n)) for s, n in conn.execute(_SERIAL_SEQUENCES, (oid,))
-        )
-        descendants = tuple(
-            Descendant(str(s), str(n), bool(part), str(ps), str(pn))
-            for s, n, part, ps, pn in conn.execute(_DESCENDANTS, (oid,))
-        )
-        problem = None
-        if check_layout:
-            covered = [qualified(d.schema, d.name) for d in descendants]
-            problem = _layout_problem(conn, table, covered)
-        infos.append(
-            TableInfo(
-                spec=table,
-                serial_sequences=sequences,
-                descendants=descendants,
-                layout_problem=problem,
-            )
-        )
-    return infos
+    relations = [r for e in spec.tables if (r := _relation(conn, e, check_layout)) is not None]
+    relations.sort(key=lambda r: (r.schema, r.name))
+    return Snapshot(member_roles=roles, relations=tuple(relations))
 
 
-def read_catalog(database_url: str, spec: Spec) -> list[TableInfo]:
-    """Open a read-only transaction on ``database_url`` and inspect the spec's tables."""
+def read_catalog(database_url: str, spec: Spec) -> Snapshot:
+    """Open a read-only transaction on ``database_url`` and read the snapshot of the spec."""
     with psycopg.connect(database_url) as conn:
         conn.read_only = True
         with conn.transaction():
-            return inspect(conn, spec)
+            return read_snapshot(conn, spec)

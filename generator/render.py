@@ -1,7 +1,9 @@
-"""Render a table's SQL and pgTAP test from the Jinja templates.
+"""Render a spec's SQL and pgTAP tests from a catalog snapshot with the Jinja templates.
 
-Templates never splice a name: identifiers go through ``qident`` and literals through
-``qliteral``; undefined variables are errors (``StrictUndefined``).
+:func:`render` is pure: the spec and the snapshot in, the files (or a :class:`SpecError`) out;
+nothing here talks to the database. Templates never splice a name: identifiers go through
+``qident`` and literals through ``qliteral``; undefined variables are errors
+(``StrictUndefined``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from pathlib import Path
 
 import jinja2
 
-from .catalog import TableInfo, qualified
-from .spec import ROLES, TableSpec
+from .snapshot import Snapshot, TableInfo, qualified, table_infos
+from .spec import Spec, TableSpec, bind_roles
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -199,7 +201,7 @@ class Renderer:
         table = info.spec
         context = self._context(info, spec_display)
         context["policies"] = sorted(policies_for(table), key=lambda p: p.name)
-        context["roles"] = sql_array(sorted(ROLES), "text")
+        context["roles"] = sql_array(sorted(info.roles), "text")
         context["read"] = sql_array(table.read, "text")
         context["write"] = sql_array(table.write, "text")
         context["sequences"] = sql_array(
@@ -211,3 +213,28 @@ class Renderer:
         context["sample"] = qliteral(json.dumps(dict(table.sample), ensure_ascii=False))
         context["fixtures"] = table.fixtures
         return self._render("pgtap_isolation.sql.j2", context)
+
+
+@dataclass(frozen=True)
+class Output:
+    """What a spec renders to: file name to text, per directory, and warnings to print."""
+
+    policies: dict[str, str]
+    tests: dict[str, str]
+    #: Key-layout problems the policy files would fail with (TN007) if applied now.
+    warnings: tuple[str, ...]
+
+
+def render(spec: Spec, snapshot: Snapshot, renderer: Renderer | None = None) -> Output:
+    """Check the spec against the snapshot and render every file; raises :class:`SpecError`."""
+    renderer = renderer or Renderer()
+    infos = table_infos(spec.display, bind_roles(spec, snapshot.member_roles), snapshot)
+    return Output(
+        policies={i.spec.file_name: renderer.policies(i, spec.display) for i in infos},
+        tests={i.spec.file_name: renderer.isolation_test(i, spec.display) for i in infos},
+        warnings=tuple(
+            f"{i.spec.key}: applying its policy file would fail now: {i.layout_problem}"
+            for i in infos
+            if i.layout_problem
+        ),
+    )

@@ -7,20 +7,19 @@ A spec names the tenant tables and, per table, which member roles may read and w
     write = ["owner", "admin"]
     owner_access = false
 
-Everything that can be checked without a database is checked here; the catalog checks
-(the table exists, ``tenant_id`` is a uuid column) live in :mod:`pgtenancy.generator.catalog`.
+:func:`parse_spec` checks the file's structure; the member roles are the labels of the
+enum ``tenancy.member_role`` in the database, so role names are checked, and the defaults filled
+in, by :func:`bind_roles` once the catalog snapshot is read. Read defaults to every role, write
+to every role but the least privileged (``viewer``). The catalog checks (the table exists,
+``tenant_id`` is a uuid column) live in :mod:`pgtenancy.generator.snapshot`.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-#: Member roles in decreasing order of privilege.
-ROLES: tuple[str, ...] = ("owner", "admin", "member", "viewer")
-DEFAULT_READ: tuple[str, ...] = ("owner", "admin", "member", "viewer")
-DEFAULT_WRITE: tuple[str, ...] = ("owner", "admin", "member")
 
 TOP_LEVEL_KEYS: tuple[str, ...] = ("tables",)
 TABLE_KEYS: tuple[str, ...] = ("owner_access", "read", "write") + ("sample", "fixtures")
@@ -31,8 +30,27 @@ class SpecError(Exception):
 
 
 @dataclass(frozen=True)
+class TableEntry:
+    """A table as the spec file writes it: ``read``/``write`` None when left to the default.
+
+    Role names are not checked yet (the roles come from the catalog: :func:`bind_roles`)."""
+
+    key: str
+    schema: str
+    name: str
+    read: tuple[object, ...] | None
+    write: tuple[object, ...] | None
+    owner_access: bool
+    #: Test data for the generated pgTAP test, checked as the spec is read (see _test_data).
+    sample: tuple[tuple[str, str], ...] = ()
+    fixtures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TableSpec:
-    """One tenant table of the spec. Role tuples are sorted, so output never depends on order."""
+    """One tenant table with its roles checked against the member roles of the catalog.
+
+    Role tuples are sorted, so output never depends on order."""
 
     key: str
     schema: str
@@ -53,11 +71,12 @@ class TableSpec:
 
 @dataclass(frozen=True)
 class Spec:
-    """A validated spec: ``display`` is the path written into generated headers."""
+    """A spec file checked for structure: ``display`` is the path written into generated
+    headers. Tables are sorted by schema and name."""
 
     path: Path
     display: str
-    tables: tuple[TableSpec, ...]
+    tables: tuple[TableEntry, ...]
 
 
 def display_path(path: Path) -> str:
@@ -75,25 +94,78 @@ def _fail(display: str, table: str | None, problem: str) -> SpecError:
     return SpecError(where + problem)
 
 
-def _roles(display: str, table: str, key: str, value: object) -> tuple[str, ...]:
+def _unknown_role(
+    display: str, table: str, key: str, role: object, roles: Sequence[str]
+) -> SpecError:
+    return _fail(
+        display,
+        table,
+        f"unknown role {role!r} in {key} (valid roles: {', '.join(sorted(roles))})",
+    )
+
+
+def _roles(display: str, table: str, key: str, value: object) -> tuple[object, ...] | None:
+    """The role names as written (unchecked against the catalog); None when absent."""
+    if value is None:
+        return None
     if not isinstance(value, list):
         raise _fail(
             display,
             table,
             f"{key} must be a list of role names, got {value!r} ({type(value).__name__})",
         )
-    seen: set[str] = set()
+    seen: list[object] = []
     for role in value:
-        if not isinstance(role, str) or role not in ROLES:
-            raise _fail(
-                display,
-                table,
-                f"unknown role {role!r} in {key} (valid roles: {', '.join(sorted(ROLES))})",
-            )
         if role in seen:
             raise _fail(display, table, f"duplicate role {role!r} in {key}")
-        seen.add(role)
-    return tuple(sorted(seen))
+        seen.append(role)
+    return tuple(seen)
+
+
+def bind_roles(spec: Spec, roles: Sequence[str]) -> tuple[TableSpec, ...]:
+    """Check the spec's role names against the member roles of the catalog (most privileged
+    first) and fill in the defaults: read every role, write every role but the last."""
+    if not roles:
+        raise _fail(
+            spec.display,
+            None,
+            "the database has no member roles (enum type tenancy.member_role is missing or "
+            "empty): run pgtenancy migrate on it first",
+        )
+    bound: list[TableSpec] = []
+    for entry in spec.tables:
+        checked: dict[str, list[str]] = {}
+        for key, given, default in (
+            ("read", entry.read, roles),
+            ("write", entry.write, roles[:-1] or roles),
+        ):
+            checked[key] = []
+            for role in given if given is not None else default:
+                if not isinstance(role, str) or role not in roles:
+                    raise _unknown_role(spec.display, entry.key, key, role, roles)
+                checked[key].append(role)
+        read, write = checked["read"], checked["write"]
+        unreadable = [r for r in sorted(write) if r not in read]
+        if unreadable:
+            raise _fail(
+                spec.display,
+                entry.key,
+                f"write role {unreadable[0]!r} is not in read: UPDATE and DELETE only reach rows "
+                "the role can SELECT, so every write role must also be a read role",
+            )
+        bound.append(
+            TableSpec(
+                entry.key,
+                entry.schema,
+                entry.name,
+                tuple(sorted(read)),
+                tuple(sorted(write)),
+                entry.owner_access,
+                entry.sample,
+                entry.fixtures,
+            )
+        )
+    return tuple(bound)
 
 
 def _split_name(display: str, key: str) -> tuple[str, str]:
@@ -148,7 +220,7 @@ def _test_data(
 
 
 def parse_spec(text: str, path: Path, display: str | None = None) -> Spec:
-    """Validate spec text; ``path`` is only used for messages and headers."""
+    """Check the structure of spec text; ``path`` is only used for messages and headers."""
     shown = display if display is not None else display_path(path)
     try:
         data = tomllib.loads(text)
@@ -164,7 +236,7 @@ def parse_spec(text: str, path: Path, display: str | None = None) -> Spec:
     raw_tables = data.get("tables", {})
     if not isinstance(raw_tables, dict):
         raise _fail(shown, None, f"tables must be a table of tables, got {raw_tables!r}")
-    tables: list[TableSpec] = []
+    tables: list[TableEntry] = []
     for key, body in raw_tables.items():
         schema, name = _split_name(shown, key)
         if not isinstance(body, dict):
@@ -176,29 +248,21 @@ def parse_spec(text: str, path: Path, display: str | None = None) -> Spec:
                     key,
                     f"unknown key {item!r} (allowed: {', '.join(TABLE_KEYS)})",
                 )
-        read = _roles(shown, key, "read", body.get("read", list(DEFAULT_READ)))
-        if not read:
+        read = _roles(shown, key, "read", body.get("read"))
+        if read == ():
             raise _fail(shown, key, "read = [] names no role: a tenant table needs readers")
-        write = _roles(shown, key, "write", body.get("write", list(DEFAULT_WRITE)))
-        unreadable = [r for r in write if r not in read]
-        if unreadable:
-            raise _fail(
-                shown,
-                key,
-                f"write role {unreadable[0]!r} is not in read: UPDATE and DELETE only reach rows "
-                "the role can SELECT, so every write role must also be a read role",
-            )
+        write = _roles(shown, key, "write", body.get("write"))
         owner_access = body.get("owner_access", False)
         if not isinstance(owner_access, bool):
             raise _fail(shown, key, f"owner_access must be true or false, got {owner_access!r}")
         sample, fixtures = _test_data(shown, key, body)
-        tables.append(TableSpec(key, schema, name, read, write, owner_access, sample, fixtures))
+        tables.append(TableEntry(key, schema, name, read, write, owner_access, sample, fixtures))
     tables.sort(key=lambda t: (t.schema, t.name))
     return Spec(path=path, display=shown, tables=tuple(tables))
 
 
 def load_spec(path: Path) -> Spec:
-    """Read and validate the spec file at ``path``."""
+    """Read the spec file at ``path`` and check its structure."""
     shown = display_path(path)
     try:
         text = path.read_text(encoding="utf-8")

@@ -156,7 +156,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         argv += ["--tests", args.tests]
     if args.check:
         argv.append("--check")
-    argv += ["--database-url", _url(args)]
+    argv += ["--snapshot", args.snapshot] if args.snapshot else ["--database-url", _url(args)]
     return int(cli_main(argv))
 
 
@@ -182,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="directory for the SQL files")
     p.add_argument("--tests", help="directory for the pgTAP isolation tests")
     p.add_argument("--check", action="store_true", help="exit 1 when the output is stale")
+    p.add_argument("--snapshot", help="render from a catalog snapshot (JSON) instead of a database")
     _add_url(p)
     p.set_defaults(func=cmd_generate)
 

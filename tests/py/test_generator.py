@@ -1,17 +1,18 @@
-"""pgtenancy generate: spec validation, golden output, --check, quoting, apply-time checks.
+"""pgtenancy generate: the catalog snapshot, --check, quoting, apply-time checks.
 
-Everything runs against the session's real database. Tables the generator is pointed at are
-created in a schema of their own (dropped at the end). The golden files are the checked-in
-outputs (sql/policies, examples/app/policies, tests/pgtap/generated);
-``PGTENANCY_UPDATE_GOLDEN=1 pytest tests/py/test_generator.py`` (or ``make generate``) rewrites
-them.
+What the generator renders and refuses for each spec and catalog is in the golden cases
+(tests/generator/cases, run without a database by tests/generator/test_cases.py). Here: the
+snapshot read from a live catalog equals the cases' checked-in snapshots
+(``PGTENANCY_UPDATE_GOLDEN=1`` rewrites them), the command line (``--check`` and its drift
+report, from a case's snapshot), and the generated SQL applied to the session's real database,
+in schemas of their own (dropped at the end). The checked-in outputs (sql/policies,
+tests/fixtures/policies, tests/pgtap/generated) are rewritten by ``make generate``.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import uuid
@@ -22,15 +23,20 @@ from pathlib import Path
 import psycopg
 import pytest
 from pgtenancy.generator import HEADER_PREFIX, cli_main
+from pgtenancy.generator.catalog import read_snapshot
 from pgtenancy.generator.render import ALL_POLICY_NAMES
-from pgtenancy.generator.spec import SpecError, parse_spec
+from pgtenancy.generator.spec import SpecError, bind_roles, parse_spec
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from sqlfluff.core import FluffConfig, Linter
 
+from tests.generator import golden
+
 REPO = Path(__file__).resolve().parents[2]
 UPDATE_GOLDEN = os.environ.get("PGTENANCY_UPDATE_GOLDEN") == "1"
 PGTENANCY = Path(sys.executable).with_name("pgtenancy")
+#: A case whose snapshot holds gen.good (a serial column) and gen.other (tests/generator).
+TWO_TABLES = golden.CASES / "two_tables"
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -139,13 +145,9 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-# -- golden files -------------------------------------------------------------------------------
+# -- the catalog snapshot and the checked-in output ----------------------------------------------
 
-EXAMPLES = [
-    ("app", "tests/fixtures/tenancy.toml", ["app.documents.sql", "app.projects.sql"]),
-    ("core", "sql/tenancy.toml", ["tenancy.memberships.sql"]),
-]
-# The golden files are the checked-in outputs themselves (applied by migrate, run by pg_prove).
+# The checked-in outputs (applied by migrate and the test template, run by pg_prove).
 GOLDEN = {
     ("app", "policies"): REPO / "tests" / "fixtures" / "policies",
     ("core", "policies"): REPO / "sql" / "policies",
@@ -154,36 +156,32 @@ GOLDEN = {
 }
 
 
-@pytest.mark.parametrize(("label", "spec", "names"), EXAMPLES, ids=[e[0] for e in EXAMPLES])
-def test_golden_files(
-    label: str,
-    spec: str,
-    names: list[str],
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    monkeypatch.chdir(REPO)
-    out, tests = tmp_path / "policies", tmp_path / "tests"
-    result = run(
-        capsys, "--spec", spec, "--out", out, "--tests", tests, "--database-url", database_url
-    )
-    assert result.code == 0, result.err
-    for kind, directory in (("policies", out), ("tests", tests)):
-        golden_dir = GOLDEN[label, kind]
-        assert sorted(p.name for p in directory.iterdir()) == names
-        if UPDATE_GOLDEN:
-            for name in names:
-                shutil.copyfile(directory / name, golden_dir / name)
-        for name in names:
-            produced = (directory / name).read_text()
-            expected = (golden_dir / name).read_text()
-            assert produced == expected, f"{kind}/{name} differs from {golden_dir / name}"
-            assert lint(produced) == [], f"sqlfluff on {kind}/{name}"
+def test_snapshots_of_the_cases_match_the_live_catalog(database_url: str) -> None:
+    """Every case's checked-in catalog.json is what read_snapshot reads from a migrated test
+    database holding the fixture tables (tests/generator/schema.sql, applied in a transaction
+    that is rolled back); app.* and tenancy.* are the test database's own."""
+    with_snapshot = []
+    for name in golden.case_names():
+        try:
+            with_snapshot.append((name, golden.load_case_spec(golden.CASES / name)))
+        except SpecError:
+            continue  # refused for its structure: no catalog is read
+    assert len(with_snapshot) >= 15
+    mismatched = []
+    with psycopg.connect(database_url) as conn:
+        conn.execute(golden.SCHEMA.read_bytes())
+        for name, spec in with_snapshot:
+            live = read_snapshot(conn, spec).to_json()
+            path = golden.CASES / name / "catalog.json"
+            if UPDATE_GOLDEN:
+                path.write_text(live, encoding="utf-8")
+            if not path.is_file() or path.read_text(encoding="utf-8") != live:
+                mismatched.append(name)
+        conn.rollback()
+    assert mismatched == [], "catalog.json differs from the live catalog (see golden.py)"
 
 
-def test_golden_policy_text(database_url: str) -> None:
+def test_golden_policy_text() -> None:
     """The policy shapes the rest of pgtenancy relies on, spelled out once."""
     text = (GOLDEN["app", "policies"] / "app.projects.sql").read_text()
     assert text.startswith(
@@ -254,133 +252,7 @@ def test_generated_tests_are_one_planned_call() -> None:
         ], path
 
 
-# -- invalid specs ------------------------------------------------------------------------------
-
-VALID_TABLE = '[tables."{schema}.good"]\n'
-
-
-def refused(capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path, text: str) -> str:
-    spec = write_spec(in_tmp, text.format(schema=scratch.schema))
-    result = run(capsys, "--spec", spec.name, "--out", "out", "--tests", "tests",
-                 "--database-url", scratch.url)  # fmt: skip
-    assert result.code == 2, result
-    assert result.out == ""
-    assert not (in_tmp / "out").exists() and not (in_tmp / "tests").exists()
-    assert result.err.startswith("pgtenancy generate: tenancy.toml: "), result.err
-    return result.err
-
-
-def test_invalid_toml(capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path) -> None:
-    err = refused(capsys, scratch, in_tmp, '[tables."{schema}.good"]\nread = owner\n')
-    assert "invalid TOML" in err
-    assert "at line 2" in err
-
-
-def test_unknown_top_level_key(
-    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
-) -> None:
-    err = refused(capsys, scratch, in_tmp, "audit = true\n" + VALID_TABLE)
-    assert "unknown top-level key 'audit'" in err
-    assert "allowed: tables" in err
-
-
-def test_unknown_table_key(
-    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
-) -> None:
-    err = refused(capsys, scratch, in_tmp, VALID_TABLE + 'reed = ["owner"]\n')
-    assert f"table '{scratch.schema}.good'" in err
-    assert "unknown key 'reed'" in err
-    assert "allowed: owner_access, read, write" in err
-
-
-@pytest.mark.parametrize("key", ["good", "a.b.c", ".good", "{schema}."])
-def test_table_name_not_schema_dot_table(
-    key: str, capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
-) -> None:
-    err = refused(capsys, scratch, in_tmp, f'[tables."{key}"]\n')
-    shown = key.format(schema=scratch.schema)
-    assert f"table name {shown!r} is not in schema.table form" in err
-
-
-def test_table_name_with_control_character(
-    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
-) -> None:
-    err = refused(capsys, scratch, in_tmp, '[tables."{schema}.bad\\nname"]\n')
-    assert "contains a control character" in err
-    assert "bad\\nname" in err
-
-
-def test_unknown_role(capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path) -> None:
-    err = refused(capsys, scratch, in_tmp, VALID_TABLE + 'read = ["owner", "superuser"]\n')
-    assert f"table '{scratch.schema}.good'" in err
-    assert "unknown role 'superuser' in read" in err
-    assert "valid roles: admin, member, owner, viewer" in err
-
-
-def test_role_list_not_a_list(
-    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
-) -> None:
-    err = refused(capsys, scratch, in_tmp, VALID_TABLE + 'write = "owner"\n')
-    assert f"table '{scratch.schema}.good'" in err
-    assert "write must be a list of role names, got 'owner'" in err
-
-
-def test_duplicate_role(capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path) -> None:
-    err = refused(capsys, scratch, in_tmp, VALID_TABLE + 'write = ["admin", "owner", "admin"]\n')
-    assert f"table '{scratch.schema}.good'" in err
-    assert "duplicate role 'admin' in write" in err
-
-
-def test_write_role_not_readable(
-    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
-) -> None:
-    err = refused(
-        capsys, scratch, in_tmp, VALID_TABLE + 'read = ["owner"]\nwrite = ["owner", "member"]\n'
-    )
-    assert f"table '{scratch.schema}.good'" in err
-    assert "write role 'member' is not in read" in err
-    assert "UPDATE and DELETE only reach rows the role can SELECT" in err
-
-
-def test_empty_read(capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path) -> None:
-    err = refused(capsys, scratch, in_tmp, VALID_TABLE + "read = []\nwrite = []\n")
-    assert "read = [] names no role" in err
-
-
-def test_owner_access_not_boolean(
-    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
-) -> None:
-    err = refused(capsys, scratch, in_tmp, VALID_TABLE + 'owner_access = "yes"\n')
-    assert "owner_access must be true or false, got 'yes'" in err
-
-
-def test_table_missing_from_database(
-    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
-) -> None:
-    err = refused(capsys, scratch, in_tmp, '[tables."{schema}.Good"]\n')
-    assert f"table '{scratch.schema}.Good'" in err
-    assert f"no table 'Good' in schema '{scratch.schema}' in the database" in err
-
-
-def test_table_without_tenant_id(
-    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
-) -> None:
-    err = refused(capsys, scratch, in_tmp, '[tables."{schema}.no_tenant"]\n')
-    assert f"table '{scratch.schema}.no_tenant' has no tenant_id column" in err
-
-
-def test_tenant_id_not_uuid(
-    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
-) -> None:
-    err = refused(capsys, scratch, in_tmp, '[tables."{schema}.text_tenant"]\n')
-    assert f"column tenant_id of '{scratch.schema}.text_tenant' has type text, not uuid" in err
-
-
-def test_view_is_not_a_table(
-    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
-) -> None:
-    err = refused(capsys, scratch, in_tmp, '[tables."{schema}.good_view"]\n')
-    assert f"'{scratch.schema}.good_view' is a view, not a table" in err
+# -- refused specs (the messages themselves are golden cases) ------------------------------------
 
 
 def test_unreachable_database(capsys: pytest.CaptureFixture[str], in_tmp: Path) -> None:
@@ -393,11 +265,16 @@ def test_unreachable_database(capsys: pytest.CaptureFixture[str], in_tmp: Path) 
 
 
 def test_spec_errors_raise_spec_error() -> None:
+    roles = golden.load_case_snapshot(TWO_TABLES).member_roles
     with pytest.raises(SpecError, match=r"^x\.toml: table 'a\.b': unknown role 'root' in write"):
-        parse_spec('[tables."a.b"]\nwrite = ["root"]\n', Path("x.toml"))
+        bind_roles(parse_spec('[tables."a.b"]\nwrite = ["root"]\n', Path("x.toml")), roles)
 
 
-# -- determinism and --check --------------------------------------------------------------------
+# -- determinism and --check (from the snapshot of a golden case: no database needed) ------------
+
+#: The two_tables case's snapshot (gen.good with a serial column, gen.other) and its schema.
+SNAPSHOT = TWO_TABLES / "catalog.json"
+SCHEMA = "gen"
 
 
 def two_table_spec(schema: str, *, reverse: bool = False) -> str:
@@ -412,114 +289,108 @@ def two_table_spec(schema: str, *, reverse: bool = False) -> str:
     return "\n".join(reversed(parts) if reverse else parts)
 
 
-def test_output_is_deterministic(
-    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
-) -> None:
-    write_spec(in_tmp, two_table_spec(scratch.schema))
+def test_output_is_deterministic(capsys: pytest.CaptureFixture[str], in_tmp: Path) -> None:
+    write_spec(in_tmp, two_table_spec(SCHEMA))
     first = run(capsys, "--spec", "tenancy.toml", "--out", "a/out", "--tests", "a/tests",
-                "--database-url", scratch.url)  # fmt: skip
+                "--snapshot", SNAPSHOT)  # fmt: skip
     second = run(capsys, "--spec", "tenancy.toml", "--out", "b/out", "--tests", "b/tests",
-                 "--database-url", scratch.url)  # fmt: skip
+                 "--snapshot", SNAPSHOT)  # fmt: skip
     assert first.code == second.code == 0
     assert snapshot(in_tmp / "a/out") == snapshot(in_tmp / "b/out")
     assert snapshot(in_tmp / "a/tests") == snapshot(in_tmp / "b/tests")
     assert len(snapshot(in_tmp / "a/out")) == 2
     # The order of tables and roles in the spec does not matter.
-    write_spec(in_tmp, two_table_spec(scratch.schema, reverse=True))
+    write_spec(in_tmp, two_table_spec(SCHEMA, reverse=True))
     third = run(capsys, "--spec", "tenancy.toml", "--out", "c/out", "--tests", "c/tests",
-                "--database-url", scratch.url)  # fmt: skip
+                "--snapshot", SNAPSHOT)  # fmt: skip
     assert third.code == 0
     assert snapshot(in_tmp / "c/out") == snapshot(in_tmp / "a/out")
     assert snapshot(in_tmp / "c/tests") == snapshot(in_tmp / "a/tests")
 
 
-def check(capsys: pytest.CaptureFixture[str], url: str) -> Run:
+def check(capsys: pytest.CaptureFixture[str]) -> Run:
     return run(capsys, "--check", "--spec", "tenancy.toml", "--out", "out", "--tests", "tests",
-               "--database-url", url)  # fmt: skip
+               "--snapshot", SNAPSHOT)  # fmt: skip
 
 
-def generate(capsys: pytest.CaptureFixture[str], url: str) -> Run:
+def generate(capsys: pytest.CaptureFixture[str]) -> Run:
     return run(capsys, "--spec", "tenancy.toml", "--out", "out", "--tests", "tests",
-               "--database-url", url)  # fmt: skip
+               "--snapshot", SNAPSHOT)  # fmt: skip
 
 
 def test_check_up_to_date_and_writes_nothing(
-    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+    capsys: pytest.CaptureFixture[str], in_tmp: Path
 ) -> None:
-    write_spec(in_tmp, two_table_spec(scratch.schema))
-    missing = check(capsys, scratch.url)
+    write_spec(in_tmp, two_table_spec(SCHEMA))
+    missing = check(capsys)
     assert missing.code == 1
     assert missing.out.count("missing: ") == 4
     assert not (in_tmp / "out").exists() and not (in_tmp / "tests").exists()
-    assert generate(capsys, scratch.url).code == 0
+    assert generate(capsys).code == 0
     before = snapshot(in_tmp / "out"), snapshot(in_tmp / "tests")
-    ok = check(capsys, scratch.url)
+    ok = check(capsys)
     assert ok.code == 0, ok
     assert "4 generated files from tenancy.toml are up to date" in ok.out
     assert (snapshot(in_tmp / "out"), snapshot(in_tmp / "tests")) == before
 
 
-def test_check_finds_stale_file(
-    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
-) -> None:
-    write_spec(in_tmp, two_table_spec(scratch.schema))
-    assert generate(capsys, scratch.url).code == 0
-    target = in_tmp / "out" / f"{scratch.schema}.good.sql"
+def test_check_finds_stale_file(capsys: pytest.CaptureFixture[str], in_tmp: Path) -> None:
+    write_spec(in_tmp, two_table_spec(SCHEMA))
+    assert generate(capsys).code == 0
+    target = in_tmp / "out" / f"{SCHEMA}.good.sql"
     edited = target.read_text().replace("force row level security", "no force row level security")
     target.write_text(edited)
-    stale = check(capsys, scratch.url)
+    stale = check(capsys)
     assert stale.code == 1
-    assert (
-        stale.out.strip() == f"stale: out/{scratch.schema}.good.sql (regenerating would change it)"
-    )
+    assert stale.out.strip() == f"stale: out/{SCHEMA}.good.sql (regenerating would change it)"
     assert target.read_text() == edited  # --check writes nothing
     # A spec change makes the files of that table stale too.
-    write_spec(in_tmp, two_table_spec(scratch.schema).replace('["owner", "admin"]', '["owner"]'))
-    assert generate(capsys, scratch.url).code == 0
+    write_spec(in_tmp, two_table_spec(SCHEMA).replace('["owner", "admin"]', '["owner"]'))
+    assert generate(capsys).code == 0
     assert "force row level security" in target.read_text()
     assert "array['owner'])" in target.read_text()
-    assert check(capsys, scratch.url).code == 0
+    assert check(capsys).code == 0
 
 
 def test_check_finds_extra_file_and_generate_removes_it(
-    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+    capsys: pytest.CaptureFixture[str], in_tmp: Path
 ) -> None:
-    write_spec(in_tmp, two_table_spec(scratch.schema))
-    assert generate(capsys, scratch.url).code == 0
+    write_spec(in_tmp, two_table_spec(SCHEMA))
+    assert generate(capsys).code == 0
     # Hand-written SQL and files generated from another spec sit in the same directories.
     (in_tmp / "out" / "handwritten.sql").write_text("select 1;\n")
     (in_tmp / "tests" / "other.sql").write_text(f"{HEADER_PREFIX}elsewhere.toml: x; do not edit.\n")
     # Drop "other" from the spec: its two files are now extra.
-    write_spec(in_tmp, two_table_spec(scratch.schema).split("\n\n")[0] + "\n")
-    extra = check(capsys, scratch.url)
+    write_spec(in_tmp, two_table_spec(SCHEMA).split("\n\n")[0] + "\n")
+    extra = check(capsys)
     assert extra.code == 1
     assert sorted(extra.out.strip().splitlines()) == [
-        f"extra: out/{scratch.schema}.other.sql (generated from the spec, but its table is no "
+        f"extra: out/{SCHEMA}.other.sql (generated from the spec, but its table is no "
         "longer in it)",
-        f"extra: tests/{scratch.schema}.other.sql (generated from the spec, but its table is no "
+        f"extra: tests/{SCHEMA}.other.sql (generated from the spec, but its table is no "
         "longer in it)",
     ]
-    assert (in_tmp / "out" / f"{scratch.schema}.other.sql").exists()
-    done = generate(capsys, scratch.url)
+    assert (in_tmp / "out" / f"{SCHEMA}.other.sql").exists()
+    done = generate(capsys)
     assert done.code == 0
-    assert f"removed out/{scratch.schema}.other.sql" in done.out
-    assert not (in_tmp / "out" / f"{scratch.schema}.other.sql").exists()
+    assert f"removed out/{SCHEMA}.other.sql" in done.out
+    assert not (in_tmp / "out" / f"{SCHEMA}.other.sql").exists()
     assert (in_tmp / "out" / "handwritten.sql").exists()
     assert (in_tmp / "tests" / "other.sql").exists()
-    assert check(capsys, scratch.url).code == 0
+    assert check(capsys).code == 0
 
 
 def test_generate_refuses_to_overwrite_foreign_file(
-    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+    capsys: pytest.CaptureFixture[str], in_tmp: Path
 ) -> None:
-    write_spec(in_tmp, f'[tables."{scratch.schema}.good"]\n')
+    write_spec(in_tmp, f'[tables."{SCHEMA}.good"]\n')
     (in_tmp / "out").mkdir()
-    mine = in_tmp / "out" / f"{scratch.schema}.good.sql"
+    mine = in_tmp / "out" / f"{SCHEMA}.good.sql"
     mine.write_text("-- my own policies\n")
-    checked = check(capsys, scratch.url)
+    checked = check(capsys)
     assert checked.code == 1
-    assert f"not ours: out/{scratch.schema}.good.sql" in checked.out
-    result = generate(capsys, scratch.url)
+    assert f"not ours: out/{SCHEMA}.good.sql" in checked.out
+    result = generate(capsys)
     assert result.code == 2
     assert "refusing to overwrite" in result.err
     assert mine.read_text() == "-- my own policies\n"

@@ -1,0 +1,316 @@
+"""The catalog snapshot: everything rendering needs from the database, as plain data.
+
+:func:`pgtenancy.generator.catalog.read_snapshot` is the only code that reads it from
+PostgreSQL; everything after it (validation, rendering) works on this data alone, so the
+generator's golden tests run without a database (``tests/generator/cases/*/catalog.json``).
+
+A snapshot holds the member roles (labels of the enum ``tenancy.member_role``, most privileged
+first) and, for every table the spec names that exists, its kind, columns, indexes and
+constraints (what the key-layout rule is about), the sequences of its serial columns, its
+partitions and inheritance children, and the verdict of ``tenancy.assert_tenant_keys`` on it
+(the key-layout rule lives once, in SQL; the snapshot records what it said). Lists are in a
+fixed order and the JSON form has sorted keys, so a snapshot read twice is the same text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .spec import SpecError, TableSpec
+
+#: Version of the JSON form; bumped when a field changes meaning.
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column, in ``attnum`` order: ``type`` as ``format_type`` spells it."""
+
+    name: str
+    type: str
+    not_null: bool
+    #: ``pg_get_expr`` of the default, or None.
+    default: str | None = None
+    #: ``always`` or ``by default`` for identity columns, else None.
+    identity: str | None = None
+    #: A stored generated column.
+    generated: bool = False
+
+
+@dataclass(frozen=True)
+class Index:
+    """An index of the table (constraint-backed ones included), as ``pg_get_indexdef``."""
+
+    name: str
+    definition: str
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A primary key, unique, exclusion or foreign key constraint (``pg_get_constraintdef``)."""
+
+    name: str
+    #: ``primary key``, ``unique``, ``exclusion`` or ``foreign key``.
+    kind: str
+    definition: str
+
+
+@dataclass(frozen=True)
+class Sequence:
+    schema: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Descendant:
+    """A partition or inheritance child of a tenant table (at any depth)."""
+
+    schema: str
+    name: str
+    #: A partition (row triggers of the parent are cloned onto it), else an inheritance child.
+    is_partition: bool
+    parent_schema: str
+    parent_name: str
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A relation the spec names. Only tables carry columns and the rest."""
+
+    schema: str
+    name: str
+    #: ``table``, ``partitioned table``, ``view``, ``materialized view``, ``foreign table``, …
+    kind: str
+    columns: tuple[Column, ...] = ()
+    #: Sorted by name.
+    indexes: tuple[Index, ...] = ()
+    #: Sorted by name.
+    constraints: tuple[Constraint, ...] = ()
+    #: Sequences owned by serial columns (not identity columns), sorted by schema and name.
+    serial_sequences: tuple[Sequence, ...] = ()
+    #: Every partition and inheritance child, recursively, sorted by schema and name.
+    descendants: tuple[Descendant, ...] = ()
+    #: The TN007 message the policy file would fail with when applied now, if any.
+    layout_problem: str | None = None
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The member roles and the spec's relations, sorted by schema and name."""
+
+    member_roles: tuple[str, ...]
+    relations: tuple[Relation, ...] = ()
+
+    def relation(self, schema: str, name: str) -> Relation | None:
+        return next((r for r in self.relations if (r.schema, r.name) == (schema, name)), None)
+
+    def to_json(self) -> str:
+        """The JSON form: sorted keys, two-space indent, one trailing newline."""
+        data = {
+            "format": FORMAT,
+            "member_roles": list(self.member_roles),
+            "relations": [_relation_dict(r) for r in self.relations],
+        }
+        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Snapshot:
+        """Parse the JSON form; ``ValueError`` names what is wrong."""
+        data = json.loads(text)
+        _expect(data, dict, "the snapshot")
+        if data.get("format") != FORMAT:
+            raise ValueError(f"snapshot format {data.get('format')!r} is not {FORMAT}")
+        roles = tuple(_strings(data.get("member_roles"), "member_roles"))
+        relations = tuple(
+            _relation(r) for r in _expect(data.get("relations", []), list, "relations")
+        )
+        return cls(member_roles=roles, relations=relations)
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """A table of the spec with what the templates need to know about it beyond the spec."""
+
+    spec: TableSpec
+    #: Sequences owned by serial columns (not identity columns), sorted by schema and name.
+    serial_sequences: tuple[Sequence, ...]
+    #: Every partition and inheritance child, recursively, sorted by schema and name.
+    descendants: tuple[Descendant, ...] = ()
+    #: The TN007 message the policy file would fail with when applied now, if any.
+    layout_problem: str | None = None
+    #: The member roles of the catalog, most privileged first.
+    roles: tuple[str, ...] = ()
+
+
+def qualified(schema: str, name: str) -> str:
+    """``"schema"."name"``, every part quoted (as the templates write it)."""
+    return '"' + schema.replace('"', '""') + '"."' + name.replace('"', '""') + '"'
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+_TABLE_KINDS = ("table", "partitioned table")
+
+
+def _problem(display: str, table: TableSpec, text: str) -> SpecError:
+    return SpecError(f"{display}: table {table.key!r}: {text}")
+
+
+def table_infos(display: str, tables: tuple[TableSpec, ...], snapshot: Snapshot) -> list[TableInfo]:
+    """Check every table of the spec against the snapshot; :class:`SpecError` names the first
+    problem (the table is missing, not a table, or has no ``tenant_id uuid`` column)."""
+    infos: list[TableInfo] = []
+    for table in tables:
+        relation = snapshot.relation(table.schema, table.name)
+        if relation is None:
+            raise _problem(
+                display,
+                table,
+                f"no table {table.name!r} in schema {table.schema!r} in the database "
+                "(names are case-sensitive; create the table before generating its policies)",
+            )
+        if relation.kind not in _TABLE_KINDS:
+            raise _problem(display, table, f"{table.key!r} is a {relation.kind}, not a table")
+        column = relation.column("tenant_id")
+        if column is None:
+            raise _problem(
+                display,
+                table,
+                f"table {table.key!r} has no tenant_id column "
+                "(every tenant table needs tenant_id uuid not null)",
+            )
+        if column.type != "uuid":
+            raise _problem(
+                display,
+                table,
+                f"column tenant_id of {table.key!r} has type {column.type}, not uuid",
+            )
+        infos.append(
+            TableInfo(
+                spec=table,
+                serial_sequences=relation.serial_sequences,
+                descendants=relation.descendants,
+                layout_problem=relation.layout_problem,
+                roles=snapshot.member_roles,
+            )
+        )
+    return infos
+
+
+# -- JSON ---------------------------------------------------------------------------------------
+
+
+def _relation_dict(r: Relation) -> dict[str, Any]:
+    return {
+        "schema": r.schema,
+        "name": r.name,
+        "kind": r.kind,
+        "columns": [
+            {
+                "name": c.name,
+                "type": c.type,
+                "not_null": c.not_null,
+                "default": c.default,
+                "identity": c.identity,
+                "generated": c.generated,
+            }
+            for c in r.columns
+        ],
+        "indexes": [{"name": i.name, "definition": i.definition} for i in r.indexes],
+        "constraints": [
+            {"name": c.name, "kind": c.kind, "definition": c.definition} for c in r.constraints
+        ],
+        "serial_sequences": [{"schema": s.schema, "name": s.name} for s in r.serial_sequences],
+        "descendants": [
+            {
+                "schema": d.schema,
+                "name": d.name,
+                "is_partition": d.is_partition,
+                "parent_schema": d.parent_schema,
+                "parent_name": d.parent_name,
+            }
+            for d in r.descendants
+        ],
+        "layout_problem": r.layout_problem,
+    }
+
+
+def _expect(value: Any, kind: type, what: str) -> Any:
+    if not isinstance(value, kind):
+        raise ValueError(f"{what} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _strings(value: Any, what: str) -> list[str]:
+    items = _expect(value, list, what)
+    for item in items:
+        _expect(item, str, f"an item of {what}")
+    return list(items)
+
+
+def _str(data: Mapping[str, Any], key: str, what: str) -> str:
+    return str(_expect(data.get(key), str, f"{what}.{key}"))
+
+
+def _opt_str(data: Mapping[str, Any], key: str, what: str) -> str | None:
+    value = data.get(key)
+    return None if value is None else str(_expect(value, str, f"{what}.{key}"))
+
+
+def _bool(data: Mapping[str, Any], key: str, what: str) -> bool:
+    return bool(_expect(data.get(key, False), bool, f"{what}.{key}"))
+
+
+def _items(data: Mapping[str, Any], key: str, what: str) -> list[Mapping[str, Any]]:
+    items = _expect(data.get(key, []), list, f"{what}.{key}")
+    return [_expect(item, dict, f"an item of {what}.{key}") for item in items]
+
+
+def _relation(raw: Any) -> Relation:
+    data = _expect(raw, dict, "a relation")
+    what = f"relation {data.get('schema')!r}.{data.get('name')!r}"
+    return Relation(
+        schema=_str(data, "schema", what),
+        name=_str(data, "name", what),
+        kind=_str(data, "kind", what),
+        columns=tuple(
+            Column(
+                name=_str(c, "name", what),
+                type=_str(c, "type", what),
+                not_null=_bool(c, "not_null", what),
+                default=_opt_str(c, "default", what),
+                identity=_opt_str(c, "identity", what),
+                generated=_bool(c, "generated", what),
+            )
+            for c in _items(data, "columns", what)
+        ),
+        indexes=tuple(
+            Index(_str(i, "name", what), _str(i, "definition", what))
+            for i in _items(data, "indexes", what)
+        ),
+        constraints=tuple(
+            Constraint(_str(c, "name", what), _str(c, "kind", what), _str(c, "definition", what))
+            for c in _items(data, "constraints", what)
+        ),
+        serial_sequences=tuple(
+            Sequence(_str(s, "schema", what), _str(s, "name", what))
+            for s in _items(data, "serial_sequences", what)
+        ),
+        descendants=tuple(
+            Descendant(
+                _str(d, "schema", what),
+                _str(d, "name", what),
+                _bool(d, "is_partition", what),
+                _str(d, "parent_schema", what),
+                _str(d, "parent_name", what),
+            )
+            for d in _items(data, "descendants", what)
+        ),
+        layout_problem=_opt_str(data, "layout_problem", what),
+    )

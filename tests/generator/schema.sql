@@ -1,0 +1,91 @@
+-- Tables the golden cases' catalog snapshots are read from (tests/generator/cases/*/catalog.json).
+-- tests/py/test_generator.py applies this file to a migrated test database inside a transaction,
+-- reads every case's snapshot and rolls back. Cases about app.* and tenancy.* read the test
+-- database's own tables.
+
+create schema gen;
+grant usage on schema gen to tenancy_app;
+
+-- A tenant table with an identity key and a serial column (its sequence needs USAGE).
+create table gen.good (
+    tenant_id uuid not null,
+    id bigint generated always as identity,
+    label text,
+    line serial,
+    constraint good_pkey primary key (tenant_id, id)
+);
+
+create table gen.other (
+    tenant_id uuid not null,
+    id bigint generated always as identity,
+    constraint other_pkey primary key (tenant_id, id)
+);
+
+-- Refused: no tenant_id; tenant_id not a uuid; a view.
+create table gen.no_tenant (id bigint primary key);
+create table gen.text_tenant (
+    tenant_id text not null,
+    id bigint,
+    constraint text_tenant_pkey primary key (tenant_id, id)
+);
+create view gen.good_view as select * from gen.good;
+
+-- Key layouts tenancy.assert_tenant_keys refuses (TN007): a primary key and a unique constraint
+-- not led by tenant_id; a plain index, a unique expression index and an exclusion constraint
+-- without it.
+create table gen.bad (
+    tenant_id uuid not null,
+    id bigint not null,
+    code text not null,
+    constraint bad_pkey primary key (id, tenant_id),
+    constraint bad_code_key unique (code)
+);
+create table gen.notes (
+    tenant_id uuid not null,
+    id bigint generated always as identity,
+    title text not null,
+    email text not null,
+    during tstzrange not null default tstzrange(now(), null),
+    constraint notes_pkey primary key (tenant_id, id),
+    constraint notes_during_excl exclude using gist (during with &&)
+);
+create index notes_title_idx on gen.notes (title);
+create unique index notes_email_key on gen.notes (lower(email));
+
+-- Range partitions, one of them partitioned by hash of tenant_id; an inheritance child.
+create table gen.docs (
+    tenant_id uuid not null,
+    id bigint not null,
+    day date not null,
+    title text not null,
+    constraint docs_pkey primary key (tenant_id, id, day)
+) partition by range (day);
+create table gen.docs_2026 partition of gen.docs
+for values from ('2026-01-01') to ('2027-01-01') partition by hash (tenant_id);
+create table gen.docs_2026_h0 partition of gen.docs_2026
+for values with (modulus 2, remainder 0);
+create table gen.docs_2026_h1 partition of gen.docs_2026
+for values with (modulus 2, remainder 1);
+create table gen.docs_2027 partition of gen.docs
+for values from ('2027-01-01') to ('2028-01-01');
+create table gen.events (
+    tenant_id uuid not null,
+    id bigint not null,
+    what text not null,
+    constraint events_pkey primary key (tenant_id, id)
+);
+create table gen.events_archive (
+    archived_at timestamptz not null default now(),
+    constraint events_archive_pkey primary key (tenant_id, id)
+) inherits (gen.events);
+
+-- Identifiers that must be quoted everywhere: a space, double and single quotes, non-ASCII.
+-- noqa: disable=RF05
+create schema "Gen ""Odd""";
+grant usage on schema "Gen ""Odd""" to tenancy_app;
+create table "Gen ""Odd"""."We""ird" (
+    tenant_id uuid not null,
+    "N°" serial,
+    "Na'me" text,
+    constraint "We""ird pkey" primary key (tenant_id, "N°")
+);
