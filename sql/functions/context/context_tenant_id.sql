@@ -1,6 +1,6 @@
 -- tenancy.context_tenant_id: the policy key, the current tenant when the member role is allowed.
 
--- The context value is 'v2|tenant|role|user', set with SET LOCAL by tenancy.establish_context,
+-- The context value (its layout: tenancy.context_value) is set with SET LOCAL by tenancy.establish_context,
 -- which also stores tenancy.context_key_of(tenant, role) with setval() on the unlogged sequence
 -- tenancy.context_key. currval() of that sequence is private to the session and only
 -- tenancy_owner may change it, so a value written by set_config() with another tenant or role
@@ -19,11 +19,12 @@ parallel restricted
 as $$
 declare
     v_value pg_catalog.text := pg_catalog.current_setting('tenancy.context', true);
+    v_tenant pg_catalog.text := tenancy.context_value_part(v_value, 'tenant');
     v_tenant_id pg_catalog.uuid;
     v_role pg_catalog.text;
 begin
     -- No context in this transaction (NULL: never one in this session; '': one has ended).
-    if v_value is null or v_value operator(pg_catalog.!~~) 'v2|%' then
+    if v_tenant is null then
         return null;
     end if;
     -- currval() raises until this session has had a context of its own (and again after DISCARD
@@ -33,8 +34,8 @@ begin
         operator(pg_catalog.<>) 'on' then
         return null;
     end if;
-    v_tenant_id := pg_catalog.split_part(v_value, '|', 2)::pg_catalog.uuid;
-    v_role := pg_catalog.split_part(v_value, '|', 3);
+    v_tenant_id := v_tenant::pg_catalog.uuid;
+    v_role := tenancy.context_value_part(v_value, 'role');
     if pg_catalog.currval('tenancy.context_key'::pg_catalog.regclass)
         operator(pg_catalog.=) tenancy.context_key_of(v_tenant_id, v_role)
         and (

@@ -10,7 +10,7 @@ parallel restricted
 as $$
     select case
         when tenancy.context_tenant_id(null::pg_catalog.text []) is not null
-            then pg_catalog.split_part(pg_catalog.current_setting('tenancy.context', true), '|', 3)
+            then tenancy.context_value_part(pg_catalog.current_setting('tenancy.context', true), 'role')
     end
 $$;
 
