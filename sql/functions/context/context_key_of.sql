@@ -24,7 +24,7 @@ begin
             pg_catalog.format(
                 'when p_role operator(pg_catalog.=) %L then %s', r.label, r.code
             ),
-            E'\n            ' order by r.code
+            E'\n                    ' order by r.code
         ),
         pg_catalog.count(*) + 1
     into v_cases, v_service
