@@ -26,7 +26,7 @@ begin
             ),
             E'\n                    ' order by r.code
         ),
-        pg_catalog.count(*) + 1
+        pg_catalog.count(*) operator(pg_catalog.+) 1
     into v_cases, v_service
     from pg_catalog.unnest(pg_catalog.enum_range(null::tenancy.member_role)::pg_catalog.text [])
         with ordinality as r (label, code);
@@ -35,7 +35,7 @@ begin
         raise exception using
             errcode = '54000',
             message = pg_catalog.format(
-                'tenancy.member_role has %s roles; the context key encodes at most 6', v_service - 1
+                'tenancy.member_role has %s roles; the context key encodes at most 6', v_service operator(pg_catalog.-) 1
             );
     end if;
     execute pg_catalog.format(

@@ -20,8 +20,10 @@ as $$
     -- whole token, which costs less than the same test on each part here).
     -- OPERATOR() syntax has no precedence of its own: every step is parenthesised.
     select case
-        when case pg_catalog.octet_length(p_value) operator(pg_catalog.%) 4
-            when 2 then
+        when case
+            -- Searched, not simple, CASE: a simple CASE compares with an implicit = resolved
+            -- through the caller's search_path.
+            when (pg_catalog.octet_length(p_value) operator(pg_catalog.%) 4) operator(pg_catalog.=) 2 then
                 pg_catalog.strpos(
                     'BCDEFGHIJKLMNOPRSTUVWXYZabcdefhijklmnopqrstuvxyz0123456789-_',
                     pg_catalog.chr(
@@ -30,7 +32,7 @@ as $$
                         )
                     )
                 ) operator(pg_catalog.=) 0
-            when 3 then
+            when (pg_catalog.octet_length(p_value) operator(pg_catalog.%) 4) operator(pg_catalog.=) 3 then
                 pg_catalog.strpos(
                     'BCDFGHJKLNOPRSTVWXZabdefhijlmnpqrtuvxyz1235679-_',
                     pg_catalog.chr(
