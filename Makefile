@@ -51,6 +51,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check pgtenancy generator tests examples bench scripts
 	$(BIN)/ruff format --check pgtenancy generator tests examples bench scripts
 	$(BIN)/mypy
+	bash scripts/pgspot.sh $(BIN)/pgspot
 	$(MAKE) --no-print-directory check-generated
 
 # The suite runs twice: on a freshly migrated database, and on one that already held tenants
