@@ -1,14 +1,13 @@
--- tenancy.context_value and tenancy.context_value_part: the layout of the context value, written and read.
+-- tenancy.context_value: the layout of the context value, which tenancy.context_value_part reads back.
 
 -- The one definition of the value pgtenancy stores in the setting tenancy.context:
 --     v2|<tenant uuid>|<role>|<user uuid, empty for a service context>
 -- The user comes last: identity providers' subjects may contain '|', and everything after the
--- third '|' is the user. Every function that writes or reads the value goes through these two
--- (establish_context writes it; context_tenant_id, current_member_role and current_user_id read
--- it), and the tests build forged values with tenancy.context_value too.
--- Both are inlinable SQL (no SET clause, every name schema-qualified): a call with a constant
--- part folds, at plan time, into the one split_part() it names, so the policies' hot path
--- (tenancy.context_tenant_id, once per statement) pays nothing for the indirection.
+-- third '|' is the user. Every function that writes or reads the value goes through this one
+-- and tenancy.context_value_part, its reader, next to it (establish_context writes the value;
+-- context_tenant_id, current_member_role and current_user_id read it); the tests build forged
+-- values with it too, and tests/pgtap/12-one_source.sql checks that the two agree.
+-- Inlinable SQL: no SET clause, every name schema-qualified.
 create or replace function tenancy.context_value(p_tenant_id uuid, p_role text, p_user_id uuid)
 returns text
 language sql
@@ -29,33 +28,3 @@ comment on function tenancy.context_value(uuid, text, uuid) is
 'establish_context binds it to the transaction.';
 
 revoke all on function tenancy.context_value(uuid, text, uuid) from public;
-
--- p_part is 'tenant', 'role' or 'user'. NULL when the value is NULL, empty (a context has ended)
--- or not of this layout; the user part is '' for a service context.
-create or replace function tenancy.context_value_part(p_value text, p_part text)
-returns text
-language sql
-immutable
-parallel safe
-as $$
-    select case
-        when p_value operator(pg_catalog.!~~) 'v2|%' then null
-        when p_part operator(pg_catalog.=) 'tenant' then pg_catalog.split_part(p_value, '|', 2)
-        when p_part operator(pg_catalog.=) 'role' then pg_catalog.split_part(p_value, '|', 3)
-        when p_part operator(pg_catalog.=) 'user' then pg_catalog.substr(
-            p_value,
-            pg_catalog.length(pg_catalog.split_part(p_value, '|', 2))
-            operator(pg_catalog.+) pg_catalog.length(pg_catalog.split_part(p_value, '|', 3))
-            operator(pg_catalog.+) 6
-        )
-    end
-$$;
-
-comment on function tenancy.context_value_part(text, text) is
-'pgtenancy internal: the tenant, role or user (p_part) written in a context value by '
-'tenancy.context_value; NULL for a value of another layout. Says nothing about whether the value '
-'is valid: tenancy.context_tenant_id and tenancy.current_user_id check that.';
-
-revoke all on function tenancy.context_value_part(text, text) from public;
-grant execute on function tenancy.context_value_part(text, text)
-to tenancy_app, tenancy_service, tenancy_admin, tenancy_auditor;
