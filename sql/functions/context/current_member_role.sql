@@ -2,6 +2,7 @@
 
 -- The role is part of the context key, so once context_tenant_id() accepts the value, the role
 -- written in it is the one pgtenancy set.
+-- Returns text, not tenancy.member_role: a service context's role is service.
 create or replace function tenancy.current_member_role()
 returns text
 language sql
