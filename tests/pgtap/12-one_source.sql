@@ -3,7 +3,7 @@
 -- Runs as the superuser for the catalog checks, and as the real roles for the context.
 
 begin;
-select plan(30);
+select plan(31);
 
 select
     gen_random_uuid() as owner_a,
@@ -149,21 +149,27 @@ select is(
     'service',
     'a service context''s role is service'
 );
-select is(tenancy.context_value_part('', 'tenant'), null, 'an ended context (empty) has no tenant');
-select is(tenancy.context_value_part(null, 'tenant'), null, 'no context (NULL) has no tenant');
 select is(
-    tenancy.context_value_part(
-        replace(tenancy.context_value(:'some_tenant', 'owner', :'some_user'), 'v2|', 'v1|'), 'tenant'
-    ),
-    null,
-    'a value of another layout has no tenant'
+    tenancy.is_context_value(tenancy.context_value(:'some_tenant', 'owner', :'some_user')),
+    true,
+    'a value context_value wrote has the layout'
 );
--- What the policies' hot path pays: the part it names, nothing more.
+select is(tenancy.is_context_value(''), false, 'an ended context (empty) does not have the layout');
+select is(tenancy.is_context_value(null), null, 'no context (NULL) does not have the layout');
 select is(
-    pg_temp.plan_of($$select tenancy.context_value_part(current_setting('tenancy.context'), 'tenant')$$),
-    E'Result\n  Output: CASE WHEN (current_setting(''tenancy.context''::text) !~~ ''v2|%''::text) '
-    'THEN NULL::text ELSE split_part(current_setting(''tenancy.context''::text), ''|''::text, 2) END\n',
-    'context_value_part with a constant part is inlined and folds into one split_part'
+    tenancy.is_context_value(replace(tenancy.context_value(:'some_tenant', 'owner', :'some_user'), 'v2|', 'v1|')),
+    false,
+    'a value of another version does not have the layout'
+);
+-- What the policies' hot path pays: the LIKE and the split_part() they stand for, nothing more.
+select is(
+    pg_temp.plan_of(
+        $$select tenancy.is_context_value(current_setting('tenancy.context')),
+            tenancy.context_value_part(current_setting('tenancy.context'), 'tenant')$$
+    ),
+    E'Result\n  Output: (current_setting(''tenancy.context''::text) ~~ ''v2|%''::text), '
+    'split_part(current_setting(''tenancy.context''::text), ''|''::text, 2)\n',
+    'is_context_value and context_value_part with a constant part are inlined and fold'
 );
 
 -- The value a real context carries is the one context_value writes, and reads back as the

@@ -1,11 +1,11 @@
 -- tenancy.context_tenant_id: the policy key, the current tenant when the member role is allowed.
 
--- The context value (its layout: tenancy.context_value) is set with SET LOCAL by tenancy.establish_context,
--- which also stores tenancy.context_key_of(tenant, role) with setval() on the unlogged sequence
--- tenancy.context_key. currval() of that sequence is private to the session and only
--- tenancy_owner may change it, so a value written by set_config() with another tenant or role
--- does not match, and a value replayed in a later transaction does not match either (the key
--- covers the transaction start time).
+-- The context value (its layout: tenancy.context_value) is set with SET LOCAL by
+-- tenancy.establish_context, which also stores tenancy.context_key_of(tenant, role) with
+-- setval() on the unlogged sequence tenancy.context_key. currval() of that sequence is private
+-- to the session and only tenancy_owner may change it, so a value written by set_config() with
+-- another tenant or role does not match, and a value replayed in a later transaction does not
+-- match either (the key covers the transaction start time).
 -- PL/pgSQL: its expressions are prepared once per transaction rather than once per statement.
 -- It runs as the caller and has no SET clause, so every type, function and operator is
 -- schema-qualified (a temporary domain named text must not be picked up at compile time).
@@ -19,12 +19,13 @@ parallel restricted
 as $$
 declare
     v_value pg_catalog.text := pg_catalog.current_setting('tenancy.context', true);
-    v_tenant pg_catalog.text := tenancy.context_value_part(v_value, 'tenant');
     v_tenant_id pg_catalog.uuid;
     v_role pg_catalog.text;
 begin
     -- No context in this transaction (NULL: never one in this session; '': one has ended).
-    if v_tenant is null then
+    -- The layout's functions are inlined: they fold into the very LIKE and split_part() calls
+    -- they stand for (measured: a statement or a variable more here costs every policy check).
+    if v_value is null or not tenancy.is_context_value(v_value) then
         return null;
     end if;
     -- currval() raises until this session has had a context of its own (and again after DISCARD
@@ -34,7 +35,7 @@ begin
         operator(pg_catalog.<>) 'on' then
         return null;
     end if;
-    v_tenant_id := v_tenant::pg_catalog.uuid;
+    v_tenant_id := tenancy.context_value_part(v_value, 'tenant')::pg_catalog.uuid;
     v_role := tenancy.context_value_part(v_value, 'role');
     if pg_catalog.currval('tenancy.context_key'::pg_catalog.regclass)
         operator(pg_catalog.=) tenancy.context_key_of(v_tenant_id, v_role)
