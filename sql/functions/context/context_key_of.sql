@@ -7,13 +7,15 @@
 -- The role codes come from tenancy.member_role: each role's position in the type (owner 1,
 -- admin 2, member 3, viewer 4), then service (5). They are written into the body as constants
 -- when this file is applied (a catalog lookup would cost every policy check a query): the roles
--- are spelled in the type alone, and 04-memberships.sql checks the body against the type. A
+-- are spelled in the type alone, and tests/pgtap/12-one_source.sql checks the codes against it. A
 -- migration that adds a role appends it (its code is the next one; the others keep theirs) and
 -- must be followed by this file being applied again (change it, e.g. this comment): until then
 -- the new role's code is NULL and its contexts are refused.
--- The codes are never stored beyond the transaction that computed them (the key covers the
--- transaction start time and lives in a per-session sequence value), so renumbering them can
--- only refuse a context set before, in the same transaction.
+-- The codes need only agree within one transaction (the key covers its start time and lives in
+-- a per-session sequence value): a transaction open while this function is replaced is the only
+-- one that sees two sets of codes. Appending a role keeps every member role's code and gives the
+-- new role service's, so such a transaction's service context can at most read as the new role,
+-- never as more. A role added BEFORE others would renumber them: add roles at the end.
 do $key_of$
 declare
     v_cases text;
