@@ -38,7 +38,6 @@ no_search_path=(
     'tenancy.context_tenant_id(p_roles text[])'
     'tenancy.context_value(p_tenant_id uuid,p_role text,p_user_id uuid)'
     'tenancy.context_value_part(p_value text,p_part text)'
-    'tenancy.is_context_value(p_value text)'
     'tenancy.current_member_role()'
     'tenancy.current_tenant_id()'
     'tenancy.current_user_id()'

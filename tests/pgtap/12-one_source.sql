@@ -3,7 +3,7 @@
 -- Runs as the superuser for the catalog checks, and as the real roles for the context.
 
 begin;
-select plan(31);
+select plan(30);
 
 select
     gen_random_uuid() as owner_a,
@@ -149,27 +149,51 @@ select is(
     'service',
     'a service context''s role is service'
 );
+select is(tenancy.context_value_part('', 'tenant'), null, 'an ended context (empty) has no tenant');
+select is(tenancy.context_value_part(null, 'tenant'), null, 'no context (NULL) has no tenant');
 select is(
-    tenancy.is_context_value(tenancy.context_value(:'some_tenant', 'owner', :'some_user')),
-    true,
-    'a value context_value wrote has the layout'
-);
-select is(tenancy.is_context_value(''), false, 'an ended context (empty) does not have the layout');
-select is(tenancy.is_context_value(null), null, 'no context (NULL) does not have the layout');
-select is(
-    tenancy.is_context_value(replace(tenancy.context_value(:'some_tenant', 'owner', :'some_user'), 'v2|', 'v1|')),
-    false,
-    'a value of another version does not have the layout'
-);
--- What the policies' hot path pays: the LIKE and the split_part() they stand for, nothing more.
-select is(
-    pg_temp.plan_of(
-        $$select tenancy.is_context_value(current_setting('tenancy.context')),
-            tenancy.context_value_part(current_setting('tenancy.context'), 'tenant')$$
+    tenancy.context_value_part(
+        replace(tenancy.context_value(:'some_tenant', 'owner', :'some_user'), 'v2|', 'v1|'), 'tenant'
     ),
-    E'Result\n  Output: (current_setting(''tenancy.context''::text) ~~ ''v2|%''::text), '
-    'split_part(current_setting(''tenancy.context''::text), ''|''::text, 2)\n',
-    'is_context_value and context_value_part with a constant part are inlined and fold'
+    null,
+    'a value of another layout has no tenant'
+);
+
+-- The policies' hot path (context_tenant_id, which reads the value itself) reads what
+-- context_value writes, for every role, with and without a user: each context is set by
+-- establish_context (called here by the superuser) and read back by the current_* functions.
+create function pg_temp.read_back(p_tenant_id uuid, p_user_id uuid)
+returns table (role text, tenant_ok boolean, role_read text, user_read uuid, value_ok boolean)
+language plpgsql
+as $$
+begin
+    for role in
+        select r.label from unnest(enum_range(null::tenancy.member_role)::text[]) as r (label)
+        union all select 'service'
+    loop
+        perform tenancy.establish_context(
+            p_tenant_id, case when role = 'service' then null else p_user_id end, role
+        );
+        tenant_ok := tenancy.context_tenant_id(array[role]) = p_tenant_id;
+        role_read := tenancy.current_member_role();
+        user_read := tenancy.current_user_id();
+        value_ok := current_setting('tenancy.context') = tenancy.context_value(
+            p_tenant_id, role, case when role = 'service' then null else p_user_id end
+        );
+        return next;
+    end loop;
+    perform tenancy.clear_context();
+end
+$$;
+select results_eq(
+    format('select * from pg_temp.read_back(%L, %L)', :'some_tenant', :'some_user'),
+    format(
+        $$values ('owner'::text, true, 'owner'::text, %1$L::uuid, true), ('admin', true, 'admin', %1$L, true),
+        ('member', true, 'member', %1$L, true), ('viewer', true, 'viewer', %1$L, true),
+        ('service', true, 'service', null, true)$$,
+        :'some_user'
+    ),
+    'context_tenant_id, current_member_role and current_user_id read what context_value writes'
 );
 
 -- The value a real context carries is the one context_value writes, and reads back as the

@@ -1,6 +1,6 @@
 -- tenancy.context_tenant_id: the policy key, the current tenant when the member role is allowed.
 
--- The context value (its layout: tenancy.context_value) is set with SET LOCAL by
+-- The context value (layout: tenancy.context_value) is set with SET LOCAL by
 -- tenancy.establish_context, which also stores tenancy.context_key_of(tenant, role) with
 -- setval() on the unlogged sequence tenancy.context_key. currval() of that sequence is private
 -- to the session and only tenancy_owner may change it, so a value written by set_config() with
@@ -11,6 +11,11 @@
 -- schema-qualified (a temporary domain named text must not be picked up at compile time).
 -- No exception block (subtransactions are refused in parallel mode) and parallel restricted:
 -- it runs in the leader, once per statement, as the initPlan of every generated policy.
+-- The one reader of the layout that does not go through tenancy.context_value_part: inlined, the
+-- reader still cost every statement under a policy some 1,700 instructions more (bench/shapes.py:
+-- 112,566 here, 114,580 through context_value_part, 78,063 for an explicit WHERE).
+-- tests/pgtap/12-one_source.sql checks, for every role, that this reads what context_value
+-- writes.
 create or replace function tenancy.context_tenant_id(p_roles text[])
 returns uuid
 language plpgsql
@@ -23,9 +28,7 @@ declare
     v_role pg_catalog.text;
 begin
     -- No context in this transaction (NULL: never one in this session; '': one has ended).
-    -- The layout's functions are inlined: they fold into the very LIKE and split_part() calls
-    -- they stand for (measured: a statement or a variable more here costs every policy check).
-    if v_value is null or not tenancy.is_context_value(v_value) then
+    if v_value is null or v_value operator(pg_catalog.!~~) 'v2|%' then
         return null;
     end if;
     -- currval() raises until this session has had a context of its own (and again after DISCARD
@@ -35,8 +38,8 @@ begin
         operator(pg_catalog.<>) 'on' then
         return null;
     end if;
-    v_tenant_id := tenancy.context_value_part(v_value, 'tenant')::pg_catalog.uuid;
-    v_role := tenancy.context_value_part(v_value, 'role');
+    v_tenant_id := pg_catalog.split_part(v_value, '|', 2)::pg_catalog.uuid;
+    v_role := pg_catalog.split_part(v_value, '|', 3);
     if pg_catalog.currval('tenancy.context_key'::pg_catalog.regclass)
         operator(pg_catalog.=) tenancy.context_key_of(v_tenant_id, v_role)
         and (

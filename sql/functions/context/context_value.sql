@@ -3,10 +3,11 @@
 -- The one definition of the value pgtenancy stores in the setting tenancy.context:
 --     v2|<tenant uuid>|<role>|<user uuid, empty for a service context>
 -- The user comes last: identity providers' subjects may contain '|', and everything after the
--- third '|' is the user. Every function that writes or reads the value goes through this one
--- and tenancy.context_value_part, its reader, next to it (establish_context writes the value;
--- context_tenant_id, current_member_role and current_user_id read it); the tests build forged
--- values with it too, and tests/pgtap/12-one_source.sql checks that the two agree.
+-- third '|' is the user. establish_context writes the value with this function;
+-- tenancy.context_value_part reads it for current_member_role and current_user_id. The policies'
+-- hot path, tenancy.context_tenant_id, reads the tenant and role itself (see there for why), and
+-- tests/pgtap/12-one_source.sql checks that all three agree. The tests build forged values with
+-- this function too.
 -- Inlinable SQL: no SET clause, every name schema-qualified.
 create or replace function tenancy.context_value(p_tenant_id uuid, p_role text, p_user_id uuid)
 returns text
