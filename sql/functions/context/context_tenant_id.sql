@@ -12,8 +12,9 @@
 -- No exception block (subtransactions are refused in parallel mode) and parallel restricted:
 -- it runs in the leader, once per statement, as the initPlan of every generated policy.
 -- The one reader of the layout that does not go through tenancy.context_value_part: inlined, the
--- reader still cost every statement under a policy some 1,700 instructions more (bench/shapes.py:
--- 112,566 here, 114,580 through context_value_part, 78,063 for an explicit WHERE).
+-- reader still cost every statement under a policy some 1,700 instructions more (bench/shapes.py,
+-- per point lookup: 112,818 as written here, 114,580 through context_value_part, against 78,260
+-- for an explicit WHERE).
 -- tests/pgtap/12-one_source.sql checks, for every role, that this reads what context_value
 -- writes.
 create or replace function tenancy.context_tenant_id(p_roles text[])
