@@ -100,7 +100,7 @@ lint-generated: $(STAMP)
 	echo "  generated files: up to date ($$((SECONDS - start)) s)"
 
 lint-pgspot: $(STAMP)
-	@if [ -f scripts/pgspot.sh ]; then bash scripts/pgspot.sh && echo "  pgspot: passed"; fi
+	@$(QUIETLY); run bash scripts/pgspot.sh $(BIN)/pgspot; echo "  pgspot: passed"
 
 # The suite runs twice: on a freshly migrated database, and on one that already held tenants
 # and rows when every function and policy was applied again.

@@ -181,7 +181,7 @@ def main() -> int:
         rows.append(
             ("shipped check: tenancy.context_tenant_id", per_statement("shapes_app", policy))
         )
-        restore = (ROOT / "sql" / "functions" / "context_tenant_id.sql").read_text()
+        restore = (ROOT / "sql" / "functions" / "context" / "context_tenant_id.sql").read_text()
         restore = restore[restore.index("create or replace function") :]
         restore = restore[: restore.index("$$;") + 3]
         restore = " ".join(

@@ -24,7 +24,7 @@ select lives_ok(
 select tenancy.create_tenant('bravo', '  Bravo  ', :'owner_b') as tenant_b \gset
 
 select results_eq(
-    'select slug, name, status from tenancy.tenants where slug in (''acme'', ''bravo'') order by slug',
+    'select slug::text, name::text, status from tenancy.tenants where slug in (''acme'', ''bravo'') order by slug',
     $$values ('acme'::text, 'Acme Ltd'::text, 'active'::text), ('bravo', 'Bravo', 'active')$$,
     'new tenants are active, with trimmed names'
 );

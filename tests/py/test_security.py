@@ -140,10 +140,13 @@ def test_forged_context_built_from_scratch_is_refused(
     roles: Roles, tenants: tuple[Tenant, Tenant]
 ) -> None:
     a, b = tenants
+    # The current layout (tenancy.context_value), B's tenant, owner role and user: well formed,
+    # never keyed.
+    with psycopg.connect(roles.superuser) as admin:
+        forged = one(admin, "select tenancy.context_value(%s, 'owner', %s)", (b.id, b.owner))
+    assert forged.startswith("v2|") and str(b.id) in forged
     with psycopg.connect(roles.app) as conn:
         with conn.transaction():
-            # The current format, B's tenant, owner role and user: well formed, never keyed.
-            forged = f"v2|{b.id}|owner|{b.owner}"
             conn.execute("select set_config('tenancy.context', %s, true)", (forged,))
             assert_read_refused(conn)
             assert write_refusal(conn, b.id, "smuggled") in WRITE_REFUSED

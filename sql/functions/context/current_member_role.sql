@@ -2,6 +2,7 @@
 
 -- The role is part of the context key, so once context_tenant_id() accepts the value, the role
 -- written in it is the one pgtenancy set.
+-- Returns text, not tenancy.member_role: a service context's role is service.
 create or replace function tenancy.current_member_role()
 returns text
 language sql
@@ -10,7 +11,7 @@ parallel restricted
 as $$
     select case
         when tenancy.context_tenant_id(null::pg_catalog.text []) is not null
-            then pg_catalog.split_part(pg_catalog.current_setting('tenancy.context', true), '|', 3)
+            then tenancy.context_value_part(pg_catalog.current_setting('tenancy.context', true), 'role')
     end
 $$;
 

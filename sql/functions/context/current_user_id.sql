@@ -22,13 +22,8 @@ begin
         operator(pg_catalog.<>) tenancy.context_fingerprint_of(v_value) then
         return null;
     end if;
-    -- The user is everything after the third '|' (empty for a service context).
-    v_user := pg_catalog.substr(
-        v_value,
-        pg_catalog.length(pg_catalog.split_part(v_value, '|', 2))
-        operator(pg_catalog.+) pg_catalog.length(pg_catalog.split_part(v_value, '|', 3))
-        operator(pg_catalog.+) 6
-    );
+    -- Empty for a service context.
+    v_user := tenancy.context_value_part(v_value, 'user');
     if v_user operator(pg_catalog.=) '' then
         return null;
     end if;

@@ -16,8 +16,7 @@ begin
             message = 'a tenant context needs a read-write transaction (it records its key with setval)',
             hint = 'Start the transaction without READ ONLY; reads stay reads. Hot standbys cannot set a context.';
     end if;
-    -- The user comes last: identity providers' subjects may contain '|'.
-    v_context := 'v2|' || p_tenant_id::text || '|' || p_role || '|' || coalesce(p_user_id::text, '');
+    v_context := tenancy.context_value(p_tenant_id, p_role, p_user_id);
     -- Tenant and role, bound to this transaction: what every policy checks.
     perform setval('tenancy.context_key'::regclass, tenancy.context_key_of(p_tenant_id, p_role), true);
     -- The whole value (user included), bound to this transaction: what current_user_id() checks.

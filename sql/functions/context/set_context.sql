@@ -1,5 +1,7 @@
 -- tenancy.set_context: a trusted backend sets the tenant (and optionally the user) of the transaction.
 
+-- role is text, not tenancy.member_role: without a user it is service, which is not a member
+-- role; authenticate returns the same columns.
 create or replace function tenancy.set_context(p_tenant_id uuid, p_user_id uuid default null)
 returns table (tenant_id uuid, user_id uuid, role text)
 language plpgsql

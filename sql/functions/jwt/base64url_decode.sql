@@ -20,26 +20,25 @@ as $$
     -- whole token, which costs less than the same test on each part here).
     -- OPERATOR() syntax has no precedence of its own: every step is parenthesised.
     select case
-        when case pg_catalog.octet_length(p_value) operator(pg_catalog.%) 4
-            when 2 then
+        -- Searched CASEs with qualified operators: a simple CASE (CASE x WHEN 2 ...) compares with
+        -- an implicit = that would be resolved through the caller's search_path. The last
+        -- character is read once, for the alphabet its length calls for.
+        when case
+            when (pg_catalog.octet_length(p_value) operator(pg_catalog.%) 4) operator(pg_catalog.<) 2
+                then true
+            else
                 pg_catalog.strpos(
-                    'BCDEFGHIJKLMNOPRSTUVWXYZabcdefhijklmnopqrstuvxyz0123456789-_',
+                    case
+                        when (pg_catalog.octet_length(p_value) operator(pg_catalog.%) 4) operator(pg_catalog.=) 2
+                            then 'BCDEFGHIJKLMNOPRSTUVWXYZabcdefhijklmnopqrstuvxyz0123456789-_'
+                        else 'BCDFGHJKLNOPRSTVWXZabdefhijlmnpqrtuvxyz1235679-_'
+                    end,
                     pg_catalog.chr(
                         pg_catalog.get_byte(
                             pg_catalog.textsend(p_value), pg_catalog.octet_length(p_value) operator(pg_catalog.-) 1
                         )
                     )
                 ) operator(pg_catalog.=) 0
-            when 3 then
-                pg_catalog.strpos(
-                    'BCDFGHJKLNOPRSTVWXZabdefhijlmnpqrtuvxyz1235679-_',
-                    pg_catalog.chr(
-                        pg_catalog.get_byte(
-                            pg_catalog.textsend(p_value), pg_catalog.octet_length(p_value) operator(pg_catalog.-) 1
-                        )
-                    )
-                ) operator(pg_catalog.=) 0
-            else true
         end
             then pg_catalog.decode(
                 -- replace() rather than translate(): several times faster on token-sized strings.

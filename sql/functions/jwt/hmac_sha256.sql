@@ -7,8 +7,8 @@ declare
 begin
     select n.nspname into v_schema
     from pg_catalog.pg_extension as e
-    inner join pg_catalog.pg_namespace as n on e.extnamespace = n.oid
-    where e.extname = 'pgcrypto';
+    inner join pg_catalog.pg_namespace as n on e.extnamespace operator(pg_catalog.=) n.oid
+    where e.extname operator(pg_catalog.=) 'pgcrypto';
     if v_schema is null then
         raise exception using
             errcode = '55000',

@@ -9,13 +9,15 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_caller record := tenancy.require_member_manager();
-    v_existing text;
+    v_existing tenancy.member_role;
+    v_role tenancy.member_role;
 begin
     perform tenancy.validate_member_role(p_role);
+    v_role := p_role::tenancy.member_role;
     if p_user_id is null then
         raise exception using errcode = '22023', message = 'p_user_id is NULL';
     end if;
-    if p_role = 'owner' and v_caller.role = 'admin' then
+    if v_role = 'owner' and v_caller.role = 'admin' then
         raise exception using
             errcode = '42501',
             message = format('an admin cannot make user %s an owner of tenant %s', p_user_id, v_caller.tenant_id);
@@ -35,13 +37,13 @@ begin
             hint = 'Use tenancy.set_member_role() to change a role.';
     end if;
     insert into tenancy.memberships (tenant_id, user_id, role)
-    values (v_caller.tenant_id, p_user_id, p_role::tenancy.member_role);
+    values (v_caller.tenant_id, p_user_id, v_role);
 end
 $$;
 
 comment on function tenancy.add_member(uuid, text) is
-'Owners and admins of the current tenant add a user with a role (owner, admin, member, '
-'viewer). An admin cannot add an owner.';
+'Owners and admins of the current tenant add a user with a role (one of tenancy.member_role: '
+'owner, admin, member, viewer). An admin cannot add an owner.';
 
 revoke all on function tenancy.add_member(uuid, text) from public;
 grant execute on function tenancy.add_member(uuid, text) to tenancy_app;

@@ -9,7 +9,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_caller record := tenancy.require_member_manager();
-    v_current text;
+    v_current tenancy.member_role;
 begin
     -- Locked: a row changed after this transaction's snapshot raises 40001 rather than being
     -- judged on its old role (see tenancy.require_member_manager).
@@ -27,9 +27,7 @@ begin
             errcode = '42501',
             message = format('an admin cannot remove owner %s of tenant %s', p_user_id, v_caller.tenant_id);
     end if;
-    if v_current = 'owner' then
-        perform tenancy.require_another_owner(v_caller.tenant_id, p_user_id, v_caller.user_id);
-    end if;
+    perform tenancy.require_another_owner(v_caller.tenant_id, p_user_id, v_caller.user_id);
     delete from tenancy.memberships as m
     where m.tenant_id = v_caller.tenant_id and m.user_id = p_user_id;
 end

@@ -1,7 +1,9 @@
--- tenancy.require_another_owner: TN005 unless the tenant keeps an owner other than p_user_id.
+-- tenancy.require_another_owner: the last-owner rule; TN005 unless the tenant keeps an owner besides p_user_id.
 
--- Called with the tenant row locked (tenancy.require_member_manager), before a change that
--- takes the owner role away from p_user_id. Counting owners is not enough: under REPEATABLE
+-- The one place the rule lives: set_member_role and remove_member call it before every change
+-- of p_user_id's role and before every removal, with the tenant row locked
+-- (tenancy.require_member_manager) and p_user_id's membership locked FOR UPDATE. A member who is
+-- not an owner takes no owner away: nothing to check. Counting owners is not enough: under REPEATABLE
 -- READ and SERIALIZABLE the count would come from the transaction's snapshot, which can still
 -- show an owner another manager has removed since (two owners removing each other would both
 -- see two owners). So one other owner's row is locked FOR SHARE instead: a lock taken without
@@ -24,6 +26,12 @@ declare
     v_owner uuid;
     v_conflict text;
 begin
+    -- The caller holds this row's lock, so it reads as it is now.
+    perform 1 from tenancy.memberships as m
+    where m.tenant_id = p_tenant_id and m.user_id = p_user_id and m.role = 'owner';
+    if not found then
+        return;
+    end if;
     for v_owner in
         select m.user_id from tenancy.memberships as m
         where m.tenant_id = p_tenant_id and m.role = 'owner' and m.user_id <> p_user_id
@@ -61,8 +69,9 @@ end
 $$;
 
 comment on function tenancy.require_another_owner(uuid, uuid, uuid) is
-'pgtenancy internal: with the tenant row locked, TN005 unless another owner than p_user_id '
-'remains (that owner''s membership is locked until the transaction ends); 40001 when the '
-'snapshot is too old to tell.';
+'pgtenancy internal: the last-owner rule, checked before p_user_id''s role changes or '
+'p_user_id is removed, with the tenant row and p_user_id''s membership locked: nothing when '
+'p_user_id is not an owner; TN005 unless another owner remains (that owner''s membership is '
+'locked until the transaction ends); 40001 when the snapshot is too old to tell.';
 
 revoke all on function tenancy.require_another_owner(uuid, uuid, uuid) from public;

@@ -9,9 +9,11 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_caller record := tenancy.require_member_manager();
-    v_current text;
+    v_current tenancy.member_role;
+    v_role tenancy.member_role;
 begin
     perform tenancy.validate_member_role(p_role);
+    v_role := p_role::tenancy.member_role;
     if p_user_id = v_caller.user_id then
         raise exception using
             errcode = '42501',
@@ -28,22 +30,20 @@ begin
             errcode = 'P0002',
             message = format('user %s is not a member of tenant %s', p_user_id, v_caller.tenant_id);
     end if;
-    if v_caller.role = 'admin' and 'owner' in (v_current, p_role) then
+    if v_caller.role = 'admin' and 'owner' in (v_current, v_role) then
         raise exception using
             errcode = '42501',
             message = format(
                 'an admin cannot change the role of user %s from %s to %s: owners are managed by owners',
-                p_user_id, v_current, p_role
+                p_user_id, v_current, v_role
             );
     end if;
-    if v_current = p_role then
+    if v_current = v_role then
         return;
     end if;
-    if v_current = 'owner' then
-        perform tenancy.require_another_owner(v_caller.tenant_id, p_user_id, v_caller.user_id);
-    end if;
+    perform tenancy.require_another_owner(v_caller.tenant_id, p_user_id, v_caller.user_id);
     update tenancy.memberships as m
-    set role = p_role::tenancy.member_role, updated_at = now()
+    set role = v_role, updated_at = now()
     where m.tenant_id = v_caller.tenant_id and m.user_id = p_user_id;
 end
 $$;

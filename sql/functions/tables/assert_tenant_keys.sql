@@ -5,7 +5,7 @@ drop function if exists tenancy.assert_tenant_keys(regclass);
 
 create or replace function tenancy.assert_tenant_keys(
     p_table regclass,
-    p_covered text[] default '{}'::text[]
+    p_covered text[] default '{}'::pg_catalog.text[]
 )
 returns void
 language plpgsql

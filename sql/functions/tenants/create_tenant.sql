@@ -9,15 +9,29 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_tenant_id uuid;
+    v_slug tenancy.tenant_slug;
+    v_name tenancy.tenant_name;
 begin
-    if p_slug is null or p_slug !~ '^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$' then
+    -- The rules are the domains' (tenancy.tenant_slug, tenancy.tenant_name); a value they refuse
+    -- is reported as 22023 naming it rather than as the cast's 23514.
+    begin
+        v_slug := p_slug;
+    exception when check_violation then
+        v_slug := null;
+    end;
+    if v_slug is null then
         raise exception using
             errcode = '22023',
             message = format('invalid tenant slug %L', p_slug),
             hint = 'A slug is a lower-case DNS label: 3 to 63 characters of a-z, 0-9 and '
                 'hyphens, starting and ending with a letter or digit.';
     end if;
-    if p_name is null or length(btrim(p_name)) not between 1 and 200 then
+    begin
+        v_name := btrim(p_name);
+    exception when check_violation then
+        v_name := null;
+    end;
+    if v_name is null then
         raise exception using
             errcode = '22023',
             message = format('invalid tenant name %L: 1 to 200 characters required', p_name);
@@ -28,7 +42,7 @@ begin
             message = 'a tenant needs an owner: p_owner_user_id is NULL';
     end if;
     insert into tenancy.tenants (slug, name)
-    values (p_slug, btrim(p_name))
+    values (v_slug, v_name)
     on conflict (slug) do nothing
     returning id into v_tenant_id;
     if v_tenant_id is null then
@@ -43,8 +57,9 @@ end
 $$;
 
 comment on function tenancy.create_tenant(text, text, uuid) is
-'For tenancy_admin and tenancy_service: creates an active tenant (slug: lower-case DNS label, '
-'3-63 characters) whose first owner is p_owner_user_id; returns its id.';
+'For tenancy_admin and tenancy_service: creates an active tenant (slug: tenancy.tenant_slug, a '
+'lower-case DNS label of 3-63 characters; name: tenancy.tenant_name, trimmed) whose first owner '
+'is p_owner_user_id; returns its id.';
 
 revoke all on function tenancy.create_tenant(text, text, uuid) from public;
 grant execute on function tenancy.create_tenant(text, text, uuid) to tenancy_admin, tenancy_service;

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# pgspot over every file in sql/, read as one stream in the order migrate applies them.
+#
+# Usage: scripts/pgspot.sh [PGSPOT]   (default: .venv/bin/pgspot, else pgspot on PATH)
+#
+# One stream (pgspot --append), not file by file: pgspot then sees the migrations create the
+# tenancy schema before the functions and policies use it, so a CREATE OR REPLACE there is in a
+# schema pgtenancy created (file by file, every function would be PS002 "unsafe function
+# creation"). Order: sql/migrations, then sql/functions (subfolders included), then sql/policies.
+#
+# Exits 1 listing every finding that is not accepted below; each accepted one says why.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pgspot=${1:-}
+if [ -z "$pgspot" ]; then
+    if [ -x .venv/bin/pgspot ]; then pgspot=.venv/bin/pgspot; else pgspot=pgspot; fi
+fi
+
+files=()
+while IFS= read -r f; do files+=("$f"); done < <(
+    LC_ALL=C ls sql/migrations/*.sql
+    find sql/functions -name '*.sql' | LC_ALL=C sort
+    LC_ALL=C ls sql/policies/*.sql
+)
+
+# Functions without a SET search_path on purpose. A SET clause keeps the planner from inlining
+# a SQL function and costs a PL/pgSQL one a GUC save and restore per call; these run as the
+# caller (most once per statement, on the policies' path) and resolve nothing through
+# search_path instead: every function, operator and type in them is schema-qualified, which
+# pgspot checks in their bodies all the same (and tests/pgtap/08-plpgsql_check.sql and the
+# hostile-session tests check with temporary objects).
+no_search_path=(
+    'tenancy.base64url_decode(p_value text)'
+    'tenancy.base64url_encode(p_value bytea)'
+    'tenancy.claim_number_text(p_value numeric)'
+    'tenancy.context_fingerprint_of(p_value text)'
+    'tenancy.context_tenant_id(p_roles text[])'
+    'tenancy.context_value(p_tenant_id uuid,p_role text,p_user_id uuid)'
+    'tenancy.context_value_part(p_value text,p_part text)'
+    'tenancy.current_member_role()'
+    'tenancy.current_tenant_id()'
+    'tenancy.current_user_id()'
+    'tenancy.token_excerpt(p_value text,p_length integer)'
+)
+# context_key_of is created by a DO block (its role codes come from tenancy.member_role), whose
+# dynamic SQL pgspot does not read; so is hmac_sha256 (it names pgcrypto's schema).
+
+# Findings accepted, as extended regular expressions over "file|finding".
+accepted=(
+    # Generated policies (generator/templates/policy.sql.j2): the comparison with the tenant and
+    # the trigger's WHEN clause use an unqualified = (IS DISTINCT FROM). They are parsed once,
+    # when the policy file is applied by migrate (search_path "$user", public, pg_catalog
+    # first). The template is to spell them operator(pg_catalog.=) and
+    # (old.tenant_id operator(pg_catalog.=) new.tenant_id) is not true; until then accepted.
+    '^sql/policies/[^|]+\|PS001: Unqualified operator: .=. in (tenant_id = \(SELECT tenancy\.context_tenant_id\(|old\.tenant_id IS DISTINCT FROM new\.tenant_id)'
+)
+
+args=()
+for f in "${no_search_path[@]}"; do args+=(--proc-without-search-path "$f"); done
+
+out=$("$pgspot" --append "${args[@]}" "${files[@]}" 2>&1) && rc=0 || rc=$?
+
+# pgspot prints "<file>: " before each file's findings, then "PSnnn: ..." lines.
+findings=$(awk '
+    /^[^ ].*\.sql: $/ { file = substr($0, 1, length($0) - 2); next }
+    /^PS[0-9]+: / { print file "|" $0 }
+' <<<"$out")
+pattern=$(IFS='|'; printf '%s' "${accepted[*]}")
+rejected=$(grep -Ev "$pattern" <<<"$findings" || true)
+
+if [ -n "$rejected" ]; then
+    echo "pgspot: findings in sql/ (scripts/pgspot.sh lists the accepted ones and why):"
+    echo "$rejected"
+    exit 1
+fi
+if [ "$rc" -ne 0 ] && [ -z "$findings" ]; then
+    # pgspot failed without reporting a finding (a parse error, say).
+    echo "$out"
+    exit "$rc"
+fi
+echo "pgspot: $(grep -c . <<<"${findings:-}" || true) accepted finding(s) in ${#files[@]} files, none other"
