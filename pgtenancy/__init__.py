@@ -21,7 +21,7 @@ from .context import (
     tenant_transaction,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "ContextError",

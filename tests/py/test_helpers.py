@@ -65,7 +65,7 @@ def stored_rows(roles: Roles, tenant: Tenant) -> list[str]:
 
 
 def test_package_exports_version_and_helpers() -> None:
-    assert pgtenancy.__version__ == "0.1.0"
+    assert pgtenancy.__version__ == "0.2.0.dev0"
     for name in pgtenancy.__all__:
         assert hasattr(pgtenancy, name)
     assert issubclass(ContextError, RuntimeError)
