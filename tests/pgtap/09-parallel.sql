@@ -6,25 +6,7 @@
 begin;
 select plan(11);
 
--- plan_of(query, analyze): the EXPLAIN (or EXPLAIN ANALYZE) text of a query, as the current role.
-create function pg_temp.plan_of(p_query text, p_analyze boolean default false)
-returns text
-language plpgsql
-as $$
-declare
-    v_line text;
-    v_plan text := '';
-begin
-    for v_line in execute format(
-        'explain (costs off%s) %s',
-        case when p_analyze then ', analyze, timing off, summary off' else '' end,
-        p_query
-    ) loop
-        v_plan := v_plan || v_line || E'\n';
-    end loop;
-    return v_plan;
-end
-$$;
+\ir setup/helpers.psql
 
 select
     gen_random_uuid() as owner_a,
@@ -124,7 +106,7 @@ select is(
     'a natural parallel plan returns what the serial plan returns'
 );
 select matches(
-    pg_temp.plan_of($$select count(*) from app.documents where title like 'a 1%'$$, true),
+    pg_temp.plan_of($$select count(*) from app.documents where title like 'a 1%'$$, ', analyze, timing off, summary off'),
     'Workers Launched: [1-9]',
     'the parallel plan really ran with workers'
 );

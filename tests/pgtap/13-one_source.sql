@@ -12,21 +12,7 @@ select
     gen_random_uuid() as some_user
 \gset
 
--- The plan of a statement, as one text: shows whether a SQL function was inlined.
-create function pg_temp.plan_of(p_sql text)
-returns text
-language plpgsql
-as $$
-declare
-    v_line text;
-    v_plan text := '';
-begin
-    for v_line in execute 'explain (verbose, costs off) ' || p_sql loop
-        v_plan := v_plan || v_line || E'\n';
-    end loop;
-    return v_plan;
-end
-$$;
+\ir setup/helpers.psql
 
 -- The hint of the error a statement raises.
 create function pg_temp.hint_of(p_sql text)
@@ -82,7 +68,7 @@ select is(
 select is(tenancy.context_key_of(:'some_tenant', 'superuser'), null, 'an unknown role has no key');
 select is(tenancy.context_key_of(:'some_tenant', 'Owner'), null, 'roles are case-sensitive');
 select unalike(
-    pg_temp.plan_of(format('select tenancy.context_key_of(%L, %L)', :'some_tenant', 'owner')),
+    pg_temp.plan_of(format('select tenancy.context_key_of(%L, %L)', :'some_tenant', 'owner'), ', verbose'),
     '%context_key_of%',
     'context_key_of is inlined'
 );
