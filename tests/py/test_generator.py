@@ -199,14 +199,15 @@ def test_golden_policy_text() -> None:
     assert (
         'create policy "tenant rows are visible to readers of the tenant" on "app"."projects"\n'
         "as permissive\nfor select\nto public\n"
-        "using (\"tenant_id\" = (select tenancy.context_tenant_id(array['admin', 'member', "
-        "'owner', 'viewer'])));" in text
+        'using ("tenant_id" operator (pg_catalog.=) '
+        "(select tenancy.context_tenant_id(array['admin', 'member', 'owner', 'viewer'])));" in text
     )
     assert (
         "for update\nto public\n"
-        "using (\"tenant_id\" = (select tenancy.context_tenant_id(array['admin', 'owner'])))\n"
-        "with check (\"tenant_id\" = (select tenancy.context_tenant_id(array['admin', 'owner'])));"
-        in text
+        'using ("tenant_id" operator (pg_catalog.=) '
+        "(select tenancy.context_tenant_id(array['admin', 'owner'])))\n"
+        'with check ("tenant_id" operator (pg_catalog.=) '
+        "(select tenancy.context_tenant_id(array['admin', 'owner'])));" in text
     )
     grants = [line for line in text.splitlines() if line.startswith("grant ")]
     assert grants == ['grant select, insert, update, delete on "app"."projects" to tenancy_app;']
@@ -830,3 +831,44 @@ def test_tenant_id_guard_holds_when_a_later_trigger_rewrites_it(
     finally:
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(schema)))
+
+
+def test_generated_sql_binds_pg_catalog_operators_whatever_the_search_path(
+    capsys: pytest.CaptureFixture[str], scratch: Scratch, in_tmp: Path
+) -> None:
+    """A policy or trigger condition binds its operators when the file is applied: an `=` found
+    through the applier's search_path (here a schema whose `=` on uuids is always true) would
+    stay in the policy for good. The generated SQL names pg_catalog's."""
+    hostile = f"hostile_{uuid.uuid4().hex[:8]}"
+    target = f"{scratch.schema}.bound_ops"
+    with psycopg.connect(scratch.url, autocommit=True) as conn:
+        conn.execute(
+            f"create table {target}"
+            " (tenant_id uuid not null, id bigint, primary key (tenant_id, id))"
+        )
+        conn.execute(f"create schema {hostile}")
+        conn.execute(
+            f"create function {hostile}.eq(uuid, uuid) returns boolean language sql immutable "
+            "as 'select true'"
+        )
+        conn.execute(f"create operator {hostile}.= (function = {hostile}.eq, leftarg = uuid, "
+                     "rightarg = uuid)")  # fmt: skip
+    try:
+        out, _ = generate_for(capsys, scratch.url, in_tmp, f'[tables."{target}"]\n')
+        text = (out / f"{target}.sql").read_text()
+        apply_sql(scratch.url, f"set search_path = {hostile}, pg_catalog, public;\n" + text)
+        with psycopg.connect(scratch.url) as conn:
+            bound = conn.execute(
+                "select count(*) from pg_depend where refclassid = 'pg_operator'::regclass"
+                " and refobjid = %s::regoperator",
+                (f"{hostile}.=(uuid,uuid)",),
+            ).fetchone()
+            policies = conn.execute(
+                "select count(*) from pg_policy where polrelid = %s::regclass", (target,)
+            ).fetchone()
+        assert policies == (4,)
+        assert bound == (0,)
+    finally:
+        with psycopg.connect(scratch.url, autocommit=True) as conn:
+            conn.execute(f"drop schema {hostile} cascade")
+            conn.execute(f"drop table if exists {target}")

@@ -25,7 +25,7 @@ create policy "tenant rows are visible to readers of the tenant" on "app"."docum
 as permissive
 for select
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner', 'viewer'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner', 'viewer'])));
 comment on policy "tenant rows are visible to readers of the tenant" on "app"."documents" is
 'Members of the current tenant with role admin, member, owner or viewer (and service contexts) see its rows; without a valid tenant context no row is visible.';
 
@@ -33,7 +33,7 @@ create policy "tenant rows are inserted by writers of the tenant" on "app"."docu
 as permissive
 for insert
 to public
-with check ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+with check ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are inserted by writers of the tenant" on "app"."documents" is
 'Members with role admin, member or owner (and service contexts) insert rows into the current tenant only.';
 
@@ -41,8 +41,8 @@ create policy "tenant rows are updated by writers of the tenant" on "app"."docum
 as permissive
 for update
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])))
-with check ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])))
+with check ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are updated by writers of the tenant" on "app"."documents" is
 'Members with role admin, member or owner (and service contexts) update rows of the current tenant, which stay in it.';
 
@@ -50,7 +50,7 @@ create policy "tenant rows are deleted by writers of the tenant" on "app"."docum
 as permissive
 for delete
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are deleted by writers of the tenant" on "app"."documents" is
 'Members with role admin, member or owner (and service contexts) delete rows of the current tenant only.';
 
@@ -64,12 +64,17 @@ comment on trigger "tenancy_require_context" on "app"."documents" is
 
 -- tenant_id never changes. The BEFORE trigger refuses an UPDATE that sets it; the AFTER trigger
 -- compares the old row with the row as finally stored, so a BEFORE UPDATE trigger that fires
--- later (triggers fire in name order) and rewrites tenant_id is refused too.
+-- later (triggers fire in name order) and rewrites tenant_id is refused too. The WHEN clause is
+-- IS DISTINCT FROM spelled with pg_catalog's = (an operator found through the search_path of
+-- whoever applies this file would be bound into the trigger for good).
 drop trigger if exists "tenancy_tenant_id_immutable" on "app"."documents";
 create trigger "tenancy_tenant_id_immutable"
 before update of "tenant_id" on "app"."documents"
 for each row
-when (old."tenant_id" is distinct from new."tenant_id")
+when (
+    (old."tenant_id" operator (pg_catalog.=) new."tenant_id") is not true
+    and (old."tenant_id" is not null or new."tenant_id" is not null)
+)
 execute function tenancy.tg_tenant_id_immutable();
 comment on trigger "tenancy_tenant_id_immutable" on "app"."documents" is
 'Refuses (TN006) any change of tenant_id, whoever makes it: a row never moves to another tenant.';
@@ -77,7 +82,10 @@ drop trigger if exists "tenancy_tenant_id_immutable_after" on "app"."documents";
 create trigger "tenancy_tenant_id_immutable_after"
 after update on "app"."documents"
 for each row
-when (old."tenant_id" is distinct from new."tenant_id")
+when (
+    (old."tenant_id" operator (pg_catalog.=) new."tenant_id") is not true
+    and (old."tenant_id" is not null or new."tenant_id" is not null)
+)
 execute function tenancy.tg_tenant_id_immutable();
 comment on trigger "tenancy_tenant_id_immutable_after" on "app"."documents" is
 'Refuses (TN006) a stored row whose tenant_id differs from the old row''s, whatever other triggers did.';

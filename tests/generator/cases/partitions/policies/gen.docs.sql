@@ -33,7 +33,7 @@ create policy "tenant rows are visible to readers of the tenant" on "gen"."docs"
 as permissive
 for select
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner', 'viewer'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner', 'viewer'])));
 comment on policy "tenant rows are visible to readers of the tenant" on "gen"."docs" is
 'Members of the current tenant with role admin, member, owner or viewer (and service contexts) see its rows; without a valid tenant context no row is visible.';
 
@@ -41,7 +41,7 @@ create policy "tenant rows are inserted by writers of the tenant" on "gen"."docs
 as permissive
 for insert
 to public
-with check ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+with check ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are inserted by writers of the tenant" on "gen"."docs" is
 'Members with role admin, member or owner (and service contexts) insert rows into the current tenant only.';
 
@@ -49,8 +49,8 @@ create policy "tenant rows are updated by writers of the tenant" on "gen"."docs"
 as permissive
 for update
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])))
-with check ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])))
+with check ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are updated by writers of the tenant" on "gen"."docs" is
 'Members with role admin, member or owner (and service contexts) update rows of the current tenant, which stay in it.';
 
@@ -58,7 +58,7 @@ create policy "tenant rows are deleted by writers of the tenant" on "gen"."docs"
 as permissive
 for delete
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are deleted by writers of the tenant" on "gen"."docs" is
 'Members with role admin, member or owner (and service contexts) delete rows of the current tenant only.';
 
@@ -72,12 +72,17 @@ comment on trigger "tenancy_require_context" on "gen"."docs" is
 
 -- tenant_id never changes. The BEFORE trigger refuses an UPDATE that sets it; the AFTER trigger
 -- compares the old row with the row as finally stored, so a BEFORE UPDATE trigger that fires
--- later (triggers fire in name order) and rewrites tenant_id is refused too.
+-- later (triggers fire in name order) and rewrites tenant_id is refused too. The WHEN clause is
+-- IS DISTINCT FROM spelled with pg_catalog's = (an operator found through the search_path of
+-- whoever applies this file would be bound into the trigger for good).
 drop trigger if exists "tenancy_tenant_id_immutable" on "gen"."docs";
 create trigger "tenancy_tenant_id_immutable"
 before update of "tenant_id" on "gen"."docs"
 for each row
-when (old."tenant_id" is distinct from new."tenant_id")
+when (
+    (old."tenant_id" operator (pg_catalog.=) new."tenant_id") is not true
+    and (old."tenant_id" is not null or new."tenant_id" is not null)
+)
 execute function tenancy.tg_tenant_id_immutable();
 comment on trigger "tenancy_tenant_id_immutable" on "gen"."docs" is
 'Refuses (TN006) any change of tenant_id, whoever makes it: a row never moves to another tenant.';
@@ -85,7 +90,10 @@ drop trigger if exists "tenancy_tenant_id_immutable_after" on "gen"."docs";
 create trigger "tenancy_tenant_id_immutable_after"
 after update on "gen"."docs"
 for each row
-when (old."tenant_id" is distinct from new."tenant_id")
+when (
+    (old."tenant_id" operator (pg_catalog.=) new."tenant_id") is not true
+    and (old."tenant_id" is not null or new."tenant_id" is not null)
+)
 execute function tenancy.tg_tenant_id_immutable();
 comment on trigger "tenancy_tenant_id_immutable_after" on "gen"."docs" is
 'Refuses (TN006) a stored row whose tenant_id differs from the old row''s, whatever other triggers did.';
@@ -118,7 +126,7 @@ create policy "tenant rows are visible to readers of the tenant" on "gen"."docs_
 as permissive
 for select
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner', 'viewer'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner', 'viewer'])));
 comment on policy "tenant rows are visible to readers of the tenant" on "gen"."docs_2026" is
 'Members of the current tenant with role admin, member, owner or viewer (and service contexts) see its rows; without a valid tenant context no row is visible.';
 
@@ -126,7 +134,7 @@ create policy "tenant rows are inserted by writers of the tenant" on "gen"."docs
 as permissive
 for insert
 to public
-with check ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+with check ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are inserted by writers of the tenant" on "gen"."docs_2026" is
 'Members with role admin, member or owner (and service contexts) insert rows into the current tenant only.';
 
@@ -134,8 +142,8 @@ create policy "tenant rows are updated by writers of the tenant" on "gen"."docs_
 as permissive
 for update
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])))
-with check ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])))
+with check ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are updated by writers of the tenant" on "gen"."docs_2026" is
 'Members with role admin, member or owner (and service contexts) update rows of the current tenant, which stay in it.';
 
@@ -143,7 +151,7 @@ create policy "tenant rows are deleted by writers of the tenant" on "gen"."docs_
 as permissive
 for delete
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are deleted by writers of the tenant" on "gen"."docs_2026" is
 'Members with role admin, member or owner (and service contexts) delete rows of the current tenant only.';
 
@@ -186,7 +194,7 @@ create policy "tenant rows are visible to readers of the tenant" on "gen"."docs_
 as permissive
 for select
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner', 'viewer'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner', 'viewer'])));
 comment on policy "tenant rows are visible to readers of the tenant" on "gen"."docs_2026_h0" is
 'Members of the current tenant with role admin, member, owner or viewer (and service contexts) see its rows; without a valid tenant context no row is visible.';
 
@@ -194,7 +202,7 @@ create policy "tenant rows are inserted by writers of the tenant" on "gen"."docs
 as permissive
 for insert
 to public
-with check ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+with check ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are inserted by writers of the tenant" on "gen"."docs_2026_h0" is
 'Members with role admin, member or owner (and service contexts) insert rows into the current tenant only.';
 
@@ -202,8 +210,8 @@ create policy "tenant rows are updated by writers of the tenant" on "gen"."docs_
 as permissive
 for update
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])))
-with check ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])))
+with check ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are updated by writers of the tenant" on "gen"."docs_2026_h0" is
 'Members with role admin, member or owner (and service contexts) update rows of the current tenant, which stay in it.';
 
@@ -211,7 +219,7 @@ create policy "tenant rows are deleted by writers of the tenant" on "gen"."docs_
 as permissive
 for delete
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are deleted by writers of the tenant" on "gen"."docs_2026_h0" is
 'Members with role admin, member or owner (and service contexts) delete rows of the current tenant only.';
 
@@ -254,7 +262,7 @@ create policy "tenant rows are visible to readers of the tenant" on "gen"."docs_
 as permissive
 for select
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner', 'viewer'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner', 'viewer'])));
 comment on policy "tenant rows are visible to readers of the tenant" on "gen"."docs_2026_h1" is
 'Members of the current tenant with role admin, member, owner or viewer (and service contexts) see its rows; without a valid tenant context no row is visible.';
 
@@ -262,7 +270,7 @@ create policy "tenant rows are inserted by writers of the tenant" on "gen"."docs
 as permissive
 for insert
 to public
-with check ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+with check ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are inserted by writers of the tenant" on "gen"."docs_2026_h1" is
 'Members with role admin, member or owner (and service contexts) insert rows into the current tenant only.';
 
@@ -270,8 +278,8 @@ create policy "tenant rows are updated by writers of the tenant" on "gen"."docs_
 as permissive
 for update
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])))
-with check ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])))
+with check ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are updated by writers of the tenant" on "gen"."docs_2026_h1" is
 'Members with role admin, member or owner (and service contexts) update rows of the current tenant, which stay in it.';
 
@@ -279,7 +287,7 @@ create policy "tenant rows are deleted by writers of the tenant" on "gen"."docs_
 as permissive
 for delete
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are deleted by writers of the tenant" on "gen"."docs_2026_h1" is
 'Members with role admin, member or owner (and service contexts) delete rows of the current tenant only.';
 
@@ -322,7 +330,7 @@ create policy "tenant rows are visible to readers of the tenant" on "gen"."docs_
 as permissive
 for select
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner', 'viewer'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner', 'viewer'])));
 comment on policy "tenant rows are visible to readers of the tenant" on "gen"."docs_2027" is
 'Members of the current tenant with role admin, member, owner or viewer (and service contexts) see its rows; without a valid tenant context no row is visible.';
 
@@ -330,7 +338,7 @@ create policy "tenant rows are inserted by writers of the tenant" on "gen"."docs
 as permissive
 for insert
 to public
-with check ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+with check ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are inserted by writers of the tenant" on "gen"."docs_2027" is
 'Members with role admin, member or owner (and service contexts) insert rows into the current tenant only.';
 
@@ -338,8 +346,8 @@ create policy "tenant rows are updated by writers of the tenant" on "gen"."docs_
 as permissive
 for update
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])))
-with check ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])))
+with check ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are updated by writers of the tenant" on "gen"."docs_2027" is
 'Members with role admin, member or owner (and service contexts) update rows of the current tenant, which stay in it.';
 
@@ -347,7 +355,7 @@ create policy "tenant rows are deleted by writers of the tenant" on "gen"."docs_
 as permissive
 for delete
 to public
-using ("tenant_id" = (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
+using ("tenant_id" operator (pg_catalog.=) (select tenancy.context_tenant_id(array['admin', 'member', 'owner'])));
 comment on policy "tenant rows are deleted by writers of the tenant" on "gen"."docs_2027" is
 'Members with role admin, member or owner (and service contexts) delete rows of the current tenant only.';
 
