@@ -24,7 +24,7 @@ LINTS := lint-sqlfluff lint-ruff lint-mypy lint-generated lint-pgspot
 
 help:
 	@echo "make demo   - set up, start a throwaway PostgreSQL, migrate, and tell the isolation story"
-	@echo "make test   - lint, pg_prove over tests/pgtap, pytest over tests/py"
+	@echo "make test   - lint, pg_prove over tests/pgtap, pytest over tests/py, updatecheck"
 	@echo "make lint   - sqlfluff, ruff, mypy, generated files up to date (and pgspot), side by side"
 	@echo "make updatecheck - install the previous release, seed it, migrate to HEAD, run pgTAP"
 	@echo "make bench  - RLS vs explicit WHERE latency ratios with pgbench"
