@@ -831,3 +831,64 @@ def test_existing_pgcrypto_is_used_where_it_is(empty_db: str) -> None:
         )
         == "5031fe3d989c6d1537a013fa6e739da23463fdaec3b70137d828e36ace221bd0"
     )
+
+
+def _yoyo_in_public(url: str, *ids: str) -> None:
+    """yoyo's tables in public, as pgtenancy 0.1.0 (or an application's own yoyo) left them."""
+    from yoyo import get_backend
+
+    with get_backend(migrate_mod.yoyo_url(url).replace(
+        f"schema={migrate_mod.BOOKKEEPING_SCHEMA}", "schema=public"
+    )) as backend:  # fmt: skip
+        backend.ensure_internal_schema_updated()
+    mark = "insert into public._yoyo_migration (migration_hash, migration_id, applied_at_utc)"
+    with psycopg.connect(url) as conn:
+        for sid in ids:
+            conn.execute(mark + " values (md5(%s), %s, now() at time zone 'utc')", (sid, sid))
+
+
+def test_legacy_bookkeeping_in_public_moves_and_an_applications_stays(empty_db: str) -> None:
+    _yoyo_in_public(empty_db, "0001_roles", "0002_core", "1_functions_x_0123456789ab",
+                    "0001_app_orders")  # fmt: skip
+    migrate_mod._prepare_bookkeeping(empty_db)
+    with psycopg.connect(empty_db) as conn:
+        ours = conn.execute(
+            "select migration_id from tenancy_migrations._yoyo_migration order by 1"
+        ).fetchall()
+        theirs = conn.execute("select migration_id from public._yoyo_migration").fetchall()
+    assert [r[0] for r in ours] == ["0001_roles", "0002_core", "1_functions_x_0123456789ab"]
+    # The application's own yoyo history stays where its yoyo looks for it.
+    assert theirs == [("0001_app_orders",)]
+
+
+def test_legacy_bookkeeping_alone_in_public_is_moved_and_dropped(empty_db: str) -> None:
+    _yoyo_in_public(empty_db, "0001_roles", "0002_core")
+    migrate_mod._prepare_bookkeeping(empty_db)
+    with psycopg.connect(empty_db) as conn:
+        left = conn.execute(
+            "select count(*) from pg_class where relnamespace = 'public'::regnamespace"
+        ).fetchone()
+        moved = conn.execute("select count(*) from tenancy_migrations._yoyo_migration").fetchone()
+    assert left == (0,)
+    assert moved == (2,)
+
+
+def test_yoyo_tables_of_an_application_alone_are_left_alone(empty_db: str) -> None:
+    _yoyo_in_public(empty_db, "0001_app_orders")
+    migrate_mod._prepare_bookkeeping(empty_db)
+    assert scalar(empty_db, "select count(*) from public._yoyo_migration") == 1
+    assert (
+        scalar(empty_db, "select to_regclass('tenancy_migrations._yoyo_migration') is null") is True
+    )
+
+
+def test_versioned_migrations_create_no_functions_in_schema_tenancy() -> None:
+    """Functions live in sql/functions: migrate drops every function of schema tenancy that no
+    file there defines, so one created by a versioned migration would be dropped again."""
+    pattern = re.compile(r"create\s+(or\s+replace\s+)?function\s+tenancy\.", re.IGNORECASE)
+    offenders = [
+        p.name
+        for p in sorted((sql_dir() / "migrations").glob("*.sql"))
+        if pattern.search(p.read_text())
+    ]
+    assert offenders == []
