@@ -222,8 +222,10 @@ def _prepare_bookkeeping(database_url: str) -> None:
     """Create the bookkeeping schema; move pgtenancy's rows out of yoyo's tables in public.
 
     pgtenancy 0.1.0 let yoyo keep its tables in public. They are recognised by the 0.1.0 step
-    ``0002_core``; only pgtenancy's rows move (the tables may be shared with an application's
-    own yoyo migrations), and the tables in public are dropped once nothing is left in them.
+    ``0002_core`` together with schema tenancy, which 0.1.0 created: an application's own yoyo
+    step of that name, on a database without pgtenancy, is the application's, and its history is
+    left alone. Only pgtenancy's rows move (the tables may be shared with an application's own
+    yoyo migrations), and the tables in public are dropped once nothing is left in them.
     """
     import psycopg
     from psycopg import sql
@@ -243,7 +245,8 @@ def _prepare_bookkeeping(database_url: str) -> None:
                 )
             )
         tables = conn.execute(
-            "select to_regclass('public._yoyo_migration') is not null and to_regclass(%s) is null",
+            "select to_regclass('public._yoyo_migration') is not null and to_regclass(%s) is null"
+            " and to_regnamespace('tenancy') is not null",
             (f"{BOOKKEEPING_SCHEMA}._yoyo_migration",),
         ).fetchone()
         legacy = (

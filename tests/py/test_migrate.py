@@ -847,7 +847,14 @@ def _yoyo_in_public(url: str, *ids: str) -> None:
             conn.execute(mark + " values (md5(%s), %s, now() at time zone 'utc')", (sid, sid))
 
 
+def _schema_of_0_1_0(url: str) -> None:
+    """Schema tenancy, which every database migrated by pgtenancy 0.1.0 has."""
+    with psycopg.connect(url) as conn:
+        conn.execute("create schema tenancy")
+
+
 def test_legacy_bookkeeping_in_public_moves_and_an_applications_stays(empty_db: str) -> None:
+    _schema_of_0_1_0(empty_db)
     _yoyo_in_public(empty_db, "0001_roles", "0002_core", "1_functions_x_0123456789ab",
                     "0001_app_orders")  # fmt: skip
     migrate_mod._prepare_bookkeeping(empty_db)
@@ -862,6 +869,7 @@ def test_legacy_bookkeeping_in_public_moves_and_an_applications_stays(empty_db: 
 
 
 def test_legacy_bookkeeping_alone_in_public_is_moved_and_dropped(empty_db: str) -> None:
+    _schema_of_0_1_0(empty_db)
     _yoyo_in_public(empty_db, "0001_roles", "0002_core")
     migrate_mod._prepare_bookkeeping(empty_db)
     with psycopg.connect(empty_db) as conn:
@@ -892,3 +900,27 @@ def test_versioned_migrations_create_no_functions_in_schema_tenancy() -> None:
         if pattern.search(p.read_text())
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [("0002_core", "0003_app_orders"), ("0001_roles", "0002_core", "0003_app_orders")],
+    ids=["0002_core", "0001_roles-0002_core"],
+)
+def test_application_step_named_like_a_legacy_one_is_not_taken_for_pgtenancy(
+    empty_db: str, ids: tuple[str, ...]
+) -> None:
+    """An application's own yoyo history in public, with step ids that pgtenancy 0.1.0 also
+    used, on a database pgtenancy never touched: its rows stay where its yoyo looks for them,
+    and pgtenancy installs in full (no step is recorded as applied without its objects)."""
+    _yoyo_in_public(empty_db, *ids)
+
+    outcome = migrate_mod.migrate_database(empty_db)
+
+    assert outcome.adopted == []
+    assert outcome.applied == [s.id for s in steps()]
+    theirs = scalar(
+        empty_db, "select array_agg(migration_id order by 1)::text from public._yoyo_migration"
+    )
+    assert theirs == "{" + ",".join(ids) + "}"
+    assert scalar(empty_db, "select to_regclass('tenancy.tenants') is not null") is True
