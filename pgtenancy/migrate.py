@@ -529,6 +529,46 @@ _ATTRIBUTE_REASONS = (
 )
 
 
+#: Predefined roles whose members read or write every table (row level security aside, a
+#: platform table such as tenancy.jwt_config is guarded by privileges alone) or the server's files.
+_PREDEFINED_FORBIDDEN = (
+    "pg_read_all_data",
+    "pg_write_all_data",
+    "pg_read_server_files",
+    "pg_write_server_files",
+    "pg_execute_server_program",
+)
+#: The memberships among pgtenancy's roles that pgtenancy itself grants (member, group).
+_OWN_MEMBERSHIPS = (("tenancy_service", "tenancy_app"),)
+# Every role a pgtenancy role is a member of, directly or not (its members may SET ROLE to it),
+# that gives more than pgtenancy grants: another pgtenancy role, a role with SUPERUSER,
+# BYPASSRLS or CREATEROLE, or a predefined role above. Membership of tenancy_owner is reported
+# on its own; a superuser is a member of everything and is reported for SUPERUSER already.
+_ROLE_MEMBERSHIPS = """
+select r.rolname::text, g.rolname::text,
+       case
+           when g.rolsuper then 'SUPERUSER'
+           when g.rolbypassrls then 'BYPASSRLS'
+           when g.rolcreaterole then 'CREATEROLE'
+       end
+from pg_catalog.pg_roles as r
+inner join pg_catalog.pg_roles as g
+    on g.oid <> r.oid and pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')
+where r.rolname = any(%(roles)s)
+  and not r.rolsuper
+  and g.rolname <> 'tenancy_owner'
+  and (
+      g.rolsuper or g.rolbypassrls or g.rolcreaterole
+      or g.rolname = any(%(predefined)s)
+      or (
+          g.rolname = any(%(roles)s)
+          and pg_catalog.concat(r.rolname, ' ', g.rolname) <> all(%(own)s)
+      )
+  )
+order by 1, 2
+"""
+
+
 def check_roles(database_url: str) -> None:
     """Refuse (:class:`MigrateError`) pgtenancy roles that exist with attributes it forbids.
 
@@ -540,6 +580,14 @@ def check_roles(database_url: str) -> None:
 
     with psycopg.connect(database_url, autocommit=True) as conn:
         rows = conn.execute(_ROLE_ATTRIBUTES, (list(ROLES),)).fetchall()
+        memberships = conn.execute(
+            _ROLE_MEMBERSHIPS,
+            {
+                "roles": list(ROLES),
+                "predefined": list(_PREDEFINED_FORBIDDEN),
+                "own": [f"{m} {g}" for m, g in _OWN_MEMBERSHIPS],
+            },
+        ).fetchall()
     problems: list[str] = []
     for name, *flags, owner_member in rows:
         bad = [
@@ -556,6 +604,18 @@ def check_roles(database_url: str) -> None:
                 f"role {name!r} is a member of tenancy_owner (it could change policies and "
                 f"functions); fix: revoke tenancy_owner from {_quote_ident(name)};"
             )
+    for name, group, attribute in memberships:
+        why = (
+            f"its members may SET ROLE to {group}, which has {attribute}"
+            if attribute
+            else "every login granted it would act across tenants"
+            if group in ROLES
+            else "it could read or write every table, or the server's files"
+        )
+        problems.append(
+            f"role {name!r} is a member of {group} ({why}); fix: revoke {_quote_ident(group)} "
+            f"from {_quote_ident(name)}; (or from the role through which it is a member)"
+        )
     if problems:
         raise MigrateError(
             "pgtenancy does not adopt roles with attributes it forbids (roles are cluster-wide: "

@@ -2,17 +2,19 @@
 -- migrate: as-migrating-user
 -- migrate: replaces 0001_roles 0003_session_roles
 -- Runs as the migrating user, who needs CREATEROLE. A role that already exists is checked, not
--- adopted: one with LOGIN, SUPERUSER, BYPASSRLS, CREATEROLE or CREATEDB is refused (42501).
+-- adopted: one with LOGIN, SUPERUSER, BYPASSRLS, CREATEROLE or CREATEDB, or a member of a role
+-- that gives more than pgtenancy grants, is refused (42501).
 
 do $roles$
 declare
     v_role text;
     v_bad text;
-begin
-    foreach v_role in array array[
+    v_roles text[] := array[
         'tenancy_owner', 'tenancy_app', 'tenancy_service', 'tenancy_admin', 'tenancy_auditor',
         'tenancy_session_objects'
-    ] loop
+    ];
+begin
+    foreach v_role in array v_roles loop
         select
             pg_catalog.concat_ws(
                 ', ',
@@ -42,6 +44,47 @@ begin
                 );
         end if;
     end loop;
+
+    -- Memberships that take a role beyond what pgtenancy grants (its members may SET ROLE to
+    -- any role it is a member of): another pgtenancy role (tenancy_service in tenancy_app
+    -- aside), a role with SUPERUSER, BYPASSRLS or CREATEROLE, or a predefined role that reads
+    -- or writes every table or the server's files.
+    select
+        pg_catalog.string_agg(
+            pg_catalog.format('%I is a member of %I', r.rolname, g.rolname), '; '
+            order by r.rolname, g.rolname
+        )
+    into v_bad
+    from pg_catalog.pg_roles as r
+    inner join pg_catalog.pg_roles as g
+        on
+            g.oid operator (pg_catalog.<>) r.oid
+            and pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')
+    where
+        r.rolname operator (pg_catalog.=) any(v_roles)
+        and not r.rolsuper
+        and (
+            g.rolsuper or g.rolbypassrls or g.rolcreaterole
+            or g.rolname operator (pg_catalog.=) any(array[
+                'pg_read_all_data', 'pg_write_all_data', 'pg_read_server_files',
+                'pg_write_server_files', 'pg_execute_server_program'
+            ])
+            or (
+                g.rolname operator (pg_catalog.=) any(v_roles)
+                and not (
+                    r.rolname operator (pg_catalog.=) 'tenancy_service'
+                    and g.rolname operator (pg_catalog.=) 'tenancy_app'
+                )
+            )
+        );
+    if v_bad is not null then
+        raise exception using
+            errcode = '42501',
+            message = pg_catalog.format(
+                'pgtenancy does not adopt roles with these memberships: %s', v_bad
+            ),
+            hint = 'Revoke each membership (or the one it comes through), then migrate again.';
+    end if;
 end
 $roles$;
 

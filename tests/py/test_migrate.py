@@ -924,3 +924,79 @@ def test_application_step_named_like_a_legacy_one_is_not_taken_for_pgtenancy(
     )
     assert theirs == "{" + ",".join(ids) + "}"
     assert scalar(empty_db, "select to_regclass('tenancy.tenants') is not null") is True
+
+
+@pytest.mark.parametrize(
+    ("role", "granted"),
+    [
+        ("tenancy_app", "tenancy_admin"),
+        ("tenancy_app", "tenancy_auditor"),
+        ("tenancy_auditor", "tenancy_app"),
+        ("tenancy_app", "pg_read_all_data"),
+        ("tenancy_app", "pg_write_all_data"),
+        ("tenancy_service", "pg_write_server_files"),
+        ("tenancy_app", "pg_execute_server_program"),
+        ("tenancy_app", "{superuser}"),
+        ("tenancy_admin", "{bypassrls}"),
+    ],
+)
+def test_existing_role_with_a_forbidden_membership_is_refused(
+    scratch_role: str, empty_db: str, role: str, granted: str
+) -> None:
+    """A pgtenancy role that is a member of another pgtenancy role, of a predefined role that
+    reads or writes every table or the server's files, or of a role with SUPERUSER or BYPASSRLS
+    (which its members reach with SET ROLE) lets every login granted it out of its tenant: e.g.
+    tenancy_app in pg_read_all_data reads tenancy.jwt_config's secret and forges tokens."""
+    admin = testing.with_dbname(empty_db, "postgres")
+    if granted.startswith("{"):
+        attribute = granted.strip("{}")
+        granted = scratch_role
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL(f"alter role {{}} {attribute}").format(sql.Identifier(granted)))
+    grant = sql.SQL("grant {} to {}").format(sql.Identifier(granted), sql.Identifier(role))
+    revoke = sql.SQL("revoke {} from {}").format(sql.Identifier(granted), sql.Identifier(role))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(grant)
+    try:
+        with pytest.raises(migrate_mod.MigrateError) as caught:
+            migrate(empty_db)
+        message = str(caught.value)
+        assert f"'{role}'" in message and f"member of {granted}" in message, message
+        assert "fix: revoke" in message and "Nothing was applied" in message
+        assert scalar(empty_db, "select to_regnamespace('tenancy') is null") is True
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(revoke)
+    assert migrate(empty_db)
+    # Once installed, the check still holds on every later run.
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(grant)
+    try:
+        with pytest.raises(migrate_mod.MigrateError, match=f"member of {granted}"):
+            migrate(empty_db)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(revoke)
+    assert migrate(empty_db) == []
+
+
+def test_roles_migration_refuses_a_role_with_a_forbidden_membership(empty_db: str) -> None:
+    """The roles step checks memberships by itself too, for SQL applied without migrate."""
+    admin = testing.with_dbname(empty_db, "postgres")
+    source = (sql_dir() / "migrations" / "0001_tenancy_roles.sql").read_text()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("grant pg_read_all_data to tenancy_app")
+    try:
+        with (
+            psycopg.connect(empty_db) as conn,
+            pytest.raises(
+                psycopg.errors.InsufficientPrivilege,
+                match="tenancy_app is a member of pg_read_all_data",
+            ),
+        ):
+            conn.execute(source.encode())
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("revoke pg_read_all_data from tenancy_app")
+    with psycopg.connect(empty_db) as conn:
+        conn.execute(source.encode())
