@@ -670,7 +670,9 @@ def drop_removed_functions(database_url: str, all_steps: list[Step] | None = Non
         for sig in removed:
             try:
                 with conn.transaction():
-                    conn.execute(sql.SQL("drop function {}").format(sql.SQL(sig)))
+                    # DROP ROUTINE: a file may define a procedure or an aggregate, which DROP
+                    # FUNCTION refuses.
+                    conn.execute(sql.SQL("drop routine {}").format(sql.SQL(sig)))
             except psycopg.errors.DependentObjectsStillExist as exc:
                 raise MigrateError(
                     f"function {sig} is no longer defined in sql/functions but cannot be "

@@ -1000,3 +1000,35 @@ def test_roles_migration_refuses_a_role_with_a_forbidden_membership(empty_db: st
             conn.execute("revoke pg_read_all_data from tenancy_app")
     with psycopg.connect(empty_db) as conn:
         conn.execute(source.encode())
+
+
+ROUTINES = {
+    "procedure": (
+        "-- tenancy.zz_routine: a procedure.\n"
+        "create or replace procedure tenancy.zz_routine(p_x integer)\n"
+        "language sql\nas 'select 1';\n"
+    ),
+    "aggregate": (
+        "-- tenancy.zz_routine: an aggregate.\n"
+        "create or replace aggregate tenancy.zz_routine(integer) (\n"
+        "    sfunc = pg_catalog.int4pl, stype = integer\n);\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ROUTINES))
+def test_removed_procedure_or_aggregate_is_dropped(
+    empty_db: str, sql_copy: Path, kind: str
+) -> None:
+    """sql/functions may hold procedures and aggregates too: DROP FUNCTION refuses them
+    (WrongObjectType), and every later migrate would fail on the removed one."""
+    path = sql_copy / "functions" / "zz" / "zz_routine.sql"
+    path.parent.mkdir()
+    path.write_text(ROUTINES[kind])
+    migrate(empty_db)
+    assert overloads(empty_db, "zz_routine") == ["tenancy.zz_routine(integer)"]
+    assert migrate_mod.migrate_database(empty_db).dropped == []
+
+    path.unlink()
+    assert migrate_mod.migrate_database(empty_db).dropped == ["tenancy.zz_routine(integer)"]
+    assert overloads(empty_db, "zz_routine") == []
