@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from . import migrate as migrations
 
@@ -28,23 +29,40 @@ class UsageError(Exception):
 def _url(args: argparse.Namespace) -> str:
     """The database the user named: ``--database-url``, else ``$DATABASE_URL``; never a default.
 
-    Without either, or with an empty one (which libpq would take as "the default server"),
-    the command is refused before anything is opened.
+    Without either, with an empty one, or with one that names no database (``postgresql://``,
+    what ``postgresql://$HOST/$DB`` becomes when both are unset), all of which libpq would take
+    as "the default server", the command is refused before anything is opened.
     """
     if args.database_url is not None:
         if not args.database_url.strip():
             raise UsageError(f"{args.command}: --database-url is empty; nothing was done")
-        return str(args.database_url)
+        return _names_a_database(args, "--database-url", str(args.database_url))
     env = os.environ.get("DATABASE_URL")
     if env is not None:
         if not env.strip():
             raise UsageError(f"{args.command}: DATABASE_URL is set but empty; nothing was done")
-        return env
+        return _names_a_database(args, "DATABASE_URL", env)
     raise UsageError(
         f"{args.command}: which database? Pass --database-url URL or set DATABASE_URL; "
         'for the throwaway local cluster use --database-url "$(pgtenancy db url)". '
         "Nothing was done."
     )
+
+
+def _names_a_database(args: argparse.Namespace, where: str, url: str) -> str:
+    # The URL is not repeated in the message: it may carry a password.
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise UsageError(
+            f"{args.command}: {where} is not a libpq URL ({exc}); nothing was done"
+        ) from None
+    if not (params.get("dbname") or params.get("service")):  # a service file names it
+        raise UsageError(
+            f"{args.command}: {where} names no database (libpq would use its default one); "
+            "name it, as in postgresql://USER@HOST/DBNAME; nothing was done"
+        )
+    return url
 
 
 def _add_url(p: argparse.ArgumentParser) -> None:

@@ -156,7 +156,11 @@ def yoyo_url(database_url: str) -> str:
     """
     parts = urlsplit(database_url)
     if parts.scheme not in ("postgres", "postgresql", "postgresql+psycopg"):
-        raise ValueError(f"unsupported database URL scheme {parts.scheme!r} in {database_url!r}")
+        # Not the URL itself: it may carry a password.
+        raise ValueError(
+            f"unsupported database URL scheme {parts.scheme!r}: migrate needs a URL "
+            "postgresql://USER@HOST/DBNAME (not a libpq keyword string)"
+        )
     query = "&".join(q for q in (parts.query, f"schema={BOOKKEEPING_SCHEMA}") if q)
     return urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, query, parts.fragment))
 
@@ -202,8 +206,13 @@ class Status:
 def _with_backend(database_url: str):  # type: ignore[no-untyped-def]
     from yoyo import get_backend
 
+    # The URL is checked before the bookkeeping schema is created or 0.1.0's rows are moved.
+    try:
+        url = yoyo_url(database_url)
+    except ValueError as exc:
+        raise MigrateError(f"{exc}. Nothing was applied.") from None
     _prepare_bookkeeping(database_url)
-    return get_backend(yoyo_url(database_url))
+    return get_backend(url)
 
 
 #: The versioned steps of pgtenancy 0.1.0, which kept yoyo's tables in public.

@@ -471,3 +471,44 @@ def test_generate_with_a_missing_spec_exits_2(database_url: str, tmp_path: Path)
     assert res.returncode == 2
     assert str(spec) in res.stderr or spec.name in res.stderr
     assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("url", ["postgresql://", "postgresql:///", "postgres://@/"])
+@pytest.mark.parametrize("args", REFUSED_COMMANDS, ids=" ".join)
+def test_a_database_url_naming_no_database_is_an_error(
+    args: list[str], url: str, scratch_db: str, tmp_path: Path
+) -> None:
+    """``postgresql://$HOST/$DB`` with both variables unset names no database; libpq would take
+    it, as it takes an empty URL, for "the default server" (PGHOST, PGDATABASE, ...)."""
+    (tmp_path / "create_me.sql").write_text("create table public.cli_unnamed (id int);\n")
+    env = unnamed_env(scratch_db)
+    for res in (
+        run_cli(*args, "--database-url", url, cwd=tmp_path, env=env),
+        run_cli(*args, cwd=tmp_path, env=dict(env, DATABASE_URL=url)),
+    ):
+        assert res.returncode == 2, (res.stdout, res.stderr)
+        assert res.stdout == ""
+        assert res.stderr.startswith(f"pgtenancy: {args[0]}: ")
+        assert "names no database" in res.stderr and "nothing was done" in res.stderr
+    nothing_created(scratch_db, tmp_path)
+
+
+@pytest.mark.parametrize("args", [["migrate"], ["migrate", "--list"]], ids=" ".join)
+def test_migrate_with_a_keyword_conninfo_refuses_before_touching_the_database(
+    args: list[str], scratch_db: str
+) -> None:
+    """migrate needs a URL (yoyo's); a libpq keyword string is refused up front, with no
+    traceback, no password echoed and nothing created (bookkeeping schema included)."""
+    params = conninfo_to_dict(scratch_db)
+    conninfo = " ".join(f"{k}={v}" for k, v in params.items()) + " password=sekrit"
+
+    res = run_cli(*args, "--database-url", conninfo)
+
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert res.stdout == ""
+    assert res.stderr.startswith("pgtenancy: ") and "postgresql://" in res.stderr
+    assert "Traceback" not in res.stderr and "sekrit" not in res.stderr
+    with psycopg.connect(scratch_db) as conn:
+        assert conn.execute(
+            "select count(*) from pg_namespace where nspname like 'tenancy%'"
+        ).fetchone() == (0,)
