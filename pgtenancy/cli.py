@@ -116,7 +116,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
         try:
             with conn.transaction():
                 for current in files:
-                    conn.execute(current.read_text().encode())
+                    _run_file(conn, current)
+        except _EndedTransaction as ended:
+            print(f"pgtenancy: {ended}", file=sys.stderr)
+            return 2
         except psycopg.Error as exc:
             others = len(files) - 1
             rest = (
@@ -132,13 +135,38 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return 0
 
 
+class _EndedTransaction(Exception):
+    """A file ended apply's transaction with a COMMIT, ROLLBACK or END of its own."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"{path} ends the transaction (a COMMIT, ROLLBACK or END of its own): what ran up "
+            "to that point may be committed; apply stopped there and ran none of the files "
+            "after it. Remove the transaction control from the file."
+        )
+
+
+def _run_file(conn: psycopg.Connection[tuple[object, ...]], path: Path) -> None:
+    """Run one file inside apply's open transaction; refuse a file that ended it.
+
+    What such a file committed cannot be undone; stopping keeps the files after it from running
+    outside any transaction, one statement at a time.
+    """
+    conn.execute(path.read_text().encode())
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.INTRANS:
+        raise _EndedTransaction(path)
+
+
 def _apply_each(url: str, files: list[Path]) -> int:
     """One transaction per file, in order; stops at the first failing file."""
     with psycopg.connect(url, autocommit=True) as conn:
         for f in files:
             try:
                 with conn.transaction():
-                    conn.execute(f.read_text().encode())
+                    _run_file(conn, f)
+            except _EndedTransaction as ended:
+                print(f"pgtenancy: {ended}", file=sys.stderr)
+                return 2
             except psycopg.Error as exc:
                 print(f"pgtenancy: {f} was not applied: {exc}", file=sys.stderr)
                 return 2

@@ -512,3 +512,27 @@ def test_migrate_with_a_keyword_conninfo_refuses_before_touching_the_database(
         assert conn.execute(
             "select count(*) from pg_namespace where nspname like 'tenancy%'"
         ).fetchone() == (0,)
+
+
+@pytest.mark.parametrize("each", [False, True], ids=["one-transaction", "each"])
+def test_apply_stops_at_a_file_that_ends_the_transaction(
+    scratch_db: str, tmp_path: Path, each: bool
+) -> None:
+    """A file's own COMMIT ends apply's transaction: what ran before it is committed, and later
+    files would run outside any transaction. apply stops there and says so, instead of running
+    on and reporting that nothing was applied."""
+    folder = tmp_path / "steps"
+    folder.mkdir()
+    (folder / "01_commits.sql").write_text(
+        "begin;\ncreate table public.cli_apply_committed (id int);\ncommit;\n"
+    )
+    (folder / "02_later.sql").write_text("create table public.cli_apply_later (id int);\n")
+    (folder / "03_broken.sql").write_text("select 1 / 0;\n")
+
+    res = run_cli("apply", *(["--each"] if each else []), str(folder), "--database-url", scratch_db)
+
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert f"{folder / '01_commits.sql'} ends the transaction" in res.stderr, res.stderr
+    assert "committed" in res.stderr and "Traceback" not in res.stderr
+    assert "division by zero" not in res.stderr  # it stopped before the later files
+    assert not relation_exists(scratch_db, "public.cli_apply_later")
