@@ -269,6 +269,14 @@ def _prepare_bookkeeping(database_url: str) -> None:
     if not (legacy and legacy[0]):
         return
     with psycopg.connect(database_url) as conn:
+        # An application's yoyo may be writing to the same tables: its rows, committed before
+        # the tables are counted, must keep them from being dropped (a lock that waits for its
+        # open transactions and keeps new ones out, and a second move out, until this commits).
+        conn.execute(
+            sql.SQL("lock table {} in share row exclusive mode").format(
+                sql.SQL(", ").join(sql.Identifier("public", table) for table in YOYO_TABLES)
+            )
+        )
         # Same columns as yoyo's: copy the tables' shape, then pgtenancy's rows.
         for table in YOYO_TABLES:
             conn.execute(
@@ -290,6 +298,7 @@ def _prepare_bookkeeping(database_url: str) -> None:
         left = conn.execute(
             "select (select count(*) from public._yoyo_migration)"
             " + (select count(*) from public._yoyo_log)"
+            " + (select count(*) from public.yoyo_lock)"  # an application's yoyo is running
         ).fetchone()
         if left and left[0] == 0:
             for table in YOYO_TABLES:

@@ -12,6 +12,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -1032,3 +1034,46 @@ def test_removed_procedure_or_aggregate_is_dropped(
     path.unlink()
     assert migrate_mod.migrate_database(empty_db).dropped == ["tenancy.zz_routine(integer)"]
     assert overloads(empty_db, "zz_routine") == []
+
+
+def test_application_yoyo_row_committed_during_the_move_is_kept(empty_db: str) -> None:
+    """The application's own yoyo records a step while pgtenancy moves 0.1.0's rows out of
+    public: the tables in public are dropped only if nothing is left in them once that step
+    commits, never with the application's new row in them."""
+    _schema_of_0_1_0(empty_db)
+    _yoyo_in_public(empty_db, "0001_roles", "0002_core")
+    errors: list[BaseException] = []
+
+    def move() -> None:
+        try:
+            migrate_mod._prepare_bookkeeping(empty_db)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    with psycopg.connect(empty_db) as app:
+        app.execute(
+            "insert into public._yoyo_migration (migration_hash, migration_id, applied_at_utc)"
+            " values (md5('0001_app_orders'), '0001_app_orders', now() at time zone 'utc')"
+        )
+        app_pid = app.info.backend_pid
+        mover = threading.Thread(target=move)
+        mover.start()
+        # Wait until the move waits for the application's transaction.
+        deadline = time.monotonic() + 30
+        with psycopg.connect(empty_db, autocommit=True) as watch:
+            while time.monotonic() < deadline and mover.is_alive():
+                row = watch.execute(
+                    "select count(*) from pg_stat_activity where %s = any(pg_blocking_pids(pid))",
+                    (app_pid,),
+                ).fetchone()
+                if row and row[0]:
+                    break
+                time.sleep(0.05)
+        app.commit()
+    mover.join(60)
+    assert not mover.is_alive() and errors == []
+
+    assert scalar(empty_db, "select array_agg(migration_id)::text from public._yoyo_migration") == (
+        "{0001_app_orders}"
+    )
+    assert scalar(empty_db, "select count(*) from tenancy_migrations._yoyo_migration") == 2
