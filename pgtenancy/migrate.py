@@ -497,7 +497,7 @@ def _adopt_replaced(backend: Any, migrations: Any, all_steps: list[Step]) -> lis
         ).fetchall()
     }
     by_id = {s.id: s for s in all_steps}
-    adopted: list[str] = []
+    adoptable: list[Any] = []
     for migration in migrations:
         step = by_id.get(migration.id)
         if step is None or not step.replaces or migration.id in applied:
@@ -513,10 +513,12 @@ def _adopt_replaced(backend: Any, migrations: Any, all_steps: list[Step]) -> lis
                 f"by a version between releases. Migrate it with the release it came from "
                 f"first. Nothing was applied."
             )
-        with backend.transaction():
+        adoptable.append(migration)
+    # Recorded only once the whole history is known to be complete: a refusal records nothing.
+    with backend.transaction():
+        for migration in adoptable:
             backend.mark_one(migration, log=True)
-        adopted.append(migration.id)
-    return adopted
+    return [m.id for m in adoptable]
 
 
 #: Attributes pgtenancy gives each of its roles (all NOLOGIN); a pre-existing role with any of

@@ -1077,3 +1077,22 @@ def test_application_yoyo_row_committed_during_the_move_is_kept(empty_db: str) -
         "{0001_app_orders}"
     )
     assert scalar(empty_db, "select count(*) from tenancy_migrations._yoyo_migration") == 2
+
+
+def test_partial_history_records_no_step_as_adopted(empty_db: str, sql_copy: Path) -> None:
+    """A refused history is refused before anything is recorded: a step whose replaced steps
+    are all there is not adopted either when a later one finds its history incomplete."""
+    migrate(empty_db)
+    mark_applied(empty_db, "zz_old_a", "zz_old_b")
+    (sql_copy / "migrations" / "9000_zz_replacing.sql").write_text(REPLACING)
+    (sql_copy / "migrations" / "9001_zz_partial.sql").write_text(
+        "-- tenancy.zz_partial: reproduces a step the database has and one it lacks.\n"
+        "-- migrate: replaces zz_old_a zz_old_c\n"
+        "create table tenancy.zz_partial (id integer);\n"
+    )
+
+    with pytest.raises(migrate_mod.MigrateError, match="has zz_old_a but not zz_old_c"):
+        migrate(empty_db)
+    applied = {s.id: s.applied for s in status(empty_db)}
+    assert applied["9000_zz_replacing"] is False
+    assert applied["9001_zz_partial"] is False
