@@ -677,7 +677,10 @@ def drop_removed_functions(database_url: str, all_steps: list[Step] | None = Non
         exists = conn.execute("select to_regnamespace('tenancy') is not null").fetchone()
         if not (exists and exists[0]):
             return []
+        # As the steps run them (Step.text): a type named in a signature resolves the same way,
+        # so the same functions are written, and signatures print schema-qualified.
         conn.execute("set local check_function_bodies = off")
+        conn.execute("set local search_path = pg_catalog")
         conn.execute("set local role tenancy_owner")
         for step in functions:
             conn.execute(step.sql.encode())
@@ -686,6 +689,7 @@ def drop_removed_functions(database_url: str, all_steps: list[Step] | None = Non
         removed = [str(sig) for sig, defined in rows if not defined]
         if not removed:
             return []
+        conn.execute("set local search_path = pg_catalog")
         conn.execute("set local role tenancy_owner")
         for sig in removed:
             try:

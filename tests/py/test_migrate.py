@@ -1096,3 +1096,19 @@ def test_partial_history_records_no_step_as_adopted(empty_db: str, sql_copy: Pat
     applied = {s.id: s.applied for s in status(empty_db)}
     assert applied["9000_zz_replacing"] is False
     assert applied["9001_zz_partial"] is False
+
+
+def test_removed_functions_are_found_under_the_steps_search_path(empty_db: str) -> None:
+    """The function files run again, to find which functions they define, the way the steps
+    ran them (search_path pg_catalog): under the migrating user's own search_path a type such as
+    public.text would resolve in their place and the files would define other functions."""
+    migrate(empty_db)
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute("create domain public.text as pg_catalog.text")
+    before = snapshot(empty_db)
+    own_path = empty_db + "&options=-csearch_path%3Dpublic,pg_catalog"
+
+    outcome = migrate_mod.migrate_database(own_path)
+
+    assert (outcome.applied, outcome.dropped) == ([], [])
+    assert snapshot(empty_db) == before
