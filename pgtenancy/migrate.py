@@ -562,7 +562,9 @@ _PREDEFINED_FORBIDDEN = (
 _OWN_MEMBERSHIPS = (("tenancy_service", "tenancy_app"),)
 # Every role a pgtenancy role is a member of, directly or not (its members may SET ROLE to it),
 # that gives more than pgtenancy grants: another pgtenancy role, a role with SUPERUSER,
-# BYPASSRLS or CREATEROLE, or a predefined role above. Membership of tenancy_owner is reported
+# BYPASSRLS or CREATEROLE, a predefined role above, or the owner of a table with row level
+# security in this database (an owner is exempt from its policies unless forced, and may drop
+# them). Membership of tenancy_owner is reported
 # on its own; a superuser is a member of everything and is reported for SUPERUSER already.
 _ROLE_MEMBERSHIPS = """
 select r.rolname::text, g.rolname::text,
@@ -570,7 +572,11 @@ select r.rolname::text, g.rolname::text,
            when g.rolsuper then 'SUPERUSER'
            when g.rolbypassrls then 'BYPASSRLS'
            when g.rolcreaterole then 'CREATEROLE'
-       end
+       end,
+       exists (
+           select from pg_catalog.pg_class as c
+           where c.relowner = g.oid and c.relrowsecurity
+       ) as owns_secured
 from pg_catalog.pg_roles as r
 inner join pg_catalog.pg_roles as g
     on g.oid <> r.oid and pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')
@@ -580,6 +586,10 @@ where r.rolname = any(%(roles)s)
   and (
       g.rolsuper or g.rolbypassrls or g.rolcreaterole
       or g.rolname = any(%(predefined)s)
+      or exists (
+          select from pg_catalog.pg_class as c
+          where c.relowner = g.oid and c.relrowsecurity
+      )
       or (
           g.rolname = any(%(roles)s)
           and pg_catalog.concat(r.rolname, ' ', g.rolname) <> all(%(own)s)
@@ -624,14 +634,18 @@ def check_roles(database_url: str) -> None:
                 f"role {name!r} is a member of tenancy_owner (it could change policies and "
                 f"functions); fix: revoke tenancy_owner from {_quote_ident(name)};"
             )
-    for name, group, attribute in memberships:
-        why = (
-            f"its members may SET ROLE to {group}, which has {attribute}"
-            if attribute
-            else "every login granted it would act across tenants"
-            if group in ROLES
-            else "it could read or write every table, or the server's files"
-        )
+    for name, group, attribute, owns_secured in memberships:
+        if attribute:
+            why = f"its members may SET ROLE to {group}, which has {attribute}"
+        elif group in ROLES:
+            why = "every login granted it would act across tenants"
+        elif owns_secured:
+            why = (
+                f"its members may SET ROLE to {group}, which owns tables with row level "
+                "security: an owner is exempt from their policies unless forced, and may drop them"
+            )
+        else:
+            why = "it could read or write every table, or the server's files"
         problems.append(
             f"role {name!r} is a member of {group} ({why}); fix: revoke {_quote_ident(group)} "
             f"from {_quote_ident(name)}; (or from the role through which it is a member)"

@@ -47,8 +47,9 @@ begin
 
     -- Memberships that take a role beyond what pgtenancy grants (its members may SET ROLE to
     -- any role it is a member of): another pgtenancy role (tenancy_service in tenancy_app
-    -- aside), a role with SUPERUSER, BYPASSRLS or CREATEROLE, or a predefined role that reads
-    -- or writes every table or the server's files.
+    -- aside), a role with SUPERUSER, BYPASSRLS or CREATEROLE, a predefined role that reads or
+    -- writes every table or the server's files, or the owner of a table with row level security
+    -- (exempt from its policies unless forced, and free to drop them).
     select
         pg_catalog.string_agg(
             pg_catalog.format('%I is a member of %I', r.rolname, g.rolname), '; '
@@ -69,6 +70,10 @@ begin
                 'pg_read_all_data', 'pg_write_all_data', 'pg_read_server_files',
                 'pg_write_server_files', 'pg_execute_server_program'
             ])
+            or exists (
+                select from pg_catalog.pg_class as c
+                where c.relowner operator (pg_catalog.=) g.oid and c.relrowsecurity
+            )
             or (
                 g.rolname operator (pg_catalog.=) any(v_roles)
                 and not (

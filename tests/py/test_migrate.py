@@ -1112,3 +1112,30 @@ def test_removed_functions_are_found_under_the_steps_search_path(empty_db: str) 
 
     assert (outcome.applied, outcome.dropped) == ([], [])
     assert snapshot(empty_db) == before
+
+
+def test_existing_role_member_of_a_row_secured_tables_owner_is_refused(
+    scratch_role: str, empty_db: str
+) -> None:
+    """Granting the application's table owner to tenancy_app (to hand it the tables'
+    privileges) lets every login of tenancy_app SET ROLE to that owner, which is exempt from
+    row level security (unless forced) and may disable it or drop the policies."""
+    admin = testing.with_dbname(empty_db, "postgres")
+    owner = sql.Identifier(scratch_role)
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute("create table public.orders (tenant_id uuid)")
+        conn.execute(sql.SQL("alter table public.orders owner to {}").format(owner))
+        conn.execute("alter table public.orders enable row level security")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("grant {} to tenancy_app").format(owner))
+    try:
+        with pytest.raises(migrate_mod.MigrateError) as caught:
+            migrate(empty_db)
+        message = str(caught.value)
+        assert f"'tenancy_app' is a member of {scratch_role}" in message, message
+        assert "row level security" in message and "fix: revoke" in message
+        assert scalar(empty_db, "select to_regnamespace('tenancy') is null") is True
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("revoke {} from tenancy_app").format(owner))
+    assert migrate(empty_db)
