@@ -237,7 +237,9 @@ def cli_main(argv: list[str]) -> int:
             snapshot_path=args.snapshot,
         )
     except SpecError as exc:
-        print(f"pgtenancy generate: {exc}", file=sys.stderr)
+        # One line per problem: generate reports every problem of the spec in one run.
+        for line in str(exc).splitlines():
+            print(f"pgtenancy generate: {line}", file=sys.stderr)
         return 2
     except psycopg.Error as exc:
         detail = str(exc).strip() or type(exc).__name__

@@ -163,34 +163,20 @@ def _problem(display: str, table: TableSpec, text: str) -> SpecError:
 
 
 def table_infos(display: str, tables: tuple[TableSpec, ...], snapshot: Snapshot) -> list[TableInfo]:
-    """Check every table of the spec against the snapshot; :class:`SpecError` names the first
-    problem (the table is missing, not a table, or has no ``tenant_id uuid`` column)."""
+    """Check every table of the spec against the snapshot.
+
+    Every problem of every table is found in one pass (the table is missing, not a table, has no
+    ``tenant_id`` column, or one that is not ``uuid`` or not ``NOT NULL``); :class:`SpecError`
+    then names them all, one line each, tables sorted by schema and name."""
     infos: list[TableInfo] = []
+    problems: list[str] = []
     for table in tables:
+        problem = _table_problem(table, snapshot)
+        if problem is not None:
+            problems.append(str(_problem(display, table, problem)))
+            continue
         relation = snapshot.relation(table.schema, table.name)
-        if relation is None:
-            raise _problem(
-                display,
-                table,
-                f"no table {table.name!r} in schema {table.schema!r} in the database "
-                "(names are case-sensitive; create the table before generating its policies)",
-            )
-        if relation.kind not in _TABLE_KINDS:
-            raise _problem(display, table, f"{table.key!r} is a {relation.kind}, not a table")
-        column = relation.column("tenant_id")
-        if column is None:
-            raise _problem(
-                display,
-                table,
-                f"table {table.key!r} has no tenant_id column "
-                "(every tenant table needs tenant_id uuid not null)",
-            )
-        if column.type != "uuid":
-            raise _problem(
-                display,
-                table,
-                f"column tenant_id of {table.key!r} has type {column.type}, not uuid",
-            )
+        assert relation is not None
         infos.append(
             TableInfo(
                 spec=table,
@@ -200,7 +186,37 @@ def table_infos(display: str, tables: tuple[TableSpec, ...], snapshot: Snapshot)
                 roles=snapshot.member_roles,
             )
         )
+    if problems:
+        raise SpecError("\n".join(problems))
     return infos
+
+
+def _table_problem(table: TableSpec, snapshot: Snapshot) -> str | None:
+    """What keeps one table from being a tenant table, or None."""
+    relation = snapshot.relation(table.schema, table.name)
+    if relation is None:
+        return (
+            f"no table {table.name!r} in schema {table.schema!r} in the database "
+            "(names are case-sensitive; create the table before generating its policies)"
+        )
+    if relation.kind not in _TABLE_KINDS:
+        return f"{table.key!r} is a {relation.kind}, not a table"
+    column = relation.column("tenant_id")
+    if column is None:
+        return (
+            f"table {table.key!r} has no tenant_id column "
+            "(every tenant table needs tenant_id uuid not null)"
+        )
+    if column.type != "uuid":
+        return f"column tenant_id of {table.key!r} has type {column.type}, not uuid"
+    if not column.not_null:
+        return (
+            f"column tenant_id of {table.key!r} is nullable: a row with a NULL tenant_id belongs "
+            f"to no tenant and no policy shows it; fix: update the rows where tenant_id is null, "
+            f"then alter table {qualified(table.schema, table.name)} "
+            f"alter column tenant_id set not null"
+        )
+    return None
 
 
 # -- JSON ---------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def expected(case: Path, renderer: Renderer | None = None) -> dict[str, str]:
             raise AssertionError(f"{case.name}: the spec is valid but the case has no catalog.json")
         output = render(spec, load_case_snapshot(case), renderer)
     except SpecError as exc:
-        return {"error.txt": f"{PREFIX}{exc}\n"}
+        return {"error.txt": "".join(f"{PREFIX}{line}\n" for line in str(exc).splitlines())}
     files = {f"policies/{name}": text for name, text in output.policies.items()}
     files.update({f"tests/{name}": text for name, text in output.tests.items()})
     if output.warnings:

@@ -21,8 +21,13 @@ create table gen.other (
     constraint other_pkey primary key (tenant_id, id)
 );
 
--- Refused: no tenant_id; tenant_id not a uuid; a view.
+-- Refused: no tenant_id; tenant_id not a uuid; tenant_id nullable; a view.
 create table gen.no_tenant (id bigint primary key);
+create table gen.nullable_tenant (
+    tenant_id uuid,
+    id bigint not null,
+    constraint nullable_tenant_pkey primary key (id)
+);
 create table gen.text_tenant (
     tenant_id text not null,
     id bigint,
