@@ -16,7 +16,7 @@ from pathlib import Path
 import jinja2
 
 from .snapshot import Snapshot, TableInfo, qualified, table_infos
-from .spec import Spec, TableSpec, bind_roles
+from .spec import Spec, SpecError, TableSpec, bind_roles
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -228,7 +228,15 @@ class Output:
 def render(spec: Spec, snapshot: Snapshot, renderer: Renderer | None = None) -> Output:
     """Check the spec against the snapshot and render every file; raises :class:`SpecError`."""
     renderer = renderer or Renderer()
-    infos = table_infos(spec.display, bind_roles(spec, snapshot.member_roles), snapshot)
+    # Every table is checked, and every problem reported at once (one line each, by table).
+    problems: list[str] = []
+    tables = bind_roles(spec, snapshot.member_roles, problems)
+    try:
+        infos = table_infos(spec.display, tables, snapshot)
+    except SpecError as exc:
+        problems.extend(str(exc).splitlines())
+    if problems:
+        raise SpecError("\n".join(sorted(problems)))
     return Output(
         policies={i.spec.file_name: renderer.policies(i, spec.display) for i in infos},
         tests={i.spec.file_name: renderer.isolation_test(i, spec.display) for i in infos},

@@ -122,9 +122,15 @@ def _roles(display: str, table: str, key: str, value: object) -> tuple[object, .
     return tuple(seen)
 
 
-def bind_roles(spec: Spec, roles: Sequence[str]) -> tuple[TableSpec, ...]:
+def bind_roles(
+    spec: Spec, roles: Sequence[str], problems: list[str] | None = None
+) -> tuple[TableSpec, ...]:
     """Check the spec's role names against the member roles of the catalog (most privileged
-    first) and fill in the defaults: read every role, write every role but the last."""
+    first) and fill in the defaults: read every role, write every role but the last.
+
+    A table with unknown roles, or a write role it cannot read, raises :class:`SpecError`; when
+    ``problems`` is given, each problem is appended to it instead (one line each) and the table
+    is left out, so that every table's problems are found in one run."""
     if not roles:
         raise _fail(
             spec.display,
@@ -134,6 +140,7 @@ def bind_roles(spec: Spec, roles: Sequence[str]) -> tuple[TableSpec, ...]:
         )
     bound: list[TableSpec] = []
     for entry in spec.tables:
+        found: list[SpecError] = []
         checked: dict[str, list[str]] = {}
         for key, given, default in (
             ("read", entry.read, roles),
@@ -142,17 +149,25 @@ def bind_roles(spec: Spec, roles: Sequence[str]) -> tuple[TableSpec, ...]:
             checked[key] = []
             for role in given if given is not None else default:
                 if not isinstance(role, str) or role not in roles:
-                    raise _unknown_role(spec.display, entry.key, key, role, roles)
-                checked[key].append(role)
+                    found.append(_unknown_role(spec.display, entry.key, key, role, roles))
+                else:
+                    checked[key].append(role)
         read, write = checked["read"], checked["write"]
         unreadable = [r for r in sorted(write) if r not in read]
-        if unreadable:
-            raise _fail(
-                spec.display,
-                entry.key,
-                f"write role {unreadable[0]!r} is not in read: UPDATE and DELETE only reach rows "
-                "the role can SELECT, so every write role must also be a read role",
+        if unreadable and not found:
+            found.append(
+                _fail(
+                    spec.display,
+                    entry.key,
+                    f"write role {unreadable[0]!r} is not in read: UPDATE and DELETE only reach "
+                    "rows the role can SELECT, so every write role must also be a read role",
+                )
             )
+        if found:
+            if problems is None:
+                raise found[0]
+            problems.extend(str(f) for f in found)
+            continue
         bound.append(
             TableSpec(
                 entry.key,
