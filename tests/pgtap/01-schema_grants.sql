@@ -2,7 +2,7 @@
 -- Catalog checks read pg_catalog as the connecting superuser; behaviour is checked as the real roles.
 
 begin;
-select plan(105);
+select plan(110);
 
 -- Ownership --------------------------------------------------------------------------------
 
@@ -121,7 +121,8 @@ select
     )
 from (
     values
-    ('tenancy.create_tenant(text,text,uuid)', array['tenancy_admin', 'tenancy_service']),
+    ('tenancy.create_tenant(text,text,uuid,uuid,text)', array['tenancy_admin', 'tenancy_service']),
+    ('tenancy.tenant_id_for_key(text)', array['tenancy_admin', 'tenancy_service']),
     ('tenancy.suspend_tenant(uuid)', array['tenancy_admin', 'tenancy_service']),
     ('tenancy.reactivate_tenant(uuid)', array['tenancy_admin', 'tenancy_service']),
     ('tenancy.configure_jwt(text,text,text)', array['tenancy_admin']),
@@ -142,7 +143,7 @@ from (
 order by e.fn;
 
 -- Effective privileges of each pgtenancy role, inheritance included (tenancy_service inherits
--- tenancy_app): 14 functions x 4 roles.
+-- tenancy_app): 15 functions x 4 roles.
 select
     function_privs_are(
         'tenancy',
@@ -159,7 +160,11 @@ select
     )
 from (
     values
-    ('create_tenant', array['text', 'text', 'uuid'], array['tenancy_admin', 'tenancy_service']),
+    (
+        'create_tenant', array['text', 'text', 'uuid', 'uuid', 'text'],
+        array['tenancy_admin', 'tenancy_service']
+    ),
+    ('tenant_id_for_key', array['text'], array['tenancy_admin', 'tenancy_service']),
     ('suspend_tenant', array['uuid'], array['tenancy_admin', 'tenancy_service']),
     ('reactivate_tenant', array['uuid'], array['tenancy_admin', 'tenancy_service']),
     ('configure_jwt', array['text', 'text', 'text'], array['tenancy_admin']),

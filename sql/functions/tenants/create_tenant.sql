@@ -1,6 +1,12 @@
--- tenancy.create_tenant: create an active tenant with its first owner.
+-- tenancy.create_tenant: create an active tenant, with its first owner when one is given.
 
-create or replace function tenancy.create_tenant(p_slug text, p_name text, p_owner_user_id uuid)
+create or replace function tenancy.create_tenant(
+    p_slug text,
+    p_name text,
+    p_owner_user_id uuid default null,
+    p_id uuid default null,
+    p_key text default null
+)
 returns uuid
 language plpgsql
 volatile
@@ -11,6 +17,7 @@ declare
     v_tenant_id uuid;
     v_slug tenancy.tenant_slug;
     v_name tenancy.tenant_name;
+    v_key tenancy.tenant_key;
 begin
     -- The rules are the domains' (tenancy.tenant_slug, tenancy.tenant_name); a value they refuse
     -- is reported as 22023 naming it rather than as the cast's 23514.
@@ -36,13 +43,27 @@ begin
             errcode = '22023',
             message = format('invalid tenant name %L: 1 to 200 characters required', p_name);
     end if;
-    if p_owner_user_id is null then
+    begin
+        v_key := p_key;
+    exception when check_violation then
         raise exception using
             errcode = '22023',
-            message = 'a tenant needs an owner: p_owner_user_id is NULL';
+            message = format('invalid tenant key %L: 1 to 255 characters, no control characters', p_key);
+    end;
+    if p_id is not null and exists (select from tenancy.tenants as t where t.id = p_id) then
+        raise exception using
+            errcode = '23505',
+            message = format('tenant id %s is already taken', p_id);
     end if;
-    insert into tenancy.tenants (slug, name)
-    values (v_slug, v_name)
+    if v_key is not null and exists (select from tenancy.tenants as t where t.key = v_key) then
+        raise exception using
+            errcode = '23505',
+            message = format('tenant key %L is already taken', p_key);
+    end if;
+    -- The checks above give the usual cases their message; a concurrent insert of the same id or
+    -- key still fails on the table's unique constraints.
+    insert into tenancy.tenants (id, slug, name, key)
+    values (coalesce(p_id, gen_random_uuid()), v_slug, v_name, v_key)
     on conflict (slug) do nothing
     returning id into v_tenant_id;
     if v_tenant_id is null then
@@ -50,16 +71,21 @@ begin
             errcode = '23505',
             message = format('tenant slug %L is already taken', p_slug);
     end if;
-    insert into tenancy.memberships (tenant_id, user_id, role)
-    values (v_tenant_id, p_owner_user_id, 'owner');
+    -- Without an owner the tenant has no member yet (members come later: an import, invitations).
+    if p_owner_user_id is not null then
+        insert into tenancy.memberships (tenant_id, user_id, role)
+        values (v_tenant_id, p_owner_user_id, 'owner');
+    end if;
     return v_tenant_id;
 end
 $$;
 
-comment on function tenancy.create_tenant(text, text, uuid) is
+comment on function tenancy.create_tenant(text, text, uuid, uuid, text) is
 'For tenancy_admin and tenancy_service: creates an active tenant (slug: tenancy.tenant_slug, a '
 'lower-case DNS label of 3-63 characters; name: tenancy.tenant_name, trimmed) whose first owner '
-'is p_owner_user_id; returns its id.';
+'is p_owner_user_id (none when NULL), with the id p_id (generated when NULL) and the '
+'application key p_key (tenancy.tenant_key, unique, optional); returns its id.';
 
-revoke all on function tenancy.create_tenant(text, text, uuid) from public;
-grant execute on function tenancy.create_tenant(text, text, uuid) to tenancy_admin, tenancy_service;
+revoke all on function tenancy.create_tenant(text, text, uuid, uuid, text) from public;
+grant execute on function tenancy.create_tenant(text, text, uuid, uuid, text)
+to tenancy_admin, tenancy_service;
