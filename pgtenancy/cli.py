@@ -174,6 +174,19 @@ def _apply_each(url: str, files: list[Path]) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from . import doctor
+
+    try:
+        findings = doctor.run_lints(_url(args))
+    except LookupError as exc:
+        print(f"pgtenancy: doctor: {exc}", file=sys.stderr)
+        return 2
+    print(doctor.as_json(findings) if args.format == "json" else doctor.as_text(findings))
+    # Exit 1 when anything at or above --level was found.
+    return 1 if doctor.at_or_above(findings, args.level.upper()) else 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from .testing import cluster  # development tooling, only for this command
 
@@ -242,6 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_url(p)
     p.set_defaults(func=cmd_apply)
+
+    p = sub.add_parser("doctor", help="run the numbered lints over a database (reads only)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--level",
+        choices=["error", "warn", "info"],
+        default="warn",
+        help="exit 1 when a problem of this level or above is found (default: warn)",
+    )
+    _add_url(p)
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("db", help="a throwaway local cluster for development and tests")
     p.add_argument("action", choices=["start", "stop", "url", "status"])

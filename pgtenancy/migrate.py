@@ -49,7 +49,7 @@ YOYO_TABLES = ("_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock")
 #: and ``-- migrate: replaces ID ...`` (it reproduces steps of an earlier release, see
 #: :func:`_adopt_replaced`).
 DIRECTIVE = re.compile(r"^--\s*migrate:\s*(.*?)\s*$")
-DEFINITION_KINDS = ("functions", "policies")
+DEFINITION_KINDS = ("functions", "policies", "lints")
 
 
 @dataclass(frozen=True)

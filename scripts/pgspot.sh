@@ -6,7 +6,8 @@
 # One stream (pgspot --append), not file by file: pgspot then sees the migrations create the
 # tenancy schema before the functions and policies use it, so a CREATE OR REPLACE there is in a
 # schema pgtenancy created (file by file, every function would be PS002 "unsafe function
-# creation"). Order: sql/migrations, then sql/functions (subfolders included), then sql/policies.
+# creation"). Order: sql/migrations, then sql/functions (subfolders included), sql/policies,
+# then sql/lints.
 #
 # Exits 1 listing every finding that is not accepted below; each accepted one says why.
 set -euo pipefail
@@ -22,6 +23,7 @@ while IFS= read -r f; do files+=("$f"); done < <(
     LC_ALL=C ls sql/migrations/*.sql
     find sql/functions -name '*.sql' | LC_ALL=C sort
     LC_ALL=C ls sql/policies/*.sql
+    LC_ALL=C ls sql/lints/*.sql
 )
 
 # Functions without a SET search_path on purpose. A SET clause keeps the planner from inlining

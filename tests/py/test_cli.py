@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -536,3 +537,56 @@ def test_apply_stops_at_a_file_that_ends_the_transaction(
     assert "committed" in res.stderr and "Traceback" not in res.stderr
     assert "division by zero" not in res.stderr  # it stopped before the later files
     assert not relation_exists(scratch_db, "public.cli_apply_later")
+
+
+# -- pgtenancy doctor ----------------------------------------------------------------------------
+
+
+def test_doctor_finds_nothing_on_a_migrated_database_then_each_planted_problem(
+    scratch_db: str,
+) -> None:
+    """Exit 0 and no finding on pgtenancy as migrated; exit 1 with the lint's code, object and
+    fix once a problem is planted (a tenant table not forced, a PUBLIC grant, a SECURITY DEFINER
+    function without search_path); exit 0 again once fixed."""
+    migrate(scratch_db)
+    res = run_cli("doctor", "--database-url", scratch_db)
+    assert (res.returncode, res.stdout.strip()) == (0, "doctor: no problem found"), res.stderr
+
+    with psycopg.connect(scratch_db, autocommit=True) as conn:
+        conn.execute("create table public.orders (tenant_id uuid not null, id int)")
+        conn.execute(
+            "create policy p on public.orders using "
+            "(tenant_id = (select tenancy.context_tenant_id(null)))"
+        )
+        conn.execute("alter table public.orders enable row level security")
+        conn.execute("grant execute on function tenancy.current_tenant_id() to public")
+        conn.execute(
+            "create function tenancy.zz_definer() returns int language sql security definer "
+            "as 'select 1'"
+        )
+        conn.execute("revoke all on function tenancy.zz_definer() from public")
+    res = run_cli("doctor", "--database-url", scratch_db, "--format", "json")
+    assert res.returncode == 1, res.stderr
+    found = {(f["code"], f["object"]) for f in json.loads(res.stdout)}
+    assert found == {
+        ("0001", "public.orders"),
+        ("0002", "tenancy.current_tenant_id()"),
+        ("0003", "tenancy.zz_definer()"),
+    }
+    text = run_cli("doctor", "--database-url", scratch_db).stdout
+    assert "enabled but not forced" in text
+    assert "fix: alter table public.orders enable row level security;" in text
+    assert "doctor: 3 problems (3 ERROR)" in text
+
+    with psycopg.connect(scratch_db, autocommit=True) as conn:
+        conn.execute("alter table public.orders force row level security")
+        conn.execute("revoke execute on function tenancy.current_tenant_id() from public")
+        conn.execute("alter function tenancy.zz_definer() set search_path = pg_catalog, pg_temp")
+    res = run_cli("doctor", "--database-url", scratch_db)
+    assert (res.returncode, res.stdout.strip()) == (0, "doctor: no problem found"), res.stderr
+
+
+def test_doctor_on_a_database_without_pgtenancy_exits_2(scratch_db: str) -> None:
+    res = run_cli("doctor", "--database-url", scratch_db)
+    assert res.returncode == 2
+    assert "no lints in schema tenancy" in res.stderr and "Traceback" not in res.stderr
