@@ -237,7 +237,12 @@ def test_status_lists_every_step_pending_then_applied(empty_db: str) -> None:
     assert [s.id for s in after] == expected
     assert all(s.applied for s in after)
     assert after[0].source == "migrations/0001_tenancy_roles.sql"
-    assert {s.source.split("/")[0] for s in after} <= {"migrations", "functions", "policies", "lints"}
+    assert {s.source.split("/")[0] for s in after} <= {
+        "migrations",
+        "functions",
+        "policies",
+        "lints",
+    }
 
 
 # -- changed definitions -------------------------------------------------------------------
