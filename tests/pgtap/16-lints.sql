@@ -4,7 +4,7 @@
 -- is rolled back.
 
 begin;
-select plan(10);
+select plan(13);
 
 select is(
     (
@@ -14,6 +14,8 @@ select is(
             select object from tenancy.lint_0002_public_grants
             union all
             select object from tenancy.lint_0003_definer_search_path
+            union all
+            select object from tenancy.lint_0004_view_not_security_invoker
         ) as f
     ),
     0::bigint,
@@ -71,6 +73,25 @@ select is(
 alter function tenancy.lint_definer() set search_path = pg_catalog;
 select is_empty(
     'select 1 from tenancy.lint_0003_definer_search_path', '0003: 0 issues once search_path is pinned'
+);
+
+-- 0004: a view over a tenant table, reading it with its owner's rights; then security_invoker.
+create view public.lint_orders_view as select id from public.lint_orders;
+create view public.lint_plain_view as select id from public.lint_plain;
+select is(
+    array(select object from tenancy.lint_0004_view_not_security_invoker),
+    array['lint_orders_view'],
+    '0004: 1 issue: a view over a tenant table without security_invoker (not one over a plain table)'
+);
+select is(
+    array(select level from tenancy.lint_0004_view_not_security_invoker),
+    array['WARN'],
+    '0004 is a warning'
+);
+alter view public.lint_orders_view set (security_invoker = true);
+select is_empty(
+    'select 1 from tenancy.lint_0004_view_not_security_invoker',
+    '0004: 0 issues once the view is security_invoker'
 );
 
 -- Who may run them: the platform's operators and auditors, not the application.
