@@ -27,17 +27,8 @@ where
     c.relkind operator (pg_catalog.=) any(array['r', 'p']::pg_catalog."char"[])
     and not (c.relrowsecurity and c.relforcerowsecurity)
     and exists (
-        select from pg_catalog.pg_policy as p
-        where
-            p.polrelid operator (pg_catalog.=) c.oid
-            and pg_catalog.strpos(
-                pg_catalog.concat_ws(
-                    ' ',
-                    pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-                    pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
-                ),
-                'context_tenant_id'
-            ) operator (pg_catalog.>) 0
+        select from tenancy.lint_tenant_tables as tt
+        where tt.relid operator (pg_catalog.=) c.oid
     );
 
 comment on view tenancy.lint_0001_rls_not_forced is

@@ -33,17 +33,8 @@ where
         false
     )
     and exists (
-        select from pg_catalog.pg_policy as p
-        where
-            p.polrelid operator (pg_catalog.=) t.oid
-            and pg_catalog.strpos(
-                pg_catalog.concat_ws(
-                    ' ',
-                    pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-                    pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
-                ),
-                'context_tenant_id'
-            ) operator (pg_catalog.>) 0
+        select from tenancy.lint_tenant_tables as tt
+        where tt.relid operator (pg_catalog.=) t.oid
     )
 order by v.oid, t.oid;
 
