@@ -22,7 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TOP_LEVEL_KEYS: tuple[str, ...] = ("tables",)
-TABLE_KEYS: tuple[str, ...] = ("owner_access", "read", "write") + ("sample", "fixtures")
+TABLE_KEYS: tuple[str, ...] = ("owner_access", "read", "tenant_column", "write") + (
+    "sample",
+    "fixtures",
+)
+#: The tenant column when the spec names none.
+DEFAULT_TENANT_COLUMN = "tenant_id"
 
 
 class SpecError(Exception):
@@ -44,6 +49,8 @@ class TableEntry:
     #: Test data for the generated pgTAP test, checked as the spec is read (see _test_data).
     sample: tuple[tuple[str, str], ...] = ()
     fixtures: tuple[str, ...] = ()
+    #: The column naming each row's tenant (``tenant_column``; its type decides what it holds).
+    tenant_column: str = DEFAULT_TENANT_COLUMN
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,9 @@ class TableSpec:
     sample: tuple[tuple[str, str], ...] = ()
     #: SQL statements run in a service context of each fixture tenant first (parent rows).
     fixtures: tuple[str, ...] = ()
+    #: The column naming each row's tenant: a uuid holds the tenant id; bigint, integer or text
+    #: hold the tenant key (the catalog check decides).
+    tenant_column: str = DEFAULT_TENANT_COLUMN
 
     @property
     def file_name(self) -> str:
@@ -178,6 +188,7 @@ def bind_roles(
                 entry.owner_access,
                 entry.sample,
                 entry.fixtures,
+                entry.tenant_column,
             )
         )
     return tuple(bound)
@@ -204,11 +215,28 @@ def _split_name(display: str, key: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
+def _tenant_column(display: str, table: str, value: object) -> str:
+    """``tenant_column = "company_id"``: a column name as PostgreSQL stores it (taken literally)."""
+    if not isinstance(value, str) or not value:
+        raise _fail(
+            display, table, f"tenant_column must be a column name in a string, got {value!r}"
+        )
+    if len(value.encode("utf-8")) > 63:
+        raise _fail(
+            display,
+            table,
+            f"tenant_column {value!r} is longer than PostgreSQL's 63-byte identifier limit",
+        )
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise _fail(display, table, f"tenant_column {value!r} contains a control character")
+    return value
+
+
 # -- test data: sample and fixtures, used only by the generated pgTAP test ----------------------
 
 
 def _test_data(
-    display: str, table: str, body: dict[str, object]
+    display: str, table: str, body: dict[str, object], tenant_column: str = DEFAULT_TENANT_COLUMN
 ) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
     """``sample = { column = "SQL expression" }`` and ``fixtures = ["SQL statement", ...]``."""
     sample = body.get("sample", {})
@@ -217,8 +245,8 @@ def _test_data(
             display, table, f"sample must be a table of column = SQL expression, got {sample!r}"
         )
     for column, expression in sample.items():
-        if column == "tenant_id":
-            raise _fail(display, table, "sample sets tenant_id: the generated test sets it")
+        if column == tenant_column:
+            raise _fail(display, table, f"sample sets {tenant_column}: the generated test sets it")
         if not isinstance(expression, str) or not expression.strip():
             raise _fail(
                 display,
@@ -270,8 +298,13 @@ def parse_spec(text: str, path: Path, display: str | None = None) -> Spec:
         owner_access = body.get("owner_access", False)
         if not isinstance(owner_access, bool):
             raise _fail(shown, key, f"owner_access must be true or false, got {owner_access!r}")
-        sample, fixtures = _test_data(shown, key, body)
-        tables.append(TableEntry(key, schema, name, read, write, owner_access, sample, fixtures))
+        tenant_column = _tenant_column(shown, key, body.get("tenant_column", DEFAULT_TENANT_COLUMN))
+        sample, fixtures = _test_data(shown, key, body, tenant_column)
+        tables.append(
+            TableEntry(
+                key, schema, name, read, write, owner_access, sample, fixtures, tenant_column
+            )
+        )
     tables.sort(key=lambda t: (t.schema, t.name))
     return Spec(path=path, display=shown, tables=tuple(tables))
 
