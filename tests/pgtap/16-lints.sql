@@ -4,7 +4,7 @@
 -- is rolled back.
 
 begin;
-select plan(13);
+select plan(15);
 
 select is(
     (
@@ -21,6 +21,24 @@ select is(
     0::bigint,
     'the lints find nothing on pgtenancy and the fixture tables'
 );
+
+-- The tenant tables and their tenant column, read from the columns their policies use.
+select set_eq(
+    $$select relid::regclass::text, tenant_column::text, tenant_column_type::text
+      from tenancy.lint_tenant_tables$$,
+    $$values ('app.documents', 'tenant_id', 'uuid'), ('app.projects', 'tenant_id', 'uuid'),
+        ('tenancy.memberships', 'tenant_id', 'uuid')$$,
+    'lint_tenant_tables: the fixture tables and memberships, each with tenant_id as tenant column'
+);
+create table public.lint_keyed (company_id bigint not null, id integer);
+create policy p on public.lint_keyed
+using (company_id = (select tenancy.context_tenant_id(null)::text::bigint));
+select is(
+    (select tenant_column::text from tenancy.lint_tenant_tables where relid = 'public.lint_keyed'::regclass),
+    'company_id',
+    'lint_tenant_tables: the tenant column is the column the policy compares, whatever its name'
+);
+drop table public.lint_keyed;
 
 -- 0001: a table with a policy calling the context, row level security not enabled, then not
 -- forced, then both.
