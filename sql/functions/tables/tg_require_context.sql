@@ -1,4 +1,4 @@
--- tenancy.tg_require_context: statement trigger refusing writes to a tenant table without a context.
+-- tenancy.tg_require_context: statement trigger refusing writes to a tenant table without a context (or without a usable tenant key).
 
 create or replace function tenancy.tg_require_context()
 returns trigger
@@ -6,12 +6,19 @@ language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+    -- Arguments: the tenant column and its type (uuid, bigint, integer or text); none from
+    -- earlier releases, whose tables hold the tenant id in tenant_id.
+    v_column text := coalesce(tg_argv[0], 'tenant_id');
+    v_type text := coalesce(tg_argv[1], 'uuid');
+    v_key text;
 begin
     -- tenancy_owner (NOLOGIN) only acts through pgtenancy's own functions, which check the
     -- context themselves where one is needed.
-    if row_security_active(tg_relid)
-        and current_user <> 'tenancy_owner'
-        and tenancy.context_tenant_id(null) is null then
+    if not row_security_active(tg_relid) or current_user = 'tenancy_owner' then
+        return null;
+    end if;
+    if tenancy.context_tenant_id(null) is null then
         raise exception using
             errcode = 'TN001',
             message = format(
@@ -20,12 +27,42 @@ begin
                 tg_op, tg_table_schema, tg_table_name
             );
     end if;
+    if v_type = 'uuid' then
+        return null;
+    end if;
+    -- A column holding the tenant key: without one the tenant has no rows here, and its inserts
+    -- would fail on NOT NULL or a policy, saying nothing of why.
+    v_key := tenancy.current_tenant_key();
+    if v_key is null then
+        raise exception using
+            errcode = 'TN009',
+            message = format(
+                'tenant %s has no key: %s on %I.%I needs one (its tenant column %I holds the tenant key)',
+                tenancy.current_tenant_id(), tg_op, tg_table_schema, tg_table_name, v_column
+            ),
+            hint = 'A tenant''s key is set when it is created: tenancy.create_tenant(..., p_key => ''42'').';
+    end if;
+    if (v_type = 'bigint' and tenancy.tenant_key_int8(v_key) is null)
+        or (v_type = 'integer' and tenancy.tenant_key_int4(v_key) is null) then
+        raise exception using
+            errcode = 'TN009',
+            message = format(
+                'tenant %s has key %L, which tenant column %I (%s) of %I.%I cannot hold: %s on it is refused',
+                tenancy.current_tenant_id(), v_key, v_column, v_type, tg_table_schema, tg_table_name, tg_op
+            ),
+            hint = format(
+                'A %s tenant column holds keys spelled as %s numbers: decimal digits, an optional '
+                'minus sign, no leading zeros (42, not 042 or +42).', v_type, v_type
+            );
+    end if;
     return null;
 end
 $$;
 
 comment on function tenancy.tg_require_context() is
-'Trigger (BEFORE INSERT/UPDATE/DELETE, FOR EACH STATEMENT): TN001 when a role subject to row '
-'level security writes without a valid tenant context.';
+'Trigger (BEFORE INSERT/UPDATE/DELETE, FOR EACH STATEMENT; arguments: the tenant column and its '
+'type): TN001 when a role subject to row level security writes without a valid tenant context; '
+'TN009 when the column holds the tenant key (bigint, integer, text) and the tenant has none, or '
+'one the column''s type cannot hold.';
 
 revoke all on function tenancy.tg_require_context() from public;
