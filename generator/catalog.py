@@ -15,6 +15,7 @@ from __future__ import annotations
 import psycopg
 
 from .snapshot import (
+    TENANT_TYPES,
     Column,
     Constraint,
     Descendant,
@@ -61,8 +62,19 @@ select a.attname::text,
        a.attnotnull,
        pg_catalog.pg_get_expr(d.adbin, d.adrelid),
        case a.attidentity when 'a' then 'always' when 'd' then 'by default' end,
-       a.attgenerated = 's'
+       a.attgenerated = 's',
+       case when ty.typtype = 'd' then (
+           with recursive base (oid, typtype, typbasetype) as (
+               select t.oid, t.typtype, t.typbasetype from pg_catalog.pg_type as t
+               where t.oid = ty.typbasetype
+               union all
+               select t.oid, t.typtype, t.typbasetype from pg_catalog.pg_type as t
+               join base as b on t.oid = b.typbasetype and b.typtype = 'd'
+           )
+           select pg_catalog.format_type(b.oid, null) from base as b where b.typtype <> 'd'
+       ) end
 from pg_catalog.pg_attribute as a
+join pg_catalog.pg_type as ty on ty.oid = a.atttypid
 left join pg_catalog.pg_attrdef as d on d.adrelid = a.attrelid and d.adnum = a.attnum
 where a.attrelid = %s and a.attnum > 0 and not a.attisdropped
 order by a.attnum
@@ -133,26 +145,36 @@ where c.relkind in ('r', 'p')
 order by n.nspname, c.relname, pn.nspname, p.relname
 """
 
+# The key-layout check of this release takes the tenant column; the one of earlier releases
+# checks tenant_id only.
 _HAS_KEY_CHECK = """
-select coalesce(
-    pg_catalog.has_function_privilege(
-        pg_catalog.to_regprocedure('tenancy.assert_tenant_keys(regclass, text[])'), 'execute'
-    ),
-    false
-)
+select coalesce(pg_catalog.has_function_privilege(p.oid, 'execute'), false)
+from (values (1, 'tenancy.assert_tenant_keys(regclass, text[], name)'),
+             (2, 'tenancy.assert_tenant_keys(regclass, text[])')) as s (n, signature)
+cross join lateral (select pg_catalog.to_regprocedure(s.signature) as oid) as p
+order by s.n
 """
 
 
 def _layout_problem(
-    conn: psycopg.Connection[tuple[object, ...]], entry: TableEntry, covered: list[str]
+    conn: psycopg.Connection[tuple[object, ...]],
+    entry: TableEntry,
+    covered: list[str],
+    with_column: bool,
 ) -> str | None:
     """The TN007 message of ``tenancy.assert_tenant_keys``, or None when the layout is fine."""
     try:
         with conn.transaction():
-            conn.execute(
-                "select tenancy.assert_tenant_keys(%s::regclass, %s::text[])",
-                (qualified(entry.schema, entry.name), covered),
-            )
+            if with_column:
+                conn.execute(
+                    "select tenancy.assert_tenant_keys(%s::regclass, %s::text[], %s::name)",
+                    (qualified(entry.schema, entry.name), covered, entry.tenant_column),
+                )
+            else:
+                conn.execute(
+                    "select tenancy.assert_tenant_keys(%s::regclass, %s::text[])",
+                    (qualified(entry.schema, entry.name), covered),
+                )
     except psycopg.Error as exc:
         if exc.sqlstate != "TN007":
             raise
@@ -170,7 +192,7 @@ def _opt(value: object) -> str | None:
 
 
 def _relation(
-    conn: psycopg.Connection[tuple[object, ...]], entry: TableEntry, check_layout: bool
+    conn: psycopg.Connection[tuple[object, ...]], entry: TableEntry, key_check: int
 ) -> Relation | None:
     row = conn.execute(_FIND_TABLE, (entry.schema, entry.name)).fetchone()
     if row is None:
@@ -180,8 +202,8 @@ def _relation(
         what = _KIND_NAMES.get(str(kind), f"relation of kind {kind}")
         return Relation(entry.schema, entry.name, what)
     columns = tuple(
-        Column(str(n), str(t), bool(nn), _opt(d), _opt(i), bool(g))
-        for n, t, nn, d, i, g in conn.execute(_COLUMNS, (oid,))
+        Column(str(n), str(t), bool(nn), _opt(d), _opt(i), bool(g), _opt(b))
+        for n, t, nn, d, i, g, b in conn.execute(_COLUMNS, (oid,))
     )
     indexes = tuple(Index(str(n), str(d)) for n, d in conn.execute(_INDEXES, (oid,)))
     constraints = tuple(
@@ -193,10 +215,12 @@ def _relation(
         for s, n, part, ps, pn in conn.execute(_DESCENDANTS, (oid,))
     )
     problem = None
-    tenant_uuid = any(c.name == "tenant_id" and c.type == "uuid" for c in columns)
-    if check_layout and tenant_uuid:
+    column = next((c for c in columns if c.name == entry.tenant_column), None)
+    checkable = column is not None and (column.base_type or column.type) in TENANT_TYPES
+    # The check of earlier releases knows tenant_id only.
+    if checkable and (key_check == 1 or (key_check == 2 and entry.tenant_column == "tenant_id")):
         covered = [qualified(d.schema, d.name) for d in descendants]
-        problem = _layout_problem(conn, entry, covered)
+        problem = _layout_problem(conn, entry, covered, key_check == 1)
     return Relation(
         schema=entry.schema,
         name=entry.name,
@@ -219,9 +243,10 @@ def read_snapshot(conn: psycopg.Connection[tuple[object, ...]], spec: Spec) -> S
     """
     conn.execute("select pg_catalog.set_config('search_path', 'pg_catalog', true)")
     roles = tuple(str(r) for (r,) in conn.execute(_MEMBER_ROLES))
-    found = conn.execute(_HAS_KEY_CHECK).fetchone()
-    check_layout = bool(found and found[0])
-    relations = [r for e in spec.tables if (r := _relation(conn, e, check_layout)) is not None]
+    # 1: the check taking the tenant column; 2: the one of earlier releases; 0: none usable.
+    usable = [bool(r[0]) for r in conn.execute(_HAS_KEY_CHECK)]
+    key_check = next((n for n, ok in enumerate(usable, start=1) if ok), 0)
+    relations = [r for e in spec.tables if (r := _relation(conn, e, key_check)) is not None]
     relations.sort(key=lambda r: (r.schema, r.name))
     return Snapshot(member_roles=roles, relations=tuple(relations))
 

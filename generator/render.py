@@ -150,6 +150,34 @@ def privileges_for(table: TableSpec) -> list[str]:
     return ["select"] + (["insert", "update", "delete"] if table.write else [])
 
 
+#: Per type of tenant column: the SQL giving the current tenant's value of the column, as a
+#: function of the member roles' array (the policies; None: any role), and its default.
+_CONTEXT_FUNCTIONS = {
+    "uuid": ("tenancy.context_tenant_id({})", "tenancy.current_tenant_id()"),
+    "bigint": (
+        "tenancy.tenant_key_int8(tenancy.context_tenant_key({}))",
+        "tenancy.tenant_key_int8(tenancy.current_tenant_key())",
+    ),
+    "integer": (
+        "tenancy.tenant_key_int4(tenancy.context_tenant_key({}))",
+        "tenancy.tenant_key_int4(tenancy.current_tenant_key())",
+    ),
+    "text": ("tenancy.context_tenant_key({})", "tenancy.current_tenant_key()"),
+}
+
+
+def tenant_value(tenant_type: str, roles: Sequence[str]) -> str:
+    """What a policy compares the tenant column with: the context's tenant id or key (as the
+    column's type holds it) when its role is one of ``roles``; evaluated once per statement."""
+    roles_array = "array[" + ", ".join(qliteral(r) for r in roles) + "]"
+    return _CONTEXT_FUNCTIONS[tenant_type][0].format(roles_array)
+
+
+def tenant_default(tenant_type: str) -> str:
+    """The tenant column's default: the current tenant's id or key."""
+    return _CONTEXT_FUNCTIONS[tenant_type][1]
+
+
 def sql_array(values: Sequence[str], element_type: str) -> str:
     """``array['a', 'b']::text[]``: every element a quoted literal, typed even when empty."""
     return "array[" + ", ".join(qliteral(v) for v in values) + f"]::{element_type}[]"
@@ -172,6 +200,7 @@ class Renderer:
         self.env.filters["qident"] = qident
         self.env.filters["qliteral"] = qliteral
         self.env.filters["comment_text"] = comment_text
+        self.env.globals["tenant_value"] = tenant_value
 
     def _context(self, info: TableInfo, spec_display: str) -> dict[str, object]:
         table = info.spec
@@ -185,6 +214,9 @@ class Renderer:
             "sequences": info.serial_sequences,
             "descendants": info.descendants,
             "covered": [qualified(d.schema, d.name) for d in info.descendants],
+            "tenant_column": table.tenant_column,
+            "tenant_type": info.tenant_type,
+            "tenant_default": tenant_default(info.tenant_type),
         }
 
     def _render(self, name: str, context: dict[str, object]) -> str:

@@ -38,6 +38,9 @@ class Column:
     identity: str | None = None
     #: A stored generated column.
     generated: bool = False
+    #: For a column whose type is a domain, the type the domain stands for (through domains over
+    #: domains), as ``format_type`` spells it; None for every other column.
+    base_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,9 @@ class TableInfo:
     layout_problem: str | None = None
     #: The member roles of the catalog, most privileged first.
     roles: tuple[str, ...] = ()
+    #: What the tenant column is: ``uuid`` (it holds the tenant id), or ``bigint``, ``integer``
+    #: or ``text`` (it holds the tenant key).
+    tenant_type: str = "uuid"
 
 
 def qualified(schema: str, name: str) -> str:
@@ -166,8 +172,9 @@ def table_infos(display: str, tables: tuple[TableSpec, ...], snapshot: Snapshot)
     """Check every table of the spec against the snapshot.
 
     Every problem of every table is found in one pass (the table is missing, not a table, has no
-    ``tenant_id`` column, or one that is not ``uuid`` or not ``NOT NULL``); :class:`SpecError`
-    then names them all, one line each, tables sorted by schema and name."""
+    column named by ``tenant_column``, or one of a type that cannot hold a tenant, or one that is
+    not ``NOT NULL``); :class:`SpecError` then names them all, one line each, tables sorted by
+    schema and name."""
     infos: list[TableInfo] = []
     problems: list[str] = []
     for table in tables:
@@ -177,6 +184,8 @@ def table_infos(display: str, tables: tuple[TableSpec, ...], snapshot: Snapshot)
             continue
         relation = snapshot.relation(table.schema, table.name)
         assert relation is not None
+        column = relation.column(table.tenant_column)
+        assert column is not None
         infos.append(
             TableInfo(
                 spec=table,
@@ -184,11 +193,29 @@ def table_infos(display: str, tables: tuple[TableSpec, ...], snapshot: Snapshot)
                 descendants=relation.descendants,
                 layout_problem=relation.layout_problem,
                 roles=snapshot.member_roles,
+                tenant_type=column.base_type or column.type,
             )
         )
     if problems:
         raise SpecError("\n".join(problems))
     return infos
+
+
+#: The types a tenant column may have: uuid holds the tenant id, the others the tenant key.
+TENANT_TYPES = ("uuid", "bigint", "integer", "text")
+#: The type suggested in the fix for a tenant column of another type.
+_FIX_TYPES = {
+    "smallint": "integer",
+    "numeric": "bigint",
+    "character varying": "text",
+    "character": "text",
+    "name": "text",
+    "citext": "text",
+}
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _table_problem(table: TableSpec, snapshot: Snapshot) -> str | None:
@@ -201,20 +228,40 @@ def _table_problem(table: TableSpec, snapshot: Snapshot) -> str | None:
         )
     if relation.kind not in _TABLE_KINDS:
         return f"{table.key!r} is a {relation.kind}, not a table"
-    column = relation.column("tenant_id")
+    name = table.tenant_column
+    qtable, qcolumn = qualified(table.schema, table.name), _quote(name)
+    column = relation.column(name)
     if column is None:
         return (
-            f"table {table.key!r} has no tenant_id column "
-            "(every tenant table needs tenant_id uuid not null)"
+            f"table {table.key!r} has no column {name!r} (its tenant column: tenant_column, "
+            f"default tenant_id); fix: name the table's tenant column with tenant_column, or "
+            f"add one: alter table {qtable} add column {qcolumn} uuid not null (the tenant id; "
+            f"bigint, integer or text for the tenant key)"
         )
-    if column.type != "uuid":
-        return f"column tenant_id of {table.key!r} has type {column.type}, not uuid"
+    kind = column.base_type or column.type
+    if kind not in TENANT_TYPES:
+        what = (
+            column.type
+            if column.base_type is None
+            else (f"{column.type}, a domain over {column.base_type}")
+        )
+        base = kind.split("(")[0]
+        fix = _FIX_TYPES.get(base)
+        target = (
+            f"alter table {qtable} alter column {qcolumn} type {fix}"
+            if fix is not None
+            else f"alter table {qtable} alter column {qcolumn} type uuid (or bigint, integer, text)"
+        )
+        return (
+            f"tenant column {name!r} of {table.key!r} has type {what}: a tenant column is uuid "
+            f"(it holds the tenant id) or bigint, integer or text (it holds the tenant key); "
+            f"fix: {target}, or name another column with tenant_column"
+        )
     if not column.not_null:
         return (
-            f"column tenant_id of {table.key!r} is nullable: a row with a NULL tenant_id belongs "
-            f"to no tenant and no policy shows it; fix: update the rows where tenant_id is null, "
-            f"then alter table {qualified(table.schema, table.name)} "
-            f"alter column tenant_id set not null"
+            f"tenant column {name!r} of {table.key!r} is nullable: a row with a NULL {name} "
+            f"belongs to no tenant and no policy shows it; fix: update the rows where {name} is "
+            f"null, then alter table {qtable} alter column {qcolumn} set not null"
         )
     return None
 
@@ -235,6 +282,8 @@ def _relation_dict(r: Relation) -> dict[str, Any]:
                 "default": c.default,
                 "identity": c.identity,
                 "generated": c.generated,
+                # Only domain columns carry it, so snapshots of other tables read as before.
+                **({"base_type": c.base_type} if c.base_type is not None else {}),
             }
             for c in r.columns
         ],
@@ -303,6 +352,7 @@ def _relation(raw: Any) -> Relation:
                 default=_opt_str(c, "default", what),
                 identity=_opt_str(c, "identity", what),
                 generated=_bool(c, "generated", what),
+                base_type=_opt_str(c, "base_type", what),
             )
             for c in _items(data, "columns", what)
         ),

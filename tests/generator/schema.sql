@@ -94,3 +94,57 @@ create table "Gen ""Odd"""."We""ird" (
     "Na'me" text,
     constraint "We""ird pkey" primary key (tenant_id, "N°")
 );
+
+-- Tenant columns other than a uuid tenant_id (tenant_column in the spec): the tenant key in a
+-- bigint column (with a foreign key and an index it does not lead), an integer and a text one; a
+-- uuid under another name; a domain over a domain over bigint. Refused: numeric, a domain over
+-- numeric, a nullable key column.
+create domain gen.company_ref as bigint check (value > 0);
+create domain gen.company_key as gen.company_ref;
+create domain gen.amount as numeric;
+create table gen.campaigns (
+    company_id bigint not null,
+    id bigint generated always as identity,
+    name text not null,
+    constraint campaigns_pkey primary key (company_id, id)
+);
+create table gen.ads (
+    company_id bigint not null,
+    id bigint generated always as identity,
+    campaign_id bigint not null,
+    title text not null,
+    constraint ads_pkey primary key (company_id, id),
+    constraint ads_campaign_fkey foreign key (campaign_id, company_id)
+    references gen.campaigns (id, company_id)
+);
+create index ads_title_idx on gen.ads (title);
+create table gen.shops (
+    shop_id integer not null,
+    id bigint generated always as identity,
+    constraint shops_pkey primary key (shop_id, id)
+);
+create table gen.org_notes (
+    org_id uuid not null,
+    id bigint generated always as identity,
+    constraint org_notes_pkey primary key (org_id, id)
+);
+create table gen.domain_keyed (
+    company_id gen.company_key not null,
+    id bigint generated always as identity,
+    constraint domain_keyed_pkey primary key (company_id, id)
+);
+create table gen.numeric_keyed (
+    company_id numeric not null,
+    id bigint,
+    constraint numeric_keyed_pkey primary key (company_id, id)
+);
+create table gen.amount_keyed (
+    company_id gen.amount not null,
+    id bigint,
+    constraint amount_keyed_pkey primary key (company_id, id)
+);
+create table gen.nullable_key (
+    company_id bigint,
+    id bigint,
+    constraint nullable_key_pkey primary key (id)
+);

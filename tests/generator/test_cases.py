@@ -158,7 +158,7 @@ def test_a_catalog_without_member_roles_is_refused() -> None:
 
 #: Cases whose output is linted (sqlfluff takes seconds a file): every construct the templates
 #: emit (writers, read-only, owner access, serial sequences, descendants, odd names) is in one.
-LINTED = ("app", "core", "odd_identifiers", "partitions", "read_only")
+LINTED = ("app", "core", "key_bigint", "key_text", "odd_identifiers", "partitions", "read_only")
 
 
 def test_rendered_sql_passes_sqlfluff() -> None:

@@ -66,7 +66,7 @@ drop trigger if exists "tenancy_require_context" on "gen"."docs";
 create trigger "tenancy_require_context"
 before insert or update or delete on "gen"."docs"
 for each statement
-execute function tenancy.tg_require_context();
+execute function tenancy.tg_require_context('tenant_id', 'uuid');
 comment on trigger "tenancy_require_context" on "gen"."docs" is
 'Refuses writes (TN001) by roles subject to row level security when the transaction has no valid tenant context.';
 
@@ -83,7 +83,7 @@ when (
     (old."tenant_id" operator (pg_catalog.=) new."tenant_id") is not true
     and (old."tenant_id" is not null or new."tenant_id" is not null)
 )
-execute function tenancy.tg_tenant_id_immutable();
+execute function tenancy.tg_tenant_id_immutable('tenant_id');
 comment on trigger "tenancy_tenant_id_immutable" on "gen"."docs" is
 'Refuses (TN006) any change of tenant_id, whoever makes it: a row never moves to another tenant.';
 drop trigger if exists "tenancy_tenant_id_immutable_after" on "gen"."docs";
@@ -94,7 +94,7 @@ when (
     (old."tenant_id" operator (pg_catalog.=) new."tenant_id") is not true
     and (old."tenant_id" is not null or new."tenant_id" is not null)
 )
-execute function tenancy.tg_tenant_id_immutable();
+execute function tenancy.tg_tenant_id_immutable('tenant_id');
 comment on trigger "tenancy_tenant_id_immutable_after" on "gen"."docs" is
 'Refuses (TN006) a stored row whose tenant_id differs from the old row''s, whatever other triggers did.';
 
@@ -159,7 +159,7 @@ drop trigger if exists "tenancy_require_context" on "gen"."docs_2026";
 create trigger "tenancy_require_context"
 before insert or update or delete on "gen"."docs_2026"
 for each statement
-execute function tenancy.tg_require_context();
+execute function tenancy.tg_require_context('tenant_id', 'uuid');
 comment on trigger "tenancy_require_context" on "gen"."docs_2026" is
 'Refuses writes (TN001) by roles subject to row level security when the transaction has no valid tenant context.';
 
@@ -227,7 +227,7 @@ drop trigger if exists "tenancy_require_context" on "gen"."docs_2026_h0";
 create trigger "tenancy_require_context"
 before insert or update or delete on "gen"."docs_2026_h0"
 for each statement
-execute function tenancy.tg_require_context();
+execute function tenancy.tg_require_context('tenant_id', 'uuid');
 comment on trigger "tenancy_require_context" on "gen"."docs_2026_h0" is
 'Refuses writes (TN001) by roles subject to row level security when the transaction has no valid tenant context.';
 
@@ -295,7 +295,7 @@ drop trigger if exists "tenancy_require_context" on "gen"."docs_2026_h1";
 create trigger "tenancy_require_context"
 before insert or update or delete on "gen"."docs_2026_h1"
 for each statement
-execute function tenancy.tg_require_context();
+execute function tenancy.tg_require_context('tenant_id', 'uuid');
 comment on trigger "tenancy_require_context" on "gen"."docs_2026_h1" is
 'Refuses writes (TN001) by roles subject to row level security when the transaction has no valid tenant context.';
 
@@ -363,7 +363,7 @@ drop trigger if exists "tenancy_require_context" on "gen"."docs_2027";
 create trigger "tenancy_require_context"
 before insert or update or delete on "gen"."docs_2027"
 for each statement
-execute function tenancy.tg_require_context();
+execute function tenancy.tg_require_context('tenant_id', 'uuid');
 comment on trigger "tenancy_require_context" on "gen"."docs_2027" is
 'Refuses writes (TN001) by roles subject to row level security when the transaction has no valid tenant context.';
 

@@ -63,7 +63,7 @@ drop trigger if exists "tenancy_require_context" on "gen"."events";
 create trigger "tenancy_require_context"
 before insert or update or delete on "gen"."events"
 for each statement
-execute function tenancy.tg_require_context();
+execute function tenancy.tg_require_context('tenant_id', 'uuid');
 comment on trigger "tenancy_require_context" on "gen"."events" is
 'Refuses writes (TN001) by roles subject to row level security when the transaction has no valid tenant context.';
 
@@ -80,7 +80,7 @@ when (
     (old."tenant_id" operator (pg_catalog.=) new."tenant_id") is not true
     and (old."tenant_id" is not null or new."tenant_id" is not null)
 )
-execute function tenancy.tg_tenant_id_immutable();
+execute function tenancy.tg_tenant_id_immutable('tenant_id');
 comment on trigger "tenancy_tenant_id_immutable" on "gen"."events" is
 'Refuses (TN006) any change of tenant_id, whoever makes it: a row never moves to another tenant.';
 drop trigger if exists "tenancy_tenant_id_immutable_after" on "gen"."events";
@@ -91,7 +91,7 @@ when (
     (old."tenant_id" operator (pg_catalog.=) new."tenant_id") is not true
     and (old."tenant_id" is not null or new."tenant_id" is not null)
 )
-execute function tenancy.tg_tenant_id_immutable();
+execute function tenancy.tg_tenant_id_immutable('tenant_id');
 comment on trigger "tenancy_tenant_id_immutable_after" on "gen"."events" is
 'Refuses (TN006) a stored row whose tenant_id differs from the old row''s, whatever other triggers did.';
 
@@ -156,7 +156,7 @@ drop trigger if exists "tenancy_require_context" on "gen"."events_archive";
 create trigger "tenancy_require_context"
 before insert or update or delete on "gen"."events_archive"
 for each statement
-execute function tenancy.tg_require_context();
+execute function tenancy.tg_require_context('tenant_id', 'uuid');
 comment on trigger "tenancy_require_context" on "gen"."events_archive" is
 'Refuses writes (TN001) by roles subject to row level security when the transaction has no valid tenant context.';
 
@@ -173,7 +173,7 @@ when (
     (old."tenant_id" operator (pg_catalog.=) new."tenant_id") is not true
     and (old."tenant_id" is not null or new."tenant_id" is not null)
 )
-execute function tenancy.tg_tenant_id_immutable();
+execute function tenancy.tg_tenant_id_immutable('tenant_id');
 comment on trigger "tenancy_tenant_id_immutable" on "gen"."events_archive" is
 'Refuses (TN006) any change of tenant_id, whoever makes it: a row never moves to another tenant.';
 drop trigger if exists "tenancy_tenant_id_immutable_after" on "gen"."events_archive";
@@ -184,7 +184,7 @@ when (
     (old."tenant_id" operator (pg_catalog.=) new."tenant_id") is not true
     and (old."tenant_id" is not null or new."tenant_id" is not null)
 )
-execute function tenancy.tg_tenant_id_immutable();
+execute function tenancy.tg_tenant_id_immutable('tenant_id');
 comment on trigger "tenancy_tenant_id_immutable_after" on "gen"."events_archive" is
 'Refuses (TN006) a stored row whose tenant_id differs from the old row''s, whatever other triggers did.';
 
