@@ -2,10 +2,11 @@
 
 -- p_sample maps column names to SQL expressions (JSON strings), evaluated when the statement runs,
 -- as the role running it: '{"title": "''a title''", "project_id": "(select min(p.id) from
--- app.projects as p)"}'. Columns left out take their defaults; tenant_id is given by p_tenant_id,
--- or left to its default (the current tenant) when that is NULL.
+-- app.projects as p)"}'. Columns left out take their defaults; the tenant column p_tenant_column is
+-- given by p_tenant (the tenant id or key, as text), or left to its default (the current tenant)
+-- when that is NULL.
 create or replace function tenancy_test.insert_statement(
-    p_table regclass, p_sample jsonb, p_tenant_id uuid default null
+    p_table regclass, p_sample jsonb, p_tenant text default null, p_tenant_column name default 'tenant_id'
 )
 returns text
 language plpgsql
@@ -18,17 +19,23 @@ declare
     v_column text;
     v_value jsonb;
 begin
-    if p_tenant_id is not null then
-        v_columns := v_columns || '"tenant_id"'::text;
-        v_values := v_values || format('%L::uuid', p_tenant_id);
+    if p_tenant is not null then
+        v_columns := v_columns || format('%I', p_tenant_column);
+        v_values := v_values || format(
+            '%L::%s', p_tenant,
+            (
+                select format_type(a.atttypid, a.atttypmod) from pg_catalog.pg_attribute as a
+                where a.attrelid = p_table and a.attname = p_tenant_column
+            )
+        );
     end if;
     for v_column, v_value in
         select e.key, e.value from jsonb_each(coalesce(p_sample, '{}'::jsonb)) as e order by e.key
     loop
-        if v_column = 'tenant_id' then
+        if v_column = p_tenant_column then
             raise exception using
                 errcode = '22023',
-                message = format('the sample row of %s sets tenant_id: the checks set it', p_table);
+                message = format('the sample row of %s sets %s: the checks set it', p_table, p_tenant_column);
         end if;
         if jsonb_typeof(v_value) is distinct from 'string' then
             raise exception using
@@ -51,7 +58,7 @@ begin
 end
 $$;
 
-comment on function tenancy_test.insert_statement(regclass, jsonb, uuid) is
-'The INSERT statement of the table''s sample row (column -> SQL expression), with tenant_id set '
-'to p_tenant_id or left to its default. 22023 when the sample sets tenant_id or a value is not '
-'a string.';
+comment on function tenancy_test.insert_statement(regclass, jsonb, text, name) is
+'The INSERT statement of the table''s sample row (column -> SQL expression), with the tenant '
+'column p_tenant_column set to p_tenant (a tenant id or key) or left to its default. 22023 when '
+'the sample sets the tenant column or a value is not a string.';

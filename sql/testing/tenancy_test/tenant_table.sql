@@ -15,7 +15,8 @@ create or replace function tenancy_test.tenant_table(
     p_sequences regclass[] default '{}',
     p_descendants regclass[] default '{}',
     p_sample jsonb default '{}',
-    p_fixtures text[] default '{}'
+    p_fixtures text[] default '{}',
+    p_tenant_column name default 'tenant_id'
 )
 returns setof text
 language plpgsql
@@ -35,15 +36,16 @@ begin
         + case when v_writes then 3 else 2 end
     );
     return query select * from tenancy_test.tenant_table_structure(
-        p_table, p_write, p_policies, p_sequences, p_descendants
+        p_table, p_write, p_policies, p_sequences, p_descendants, p_tenant_column
     );
     return query select * from tenancy_test.tenant_table_isolation(
-        p_table, p_roles, p_read, p_write, p_descendants, p_sample, p_fixtures
+        p_table, p_roles, p_read, p_write, p_descendants, p_sample, p_fixtures, p_tenant_column
     );
 end
 $$;
 
-comment on function tenancy_test.tenant_table(regclass, text[], text[], text[], text[], regclass[], regclass[], jsonb, text[]) is
+comment on function tenancy_test.tenant_table(regclass, text[], text[], text[], text[], regclass[], regclass[], jsonb, text[], name) is
 'pgTAP: plan(N), then tenancy_test.tenant_table_structure and tenancy_test.tenant_table_isolation '
-'for one generated tenant table. p_policies rows are {name, command, grantee}; p_sample maps '
-'columns to SQL expressions; p_fixtures run in a service context of each fixture tenant first.';
+'for one generated tenant table whose tenant column is p_tenant_column. p_policies rows are '
+'{name, command, grantee}; p_sample maps columns to SQL expressions; p_fixtures run in a service '
+'context of each fixture tenant first.';

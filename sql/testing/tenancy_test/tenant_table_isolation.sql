@@ -1,6 +1,8 @@
 -- tenancy_test.tenant_table_isolation: pgTAP assertions on what each role sees and writes in a tenant table.
 
--- Fixtures (undone with the caller's transaction): tenants A and B created by tenancy_admin, a user
+-- Fixtures (undone with the caller's transaction): tenants A and B created by tenancy_admin (with
+-- keys when the tenant column p_tenant_column holds the tenant key: numbers for bigint and integer
+-- columns), a user
 -- of tenant A for every member role, p_fixtures run in a service context of A and of B (rows of
 -- parent tables, say), and for a writable table one sample row in each tenant, so "sees no row of
 -- another tenant" has a row to miss. Then: without a context tenancy_app sees nothing and cannot
@@ -15,7 +17,8 @@ create or replace function tenancy_test.tenant_table_isolation(
     p_write text[],
     p_descendants regclass[] default '{}',
     p_sample jsonb default '{}',
-    p_fixtures text[] default '{}'
+    p_fixtures text[] default '{}',
+    p_tenant_column name default 'tenant_id'
 )
 returns setof text
 language plpgsql
@@ -30,6 +33,12 @@ declare
     v_tenant_a uuid;
     v_tenant_b uuid;
     v_tenant uuid;
+    v_type text := tenancy_test.tenant_column_type(p_table, p_tenant_column);
+    v_key_a text;
+    v_key_b text;
+    -- The value of the tenant column in rows of A and of B, as text.
+    v_value_a text;
+    v_value_b text;
     v_users jsonb := '{}'::jsonb;
     v_role text;
     v_who text;
@@ -41,13 +50,24 @@ begin
     v_no_write_code := case when v_writes then 'TN001' else '42501' end;
 
     -- Fixtures.
+    if v_type in ('bigint', 'integer') then
+        v_key_a := (1000000000 + floor(random() * 500000000))::bigint::text;
+        v_key_b := (1500000000 + floor(random() * 500000000))::bigint::text;
+    elsif v_type <> 'uuid' then
+        v_key_a := 'isolation-a-' || md5(random()::text);
+        v_key_b := 'isolation-b-' || md5(random()::text);
+    end if;
     set local role tenancy_admin;
     v_tenant_a := tenancy.create_tenant(
-        'isolation-a-' || left(md5(random()::text), 12), 'Isolation test tenant A', v_owner_a
+        p_slug => 'isolation-a-' || left(md5(random()::text), 12), p_name => 'Isolation test tenant A',
+        p_owner_user_id => v_owner_a, p_key => v_key_a
     );
     v_tenant_b := tenancy.create_tenant(
-        'isolation-b-' || left(md5(random()::text), 12), 'Isolation test tenant B', gen_random_uuid()
+        p_slug => 'isolation-b-' || left(md5(random()::text), 12), p_name => 'Isolation test tenant B',
+        p_owner_user_id => gen_random_uuid(), p_key => v_key_b
     );
+    v_value_a := coalesce(v_key_a, v_tenant_a::text);
+    v_value_b := coalesce(v_key_b, v_tenant_b::text);
     v_users := jsonb_build_object('owner', v_owner_a);
     set local role tenancy_service;
     perform tenancy.set_context(v_tenant_a);
@@ -64,7 +84,7 @@ begin
         end loop;
         if v_writes then
             begin
-                execute tenancy_test.insert_statement(p_table, p_sample);
+                execute tenancy_test.insert_statement(p_table, p_sample, null, p_tenant_column);
             exception when others then
                 -- Same SQLSTATE, with what to change.
                 get stacked diagnostics v_error = returned_sqlstate;
@@ -114,7 +134,7 @@ begin
         format('without a tenant context tenancy_app cannot insert into %s', v_quoted)
     );
     return next throws_ok(
-        format('update %s set "tenant_id" = "tenant_id"', p_table), v_no_write_code::char(5),
+        format('update %s set %I = %I', p_table, p_tenant_column, p_tenant_column), v_no_write_code::char(5),
         null::text, format('without a tenant context tenancy_app cannot update %s', v_quoted)
     );
     return next throws_ok(
@@ -137,8 +157,8 @@ begin
             format('the context of %s holds after SET ROLE tenancy_app', v_who)
         );
         if v_role = any(p_read) then
-            execute format('select count(*) from %s as t where t.tenant_id <> $1', p_table)
-            into v_count using v_tenant_a;
+            execute format('select count(*) from %s as t where t.%I::text <> $1', p_table, p_tenant_column)
+            into v_count using v_value_a;
             return next is(
                 v_count, 0::bigint,
                 format('%s sees no row of another tenant in %s', v_who, v_quoted)
@@ -149,18 +169,19 @@ begin
         end if;
         if v_role = any(p_write) then
             return next throws_ok(
-                tenancy_test.insert_statement(p_table, p_sample, v_tenant_b), '42501'::char(5),
-                null::text,
+                tenancy_test.insert_statement(p_table, p_sample, v_value_b, p_tenant_column),
+                '42501'::char(5), null::text,
                 format('%s cannot insert a row of tenant B into %s', v_who, v_quoted)
             );
             return next tenancy_test.inserts_row(
-                p_table, p_sample, v_tenant_a,
-                format('%s inserts a row of tenant A into %s and sees it', v_who, v_quoted)
+                p_table, p_sample, v_value_a,
+                format('%s inserts a row of tenant A into %s and sees it', v_who, v_quoted),
+                p_tenant_column
             );
         else
             return next throws_ok(
-                tenancy_test.insert_statement(p_table, p_sample, v_tenant_a), '42501'::char(5),
-                null::text, format('%s cannot insert into %s', v_who, v_quoted)
+                tenancy_test.insert_statement(p_table, p_sample, v_value_a, p_tenant_column),
+                '42501'::char(5), null::text, format('%s cannot insert into %s', v_who, v_quoted)
             );
         end if;
     end loop;
@@ -168,20 +189,21 @@ begin
     -- As tenancy_service in a service context of tenant A (admitted by every policy of the tenant).
     set local role tenancy_service;
     perform tenancy.set_context(v_tenant_a);
-    execute format('select count(*) from %s as t where t.tenant_id <> $1', p_table)
-    into v_count using v_tenant_a;
+    execute format('select count(*) from %s as t where t.%I::text <> $1', p_table, p_tenant_column)
+    into v_count using v_value_a;
     return next is(
         v_count, 0::bigint,
         format('a service context of tenant A sees no row of another tenant in %s', v_quoted)
     );
     return next throws_ok(
-        tenancy_test.insert_statement(p_table, p_sample, v_tenant_b), '42501'::char(5), null::text,
+        tenancy_test.insert_statement(p_table, p_sample, v_value_b, p_tenant_column), '42501'::char(5), null::text,
         format('a service context of tenant A cannot insert a row of tenant B into %s', v_quoted)
     );
     if v_writes then
         return next tenancy_test.inserts_row(
-            p_table, p_sample, v_tenant_a,
-            format('a service context of tenant A inserts a row of tenant A into %s and sees it', v_quoted)
+            p_table, p_sample, v_value_a,
+            format('a service context of tenant A inserts a row of tenant A into %s and sees it', v_quoted),
+            p_tenant_column
         );
     end if;
 
@@ -195,7 +217,7 @@ begin
 end
 $$;
 
-comment on function tenancy_test.tenant_table_isolation(regclass, text[], text[], text[], regclass[], jsonb, text[]) is
+comment on function tenancy_test.tenant_table_isolation(regclass, text[], text[], text[], regclass[], jsonb, text[], name) is
 'pgTAP: what tenancy_app and tenancy_service see and write in a tenant table without a context, '
 'as every member role of a tenant and in a service context, on fixture tenants it creates. '
 '6 + 1 per descendant + 3 per role (4 per writer) + 2 (3 if writable) assertions.';

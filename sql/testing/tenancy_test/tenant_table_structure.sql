@@ -2,7 +2,8 @@
 
 -- Row level security enabled and forced; exactly the given policies, each for its command and
 -- grantee; tenancy_app's exact privileges (no TRUNCATE, REFERENCES or TRIGGER) and USAGE on the
--- serial sequences for writable tables only; the tenant_id default; the three guard triggers; and
+-- serial sequences for writable tables only; the tenant column's default (the current tenant's id,
+-- or its key as the column's type holds it); the three guard triggers; and
 -- for every partition or inheritance child, forced row level security with the same policies.
 -- p_policies is a two-dimensional array of {name, command, grantee} rows.
 -- Assertions: 8 + 2 per policy + 1 per sequence + 2 per descendant.
@@ -11,7 +12,8 @@ create or replace function tenancy_test.tenant_table_structure(
     p_write text[],
     p_policies text[],
     p_sequences regclass[] default '{}',
-    p_descendants regclass[] default '{}'
+    p_descendants regclass[] default '{}',
+    p_tenant_column name default 'tenant_id'
 )
 returns setof text
 language plpgsql
@@ -32,6 +34,12 @@ declare
     v_quoted_relation text;
     v_relation_schema name;
     v_relation_name name;
+    v_default text := case tenancy_test.tenant_column_type(p_table, p_tenant_column)
+        when 'bigint' then 'tenancy.tenant_key_int8(tenancy.current_tenant_key())'
+        when 'integer' then 'tenancy.tenant_key_int4(tenancy.current_tenant_key())'
+        when 'text' then 'tenancy.current_tenant_key()'
+        else 'tenancy.current_tenant_id()'
+    end;
 begin
     select n.nspname, c.relname into v_schema, v_name
     from pg_catalog.pg_class as c
@@ -94,8 +102,8 @@ begin
     end loop;
 
     return next col_default_is(
-        v_schema, v_name, 'tenant_id'::name, 'tenancy.current_tenant_id()'::text,
-        format('tenant_id of %s defaults to tenancy.current_tenant_id()', v_quoted)
+        v_schema, v_name, p_tenant_column, v_default,
+        format('%s of %s defaults to %s', p_tenant_column, v_quoted, v_default)
     );
     return next trigger_is(
         v_schema, v_name, 'tenancy_require_context'::name, 'tenancy'::name,
@@ -136,7 +144,7 @@ begin
 end
 $$;
 
-comment on function tenancy_test.tenant_table_structure(regclass, text[], text[], regclass[], regclass[]) is
+comment on function tenancy_test.tenant_table_structure(regclass, text[], text[], regclass[], regclass[], name) is
 'pgTAP: the catalog entries of a generated tenant table (row level security, policies, '
 'privileges, default, triggers, sequences, descendants). 8 + 2 per policy + 1 per sequence + 2 '
 'per descendant assertions; p_policies rows are {name, command, grantee}.';
