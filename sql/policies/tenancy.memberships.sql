@@ -42,7 +42,7 @@ drop trigger if exists "tenancy_require_context" on "tenancy"."memberships";
 create trigger "tenancy_require_context"
 before insert or update or delete on "tenancy"."memberships"
 for each statement
-execute function tenancy.tg_require_context();
+execute function tenancy.tg_require_context('tenant_id', 'uuid');
 comment on trigger "tenancy_require_context" on "tenancy"."memberships" is
 'Refuses writes (TN001) by roles subject to row level security when the transaction has no valid tenant context.';
 
@@ -59,7 +59,7 @@ when (
     (old."tenant_id" operator (pg_catalog.=) new."tenant_id") is not true
     and (old."tenant_id" is not null or new."tenant_id" is not null)
 )
-execute function tenancy.tg_tenant_id_immutable();
+execute function tenancy.tg_tenant_id_immutable('tenant_id');
 comment on trigger "tenancy_tenant_id_immutable" on "tenancy"."memberships" is
 'Refuses (TN006) any change of tenant_id, whoever makes it: a row never moves to another tenant.';
 drop trigger if exists "tenancy_tenant_id_immutable_after" on "tenancy"."memberships";
@@ -70,7 +70,7 @@ when (
     (old."tenant_id" operator (pg_catalog.=) new."tenant_id") is not true
     and (old."tenant_id" is not null or new."tenant_id" is not null)
 )
-execute function tenancy.tg_tenant_id_immutable();
+execute function tenancy.tg_tenant_id_immutable('tenant_id');
 comment on trigger "tenancy_tenant_id_immutable_after" on "tenancy"."memberships" is
 'Refuses (TN006) a stored row whose tenant_id differs from the old row''s, whatever other triggers did.';
 

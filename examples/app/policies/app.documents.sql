@@ -58,7 +58,7 @@ drop trigger if exists "tenancy_require_context" on "app"."documents";
 create trigger "tenancy_require_context"
 before insert or update or delete on "app"."documents"
 for each statement
-execute function tenancy.tg_require_context();
+execute function tenancy.tg_require_context('tenant_id', 'uuid');
 comment on trigger "tenancy_require_context" on "app"."documents" is
 'Refuses writes (TN001) by roles subject to row level security when the transaction has no valid tenant context.';
 
@@ -75,7 +75,7 @@ when (
     (old."tenant_id" operator (pg_catalog.=) new."tenant_id") is not true
     and (old."tenant_id" is not null or new."tenant_id" is not null)
 )
-execute function tenancy.tg_tenant_id_immutable();
+execute function tenancy.tg_tenant_id_immutable('tenant_id');
 comment on trigger "tenancy_tenant_id_immutable" on "app"."documents" is
 'Refuses (TN006) any change of tenant_id, whoever makes it: a row never moves to another tenant.';
 drop trigger if exists "tenancy_tenant_id_immutable_after" on "app"."documents";
@@ -86,7 +86,7 @@ when (
     (old."tenant_id" operator (pg_catalog.=) new."tenant_id") is not true
     and (old."tenant_id" is not null or new."tenant_id" is not null)
 )
-execute function tenancy.tg_tenant_id_immutable();
+execute function tenancy.tg_tenant_id_immutable('tenant_id');
 comment on trigger "tenancy_tenant_id_immutable_after" on "app"."documents" is
 'Refuses (TN006) a stored row whose tenant_id differs from the old row''s, whatever other triggers did.';
 
