@@ -553,7 +553,9 @@ def test_doctor_finds_nothing_on_a_migrated_database_then_each_planted_problem(
     assert (res.returncode, res.stdout.strip()) == (0, "doctor: no problem found"), res.stderr
 
     with psycopg.connect(scratch_db, autocommit=True) as conn:
-        conn.execute("create table public.orders (tenant_id uuid not null, id int)")
+        conn.execute(
+            "create table public.orders (tenant_id uuid not null, id int, primary key (tenant_id, id))"
+        )
         conn.execute(
             "create policy p on public.orders using "
             "(tenant_id = (select tenancy.context_tenant_id(null)))"
