@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Roles, Tenant, one, seed, token_for, visible
+from conftest import Roles, Tenant, new_user_id, one, seed, token_for, visible
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
@@ -291,7 +291,7 @@ def test_application_session_with_shadowed_names(
     roles: Roles, two_tenants: tuple[Tenant, Tenant], hostile_login: Any
 ) -> None:
     a, b = two_tenants
-    newcomer = uuid.uuid4()
+    newcomer = new_user_id()
     session = open_hostile(hostile_login("tenancy_app"))
     conn = session.conn
     try:
@@ -359,7 +359,7 @@ def test_service_session_with_shadowed_names(
 ) -> None:
     a, b = two_tenants
     slug = f"hostile-{uuid.uuid4().hex[:8]}"
-    owner = uuid.uuid4()
+    owner = new_user_id()
     session = open_hostile(hostile_login("tenancy_service"))
     conn = session.conn
     try:

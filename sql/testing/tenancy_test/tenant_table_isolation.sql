@@ -29,7 +29,8 @@ declare
     v_quoted text := tenancy_test.quoted_name(p_table);
     v_writes boolean := cardinality(coalesce(p_write, '{}')) > 0;
     v_no_write_code text;
-    v_owner_a uuid := gen_random_uuid();
+    -- User ids as identity providers write them ('|' included).
+    v_owner_a text := 'auth0|' || gen_random_uuid();
     v_tenant_a uuid;
     v_tenant_b uuid;
     v_tenant uuid;
@@ -64,7 +65,7 @@ begin
     );
     v_tenant_b := tenancy.create_tenant(
         p_slug => 'isolation-b-' || left(md5(random()::text), 12), p_name => 'Isolation test tenant B',
-        p_owner_user_id => gen_random_uuid(), p_key => v_key_b
+        p_owner_user_id => 'auth0|' || gen_random_uuid(), p_key => v_key_b
     );
     v_value_a := coalesce(v_key_a, v_tenant_a::text);
     v_value_b := coalesce(v_key_b, v_tenant_b::text);
@@ -73,8 +74,8 @@ begin
     perform tenancy.set_context(v_tenant_a);
     foreach v_role in array p_roles loop
         if v_role <> 'owner' then
-            v_users := v_users || jsonb_build_object(v_role, gen_random_uuid());
-            perform tenancy.add_member((v_users ->> v_role)::uuid, v_role);
+            v_users := v_users || jsonb_build_object(v_role, 'auth0|' || gen_random_uuid());
+            perform tenancy.add_member(v_users ->> v_role, v_role);
         end if;
     end loop;
     foreach v_tenant in array array[v_tenant_a, v_tenant_b] loop
@@ -149,7 +150,7 @@ begin
             v_role
         );
         set local role tenancy_service;
-        perform tenancy.set_context(v_tenant_a, (v_users ->> v_role)::uuid);
+        perform tenancy.set_context(v_tenant_a, v_users ->> v_role);
         set local role tenancy_app;
         return next is(
             array[tenancy.current_tenant_id()::text, tenancy.current_member_role()],
