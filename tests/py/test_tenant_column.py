@@ -45,7 +45,7 @@ def schema(database_url: str) -> Iterator[str]:
         )
     # Two candidate tenant columns: the spec says which one is the tenant column.
     ddl.append(
-        f"create table {name}.both (tenant_id uuid not null, company_id bigint not null, "
+        f"create table {name}.two_columns (tenant_id uuid not null, company_id bigint not null, "
         f"id bigint generated always as identity, primary key (tenant_id, company_id, id))"
     )
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -95,9 +95,15 @@ def test_changing_the_tenant_column_replaces_the_guards(
 ) -> None:
     """The triggers are named the same whatever the column: applying the file generated for
     another column replaces them, and nothing of the old column's guards is left."""
-    target = f"{schema}.both"
+    target = f"{schema}.two_columns"
     guards = []
-    for column in ("tenant_id", "company_id"):
+    for column, other in (("tenant_id", "company_id"), ("company_id", "tenant_id")):
+        # The new tenant column leads the primary key (the policy file checks it).
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(
+                f"alter table {target} drop constraint two_columns_pkey, "
+                f"add constraint two_columns_pkey primary key ({column}, {other}, id)".encode()
+            )
         spec = f'[tables."{target}"]\ntenant_column = "{column}"\n'
         out, _ = generate_for(capsys, database_url, in_tmp, spec)
         apply_sql(database_url, (out / f"{target}.sql").read_text())
