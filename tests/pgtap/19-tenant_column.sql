@@ -147,20 +147,22 @@ select throws_ok(
 select pg_temp.act_as(:'tenant_a');
 set local enable_seqscan = off;
 select is(
-    (select count(*) from pg_temp.explain('select * from app.ledger where memo = ''a2''') as l (line)
-     where l.line ~ 'InitPlan'),
+    (
+        select count(*) from pg_temp.explain('select * from app.ledger where memo = ''a2''') as l (line)
+        where l.line ~ 'InitPlan'
+    ),
     1::bigint,
     'the policy reads the tenant key once per statement: one initPlan'
 );
 select ok(
-    exists(
+    exists (
         select from pg_temp.explain('select * from app.ledger where memo = ''a2''') as l (line)
         where l.line ~ 'Index Cond: \(\(account_key = \$0\)'
     ),
     'the key is an index condition (an index scan on account_key)'
 );
 select ok(
-    not exists(
+    not exists (
         select from pg_temp.explain('select * from app.ledger where memo = ''a2''') as l (line)
         where l.line ~ 'Filter: .*account_key'
     ),

@@ -554,7 +554,8 @@ def test_doctor_finds_nothing_on_a_migrated_database_then_each_planted_problem(
 
     with psycopg.connect(scratch_db, autocommit=True) as conn:
         conn.execute(
-            "create table public.orders (tenant_id uuid not null, id int, primary key (tenant_id, id))"
+            "create table public.orders "
+            "(tenant_id uuid not null, id int, primary key (tenant_id, id))"
         )
         conn.execute(
             "create policy p on public.orders using "
