@@ -307,9 +307,9 @@ def test_application_session_with_shadowed_names(
             assert (ctx.tenant_id, ctx.user_id, ctx.role) == (a.id, a.owner, "owner")
             row = conn.execute(
                 "select tenancy.current_tenant_id(), tenancy.current_user_id(), "
-                "tenancy.current_member_role()"
+                "tenancy.current_member_role(), tenancy.current_tenant_key()"
             ).fetchone()
-            assert row == (a.id, a.owner, "owner")
+            assert row == (a.id, a.owner, "owner", None)  # a tenant without a key
             assert visible(conn) == ["a1", "a2"]
             assert one(conn, "select count(*) from app.projects where tenant_id = %s", (b.id,)) == 0
             pid = one(conn, "insert into app.projects (name) values ('hostile-a') returning id")
