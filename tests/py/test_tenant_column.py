@@ -3,21 +3,26 @@
 For a column of each allowed type (uuid under another name, bigint, integer, text, a domain over
 a domain over bigint), ``pgtenancy generate`` reads the catalog, its policy file applies, and its
 generated pgTAP test passes: the isolation checks on keyed fixture tenants. Changing a table's
-tenant column and applying again leaves the guards on the new column only.
+tenant column and applying again leaves the guards on the new column only. The fixture table keyed
+by a bigint (app.ledger) works in a session whose temporary objects shadow every name.
 """
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from conftest import Roles
 from psycopg import sql
 from test_generator import apply_sql, generate_for, in_tmp, pg_prove, tap_summary
+from test_hostile_session import hostile_login, open_hostile, report
 
-__all__ = ["in_tmp"]  # a fixture, used by name
+__all__ = ["hostile_login", "in_tmp"]  # fixtures, used by name
 
 #: (table, its tenant column, the column's type as written in the DDL)
 TABLES = [
@@ -127,3 +132,56 @@ def test_changing_the_tenant_column_replaces_the_guards(
             ("tenancy_tenant_id_immutable_after", [], "company_id\\000"),
         ],
     ]
+
+
+def test_key_column_in_a_hostile_session(roles: Roles, hostile_login: Any) -> None:
+    """tenant_key_int8 and the trigger functions, on the policies' path, resolve no name through
+    the search path: with every type and relation name shadowed in pg_temp, a service login
+    writes and reads app.ledger by key, and the TN006 and TN009 refusals still come, while no
+    planted object is ever used."""
+    key_a, key_b = (str(random.randrange(10**9, 2 * 10**9)) for _ in range(2))
+    with psycopg.connect(roles.admin, autocommit=True) as conn:
+        ids = [
+            one_value(
+                conn,
+                "select tenancy.create_tenant(%s, 'Keyed', null, null, %s)",
+                (f"keyed-{uuid.uuid4().hex[:10]}", key),
+            )
+            for key in (key_a, key_b, None)
+        ]
+    a, b, keyless = ids
+    session = open_hostile(hostile_login("tenancy_service"))
+    conn = session.conn
+    try:
+        with conn.transaction():
+            conn.execute("select tenancy.set_context(%s)", (b,))
+            conn.execute("insert into app.ledger (amount, memo) values (2, 'hostile b')")
+        with conn.transaction():
+            conn.execute("select tenancy.set_context(%s)", (a,))
+            conn.execute("insert into app.ledger (amount, memo) values (1, 'hostile a')")
+            rows = conn.execute(
+                "select account_key::pg_catalog.text, memo from app.ledger"
+            ).fetchall()
+            assert rows == [(key_a, "hostile a")]
+            with pytest.raises(psycopg.Error) as info, conn.transaction():
+                conn.execute("update app.ledger set account_key = %s", (int(key_b),))
+            assert info.value.sqlstate == "TN006"
+            with pytest.raises(psycopg.Error) as info, conn.transaction():
+                conn.execute(
+                    "insert into app.ledger (account_key, amount) values (%s, 3)", (int(key_b),)
+                )
+            assert info.value.sqlstate == "42501"
+        with pytest.raises(psycopg.Error) as info, conn.transaction():
+            conn.execute("select tenancy.set_context(%s)", (keyless,))
+            conn.execute("insert into app.ledger (amount) values (4)")
+        assert info.value.sqlstate == "TN009"
+        recorded = session.recorded()
+        assert recorded == [], report(recorded)
+    finally:
+        conn.close()
+
+
+def one_value(conn: psycopg.Connection[Any], query: str, params: tuple[object, ...]) -> Any:
+    row = conn.execute(query.encode(), params).fetchone()
+    assert row is not None
+    return row[0]
