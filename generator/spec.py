@@ -10,8 +10,10 @@ A spec names the tenant tables and, per table, which member roles may read and w
 :func:`parse_spec` checks the file's structure; the member roles are the labels of the
 enum ``tenancy.member_role`` in the database, so role names are checked, and the defaults filled
 in, by :func:`bind_roles` once the catalog snapshot is read. Read defaults to every role, write
-to every role but the least privileged (``viewer``). The catalog checks (the table exists,
-``tenant_id`` is a uuid column) live in :mod:`pgtenancy.generator.snapshot`.
+to every role but the least privileged (``viewer``). ``tenant_column`` names the column holding
+each row's tenant (default ``tenant_id``). The catalog checks (the table exists, the tenant column
+exists, is ``NOT NULL`` and of a type that can hold a tenant: ``uuid`` for the tenant id,
+``bigint``, ``integer`` or ``text`` for the tenant key) live in :mod:`pgtenancy.generator.snapshot`.
 """
 
 from __future__ import annotations
