@@ -2,13 +2,14 @@
 -- check_test() for the single assertions, the outcome of each assertion for the per-table sets, on
 -- fixture tables secured as the generator secures them, then broken one way each (RLS not forced,
 -- a policy missing, a policy too permissive, a grant missing, a sample row that cannot be stored,
--- a serial sequence without USAGE, a partition not forced, missing a policy or too permissive).
+-- a serial sequence without USAGE, a partition not forced, missing a policy or too permissive), and
+-- on a table keyed by the tenant key in a bigint column (its default casting the key).
 -- Fixtures: the superuser creates the tables (rolled back); the checks act as the real roles.
 -- Policies are named as sentences, so one naming lint is off:
 -- noqa: disable=RF05
 
 begin;
-select plan(44);
+select plan(47);
 
 \ir setup/helpers.psql
 
@@ -406,6 +407,96 @@ select is(
     tenancy_test.insert_statement('tenancy_test_fixture.sound', '{"label": "''x''"}', :'tenant_b'),
     format('insert into tenancy_test_fixture.sound (tenant_id, label) values (%L::uuid, ''x'')', :'tenant_b'),
     'insert_statement writes the sample columns and the tenant'
+);
+
+-- A table keyed by the tenant key (account_key bigint): the checks follow the column and its type
+-- (the key's default, keyed fixture tenants), pass on the table secured as generated, and catch a
+-- default that casts the key (which would give a tenant with key '042' the rows of 42) instead of
+-- reading it through tenancy.tenant_key_int8.
+create table tenancy_test_fixture.keyed (
+    account_key bigint not null default tenancy.tenant_key_int8(tenancy.current_tenant_key()),
+    id bigint generated always as identity,
+    label text not null,
+    primary key (account_key, id)
+);
+do $secure$
+declare
+    v_key text := 'account_key operator (pg_catalog.=) (select tenancy.tenant_key_int8('
+        || 'tenancy.context_tenant_key(array[%s])))';
+    v_readers text := '''admin'', ''member'', ''owner'', ''viewer''';
+    v_writers text := '''admin'', ''owner''';
+begin
+    alter table tenancy_test_fixture.keyed enable row level security;
+    alter table tenancy_test_fixture.keyed force row level security;
+    execute format(
+        'create policy "tenant rows are visible to readers of the tenant" on tenancy_test_fixture.keyed '
+        'for select to public using (%s)', format(v_key, v_readers)
+    );
+    execute format(
+        'create policy "tenant rows are inserted by writers of the tenant" on tenancy_test_fixture.keyed '
+        'for insert to public with check (%s)', format(v_key, v_writers)
+    );
+    execute format(
+        'create policy "tenant rows are updated by writers of the tenant" on tenancy_test_fixture.keyed '
+        'for update to public using (%s) with check (%s)', format(v_key, v_writers), format(v_key, v_writers)
+    );
+    execute format(
+        'create policy "tenant rows are deleted by writers of the tenant" on tenancy_test_fixture.keyed '
+        'for delete to public using (%s)', format(v_key, v_writers)
+    );
+    create trigger tenancy_require_context before insert or update or delete on tenancy_test_fixture.keyed
+    for each statement execute function tenancy.tg_require_context('account_key', 'bigint');
+    create trigger tenancy_tenant_id_immutable before update of account_key on tenancy_test_fixture.keyed
+    for each row when (old.account_key is distinct from new.account_key)
+    execute function tenancy.tg_tenant_id_immutable('account_key');
+    create trigger tenancy_tenant_id_immutable_after after update on tenancy_test_fixture.keyed
+    for each row when (old.account_key is distinct from new.account_key)
+    execute function tenancy.tg_tenant_id_immutable('account_key');
+    grant select, insert, update, delete on tenancy_test_fixture.keyed to tenancy_app;
+end
+$secure$;
+
+-- keyed_failures(): the checks of the keyed table that fail.
+create function pg_temp.keyed_failures()
+returns text[]
+language sql
+as $$
+    select coalesce(array_agg(o.description), '{}')
+    from pg_temp.outcomes(
+        $q$select * from tenancy_test.tenant_table_structure(
+               'tenancy_test_fixture.keyed', array['admin', 'owner'],
+               array[
+                   ['tenant rows are deleted by writers of the tenant', 'delete', 'public'],
+                   ['tenant rows are inserted by writers of the tenant', 'insert', 'public'],
+                   ['tenant rows are updated by writers of the tenant', 'update', 'public'],
+                   ['tenant rows are visible to readers of the tenant', 'select', 'public']
+               ],
+               p_tenant_column => 'account_key'
+           )
+           union all
+           select * from tenancy_test.tenant_table_isolation(
+               'tenancy_test_fixture.keyed', array['admin', 'member', 'owner', 'viewer'],
+               array['admin', 'member', 'owner', 'viewer'], array['admin', 'owner'],
+               p_sample => '{"label": "''sample''"}', p_tenant_column => 'account_key'
+           )$q$
+    ) as o
+    where not o.passed
+$$;
+
+select is(pg_temp.keyed_failures(), '{}'::text[], 'every check passes on a table keyed by the tenant key');
+alter table tenancy_test_fixture.keyed alter column account_key set default (tenancy.current_tenant_key())::bigint;
+select is(
+    pg_temp.keyed_failures(),
+    array[
+        'account_key of "tenancy_test_fixture"."keyed" defaults to '
+        || 'tenancy.tenant_key_int8(tenancy.current_tenant_key())'
+    ],
+    'on a keyed table whose default casts the key exactly the default check fails'
+);
+select is(
+    tenancy_test.insert_statement('tenancy_test_fixture.keyed', '{"label": "''x''"}', '42', 'account_key'),
+    'insert into tenancy_test_fixture.keyed (account_key, label) values (''42''::bigint, ''x'')',
+    'insert_statement writes a tenant key in the tenant column, as its type'
 );
 
 select * from finish();
