@@ -14,7 +14,8 @@ backfill a writer waits at most for one batch, with the single statement for mos
 Usage: python bench/adopt_backfill.py [--rows 1000000] [--batch 10000]
 
 Uses ``$DATABASE_URL``'s server, else the throwaway cluster; builds database
-``pgtenancy_bench_adopt`` from scratch each time. Not part of ``make test``.
+``pgtenancy_bench_adopt`` from scratch each time and drops it at the end. Not part of
+``make test``.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ insert into bench.companies select g, 'company ' || g from generate_series(1, {c
 insert into bench.campaigns select g, 1 + g % {companies}, 'campaign ' || g
 from generate_series(1, {campaigns}) as g;
 insert into bench.clicks (id, campaign_id, url)
-select g, 1 + (g * 7919) % {campaigns}, 'https://example.com/' || g
+select g, 1 + (g::bigint * 7919) % {campaigns}, 'https://example.com/' || g
 from generate_series(1, {rows}) as g;
 create table bench.clicks_naive as table bench.clicks;
 alter table bench.clicks_naive add primary key (id);
@@ -219,6 +220,8 @@ def main() -> int:
     with psycopg.connect(url) as conn:
         left = conn.execute("select count(*) from bench.clicks where company_id is null")
         assert left.fetchone() == (0,)
+    with psycopg.connect(testing.with_dbname(url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'drop database "{DB}" (force)')
     return 0
 
 

@@ -329,6 +329,8 @@ class KeyRebuild:
     dependents: list[NewForeignKey]
     deferrable: bool = False
     deferred: bool = False
+    #: the old index's definition (``pg_get_indexdef``), for the reviewer and a rollback
+    before: str = ""
 
 
 @dataclass
@@ -635,7 +637,16 @@ def _plan_keys(
             uniques[key].append(cols)
             plan.rebuilds.append(
                 KeyRebuild(
-                    key, con.name, new, con.kind, create, cols, [], con.deferrable, con.deferred
+                    key,
+                    con.name,
+                    new,
+                    con.kind,
+                    create,
+                    cols,
+                    [],
+                    con.deferrable,
+                    con.deferred,
+                    idx.definition,
                 )
             )
         for idx in t.indexes:
@@ -656,7 +667,9 @@ def _plan_keys(
                 continue
             if idx.unique and all(idx.keys):
                 uniques[key].append([tc, *[t.column_by_attnum(k) or "" for k in idx.keys]])
-            plan.rebuilds.append(KeyRebuild(key, idx.name, new, "i", copy, [], []))
+            plan.rebuilds.append(
+                KeyRebuild(key, idx.name, new, "i", copy, [], [], before=idx.definition)
+            )
         for warning in plan.reviews:
             warnings.append(f"{t.key}: {warning}")
 
@@ -1034,6 +1047,7 @@ def render(plan: Plan, q: Quoter, out_name: str) -> str:
             "",
             f"-- {r.table}: {what} {r.old} does not lead with {plans[r.table].column}: the copy",
             "-- that does. A leftover invalid copy (an interrupted build) is dropped first.",
+            f"-- before: {r.before}",
             *_do(
                 [
                     "if exists (select from pg_catalog.pg_index as i where i.indexrelid = "
