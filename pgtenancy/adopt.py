@@ -592,6 +592,11 @@ def _new_fk(fk: Constraint, plans: dict[str, TablePlan]) -> NewForeignKey | str:
                 f"not with its tenant column {tp}"
             )
         pairs = [pairs[i], *pairs[:i], *pairs[i + 1 :]]
+    elif tp in fk.ref_columns:
+        return (
+            f"foreign key {fk.name} references {fk.ref_table}.{tp}, its tenant column, through "
+            f"({', '.join(fk.columns)}) rather than {tc}: reference it through {tc}, or drop it"
+        )
     else:
         pairs = [(tc, tp), *pairs]
     if child.type != parent.type:
