@@ -692,3 +692,50 @@ def test_adopt_needs_a_database_url(tmp_path: Path) -> None:
     res = run_cli("adopt", "--spec", str(spec), "--out", str(tmp_path / "a.sql"), env=env)
     assert res.returncode == 2 and "which database?" in res.stderr
     assert not (tmp_path / "a.sql").exists()
+
+
+def test_a_foreign_key_reaching_the_tenant_column_another_way_is_refused(
+    db: str, tmp_path: Path
+) -> None:
+    execute(
+        db,
+        "create table public.orgs (id bigint primary key);"
+        "create table public.notes (id bigint primary key, org_id bigint not null,"
+        " partner_id bigint references public.orgs (id));",
+    )
+    err = refused(
+        db,
+        tmp_path,
+        '[tables."public.orgs"]\ntenant_column = "id"\n'
+        '[tables."public.notes"]\ntenant_column = "org_id"\n',
+    )
+    assert "foreign key notes_partner_id_fkey references public.orgs.id" in err
+
+
+def test_a_composite_primary_key_is_walked_in_batches(db: str, tmp_path: Path) -> None:
+    execute(
+        db,
+        "create table public.accounts (id bigint primary key, tenant_id uuid not null);"
+        "create table public.entries (kind text, id bigint, account_id bigint not null"
+        " references public.accounts (id), primary key (kind, id));"
+        "insert into public.accounts select g, gen_random_uuid() from generate_series(1, 5) g;"
+        "insert into public.entries select k, g, 1 + g % 5"
+        " from unnest(array['a', 'b', 'c']) k, generate_series(1, 250) g;",
+    )
+    spec = write_spec(tmp_path, '[tables."public.accounts"]\n[tables."public.entries"]\n')
+    out = tmp_path / "adopt.sql"
+    res = adopt(db, spec, out, "--batch-size", "7")
+    assert res.returncode == 0, res.stderr
+    run = psql(db, out)
+    assert run.returncode == 0, run.stderr
+    assert "public.entries: tenant_id set on 750 row(s)" in run.stderr
+    assert rows(
+        db,
+        "select count(*) from public.entries as e join public.accounts as a"
+        " on a.id = e.account_id where e.tenant_id = a.tenant_id",
+    ) == [(750,)]
+    assert rows(
+        db,
+        "select pg_get_constraintdef(oid) from pg_constraint"
+        " where conrelid = 'public.entries'::regclass and contype = 'p'",
+    ) == [("PRIMARY KEY (tenant_id, kind, id)",)]
