@@ -409,10 +409,24 @@ def _source(
             )
             return None
         return Source(parent, cols, list(pk.columns), f"tenant_from, {parent} primary key")
-    candidates = [c for c in fks if c.ref_table in tables and c.ref_table != t.key]
+    # A foreign key that already carries the tenant column cannot fill it: only its other
+    # columns find the parent row.
+    candidates = [
+        c
+        for c in fks
+        if c.ref_table in tables and c.ref_table != t.key and c.columns != [plan.column]
+    ]
     if len(candidates) == 1:
         fk = candidates[0]
-        return Source(fk.ref_table or "", fk.columns, fk.ref_columns, f"foreign key {fk.name}")
+        pairs = [
+            (a, b) for a, b in zip(fk.columns, fk.ref_columns, strict=True) if a != plan.column
+        ]
+        return Source(
+            fk.ref_table or "",
+            [a for a, _ in pairs],
+            [b for _, b in pairs],
+            f"foreign key {fk.name}",
+        )
     if plan.add_column:
         if candidates:
             names = ", ".join(f"{c.name} -> {c.ref_table}" for c in candidates)

@@ -739,3 +739,29 @@ def test_a_composite_primary_key_is_walked_in_batches(db: str, tmp_path: Path) -
         "select pg_get_constraintdef(oid) from pg_constraint"
         " where conrelid = 'public.entries'::regclass and contype = 'p'",
     ) == [("PRIMARY KEY (tenant_id, kind, id)",)]
+
+
+def test_an_index_adopt_cannot_rebuild_is_left_for_review_and_named(
+    db: str, tmp_path: Path
+) -> None:
+    execute(
+        db,
+        "create table public.docs (id bigint primary key, tenant_id uuid not null, title text);"
+        "create index docs_title_hash on public.docs using hash (title);",
+    )
+    spec, out = write_spec(tmp_path, '[tables."public.docs"]\n'), tmp_path / "adopt.sql"
+    res = adopt(db, spec, out)
+    assert res.returncode == 0, res.stderr
+    assert "warning: public.docs: index docs_title_hash (hash) does not lead with tenant_id" in (
+        res.stderr
+    )
+    text = out.read_text()
+    assert "-- REVIEW public.docs" in text
+    run = psql(db, out)
+    assert run.returncode == 0, run.stderr
+    # the primary key was rebuilt; the hash index is untouched
+    assert rows(
+        db,
+        "select indexrelid::regclass::text from pg_index where indrelid = 'public.docs'::regclass"
+        " order by 1",
+    ) == [("docs_pkey_tenant",), ("docs_title_hash",)]
