@@ -8,7 +8,7 @@
 -- its context while another changes the membership.
 
 begin;
-select plan(52);
+select plan(53);
 
 select
     'auth0|' || gen_random_uuid() as owner_a,
@@ -90,6 +90,7 @@ select is((select count(*) from app.projects), 0::bigint, '... and no row at all
 -- Swap the role instead (member -> owner): no context, so no member management either.
 select set_config('tenancy.context', replace(:'legit', '|member|', '|owner|'), true) as forged \gset
 select is(tenancy.current_member_role(), null, 'a value with an escalated role gives no role');
+select is(tenancy.current_tenant_key(), null, 'a value with an escalated role gives no key');
 select throws_ok(
     format('select tenancy.add_member(%L, %L)', :'stranger', 'owner'),
     'TN001',
