@@ -17,10 +17,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Roles
+from conftest import Roles, one, run_cli
 from psycopg import sql
+from test_adopt import TUTORIAL, adopt, execute, psql, rows, write_spec
 from test_generator import apply_sql, generate_for, in_tmp, pg_prove, tap_summary
 from test_hostile_session import hostile_login, open_hostile, report
+
+from pgtenancy import tenant_transaction, testing
 
 __all__ = ["hostile_login", "in_tmp"]  # fixtures, used by name
 
@@ -185,3 +188,89 @@ def one_value(conn: psycopg.Connection[Any], query: str, params: tuple[object, .
     row = conn.execute(query.encode(), params).fetchone()
     assert row is not None
     return row[0]
+
+
+#: The tutorial's spec (tests/py/test_adopt.py) with the rows the generated tests insert: each
+#: table's parents come first (the company row of a fixture tenant has its key as id).
+TUTORIAL_SPEC = """
+[tables."public.companies"]
+tenant_column = "id"
+[tables."public.campaigns"]
+tenant_column = "company_id"
+sample = { name = "'sample campaign'" }
+fixtures = ["insert into public.companies (name) values ('fixture company')"]
+[tables."public.ads"]
+tenant_column = "company_id"
+sample = { name = "'sample ad'", campaign_id = "(select min(c.id) from public.campaigns as c)" }
+fixtures = [
+    "insert into public.companies (name) values ('fixture company')",
+    "insert into public.campaigns (name) values ('fixture campaign')",
+]
+[tables."public.clicks"]
+tenant_column = "company_id"
+sample = { ad_id = "(select min(a.id) from public.ads as a)" }
+fixtures = [
+    "insert into public.companies (name) values ('fixture company')",
+    "insert into public.campaigns (name) values ('fixture campaign')",
+    "insert into public.ads (name, campaign_id) select 'fixture ad', min(id) from public.campaigns",
+]
+[tables."public.impressions"]
+tenant_column = "company_id"
+sample = { ad_id = "(select min(a.id) from public.ads as a)" }
+fixtures = [
+    "insert into public.companies (name) values ('fixture company')",
+    "insert into public.campaigns (name) values ('fixture campaign')",
+    "insert into public.ads (name, campaign_id) select 'fixture ad', min(id) from public.campaigns",
+]
+"""
+
+
+def test_tutorial_schema_adopted_generated_applied_isolated_and_doctor_clean(
+    pgtenancy_make_database: Any, tmp_path: Path
+) -> None:
+    """The tutorial schema (companies, campaigns, ads, clicks, impressions keyed by company_id
+    bigint, the companies by their id): adopt + generate + apply, no file edited; the generated
+    isolation tests pass (but the companies', whose one row per tenant leaves its writers no
+    second row to insert), each company sees and writes its own rows only, doctor finds nothing."""
+    db = pgtenancy_make_database()
+    execute(db, TUTORIAL)
+    spec = write_spec(tmp_path, TUTORIAL_SPEC)
+    companies = "select id, name from public.companies"
+    res = adopt(db, spec, tmp_path / "adopt.sql", "--tenant-map", companies)
+    assert res.returncode == 0, res.stderr
+    run = psql(db, tmp_path / "adopt.sql")
+    assert run.returncode == 0, run.stderr
+    policies, tests = tmp_path / "policies", tmp_path / "tests"
+    gen = run_cli(
+        "generate", "--spec", str(spec), "--out", str(policies), "--tests", str(tests),
+        "--database-url", db,
+    )  # fmt: skip
+    assert gen.returncode == 0 and gen.stderr == "", gen.stderr
+    applied = run_cli("apply", str(policies), "--database-url", db)
+    assert applied.returncode == 0, applied.stderr
+    doctor = run_cli("doctor", "--database-url", db)
+    assert (doctor.returncode, doctor.stdout.strip()) == (0, "doctor: no problem found"), (
+        doctor.stdout + doctor.stderr
+    )
+    for table in ("campaigns", "ads", "clicks", "impressions"):
+        proved = pg_prove(db, tests / f"public.{table}.sql")
+        assert proved.returncode == 0, tap_summary(proved)
+
+    name = f"t_tutorial_{uuid.uuid4().hex[:8]}"
+    execute(db, f"create role {name} login in role tenancy_service")
+    service = testing.as_login(db, name)
+    acme = rows(db, "select id from tenancy.tenants where key = '1'")[0][0]
+    clicks = dict(rows(db, "select company_id, count(*) from public.clicks group by 1"))
+    with psycopg.connect(service) as conn:
+        with tenant_transaction(conn, acme):
+            assert one(conn, "select count(*) from public.clicks") == clicks[1]
+            assert one(conn, "select array_agg(distinct company_id) from public.ads") == [1]
+            assert one(conn, "select array_agg(id) from public.companies") == [1]
+            conn.execute("insert into public.campaigns (name) values ('new')")
+            with pytest.raises(psycopg.Error) as info, conn.transaction():
+                conn.execute("insert into public.campaigns (company_id, name) values (2, 'x')")
+            assert info.value.sqlstate == "42501"
+        with tenant_transaction(conn, acme):
+            assert one(conn, "select company_id from public.campaigns where name = 'new'") == 1
+    with psycopg.connect(service) as conn, conn.transaction():
+        assert one(conn, "select count(*) from public.clicks") == 0
