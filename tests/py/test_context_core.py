@@ -7,6 +7,7 @@ Every refusal is paired with the same call succeeding for the rightful session.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -67,6 +68,12 @@ def temp_login(roles: Roles) -> Iterator[Callable[[bool], str]]:
     yield factory
     with psycopg.connect(roles.superuser, autocommit=True) as conn:
         for name in made:
+            # A closed session's backend drops its temporary tables as it exits, after the
+            # client has gone: wait for it, or the role still owns them.
+            deadline = time.monotonic() + 30
+            while one(conn, "select count(*) from pg_stat_activity where usename = %s", (name,)):
+                assert time.monotonic() < deadline, f"a session of {name} never ended"
+                time.sleep(0.01)
             conn.execute(f'revoke temporary on database "{db}" from {name}')
             conn.execute(f"drop role {name}")
 
