@@ -1,8 +1,9 @@
 -- tenancy.context_tenant_key: the policy key of tables keyed by the tenant key, when the member role is allowed.
 
 -- Tables whose tenant column holds the application's key (bigint, integer or text, see
--- tenancy.tenants.key) compare it with this, cast once per statement:
---     company_id = (select tenancy.context_tenant_key(array[...])::pg_catalog.int8)
+-- tenancy.tenants.key) compare it with this once per statement, through
+-- tenancy.tenant_key_int8 or tenancy.tenant_key_int4 for number columns:
+--     company_id = (select tenancy.tenant_key_int8(tenancy.context_tenant_key(array[...])))
 -- One check binds the whole context value to this transaction: its fingerprint (SHA-256 over the
 -- value and the transaction start time, tenancy.context_fingerprint_of), which
 -- tenancy.establish_context stored with setval() on tenancy.context_fingerprint. A value written
@@ -64,8 +65,9 @@ $$;
 comment on function tenancy.context_tenant_key(text[]) is
 'The current tenant''s key (tenancy.tenants.key) when the context is valid and its role is one '
 'of p_roles (NULL: any role; a service context passes any list); NULL otherwise, and for a '
-'tenant without a key. Generated policies of tables keyed by the tenant key call it as '
-'(select tenancy.context_tenant_key(array[...])::type) so it runs once per statement.';
+'tenant without a key. Generated policies of tables keyed by the tenant key call it in a '
+'(select ...), through tenancy.tenant_key_int8/int4 for number columns, so it runs once per '
+'statement.';
 
 revoke all on function tenancy.context_tenant_key(text[]) from public;
 grant execute on function tenancy.context_tenant_key(text[])
