@@ -34,7 +34,10 @@ create table public.lint_keyed (company_id bigint not null, id integer);
 create policy p on public.lint_keyed
 using (company_id = (select tenancy.context_tenant_id(null)::text::bigint));
 select is(
-    (select tenant_column::text from tenancy.lint_tenant_tables where relid = 'public.lint_keyed'::regclass),
+    (
+        select tenant_column::text from tenancy.lint_tenant_tables
+        where relid = 'public.lint_keyed'::regclass
+    ),
     'company_id',
     'lint_tenant_tables: the tenant column is the column the policy compares, whatever its name'
 );
