@@ -22,7 +22,7 @@ select
 from (
     select
         'schema'::pg_catalog.text as kind,
-        pg_catalog.quote_ident(n.nspname) collate "default" as object,
+        n.oid::pg_catalog.regnamespace::pg_catalog.text as object,
         coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner)) as acl
     from pg_catalog.pg_namespace as n
     where n.nspname operator (pg_catalog.=) any(array['tenancy', 'tenancy_migrations'])

@@ -13,7 +13,7 @@ with settings as (
         p.oid,
         p.prosecdef,
         (
-            select pg_catalog.substr(s.setting, 13) collate "default"
+            select pg_catalog.substr(s.setting, 13) collate "default"  -- noqa: RF02,RF03
             from pg_catalog.unnest(p.proconfig) as s (setting)
             where pg_catalog.starts_with(s.setting, 'search_path=')
         ) as search_path
@@ -31,27 +31,28 @@ select
         'alter function %s set search_path = pg_catalog, pg_temp;', s.oid::pg_catalog.regprocedure
     ) as remediation
 from settings as s
-cross join lateral (
-    values
-    (
-        s.prosecdef and s.search_path is null,
-        'SECURITY DEFINER function %s has no search_path setting'
-    ),
-    (
-        coalesce(s.search_path operator (pg_catalog.~) '(^|[ ,"])(public|\$user)([ ,"]|$)', false),
-        'function %s has public or $user on its search_path (%s): objects anyone created there '
-        'stand in for pg_catalog''s'
-    ),
-    (
-        s.prosecdef
-        and s.search_path is not null
-        and s.search_path operator (pg_catalog.<>) '""'
-        and pg_catalog.btrim(pg_catalog.regexp_replace(s.search_path, '^.*,', ''), ' "')
-        operator (pg_catalog.<>) 'pg_temp',
-        'SECURITY DEFINER function %s does not name pg_temp last on its search_path (%s): '
-        'temporary tables and types, which any caller may create, are then searched first'
-    )
-) as x (found, detail)
+cross join
+    lateral (
+        values
+        (
+            s.prosecdef and s.search_path is null,
+            'SECURITY DEFINER function %s has no search_path setting'
+        ),
+        (
+            coalesce(s.search_path operator (pg_catalog.~) '(^|[ ,"])(public|\$user)([ ,"]|$)', false),
+            'function %s has public or $user on its search_path (%s): objects anyone created there '
+            'stand in for pg_catalog''s'
+        ),
+        (
+            s.prosecdef
+            and s.search_path is not null
+            and not s.search_path operator (pg_catalog.=) '""'
+            and not pg_catalog.btrim(pg_catalog.regexp_replace(s.search_path, '^.*,', ''), ' "')
+            operator (pg_catalog.=) 'pg_temp',
+            'SECURITY DEFINER function %s does not name pg_temp last on its search_path (%s): '
+            'temporary tables and types, which any caller may create, are then searched first'
+        )
+    ) as x (found, detail)
 where x.found;
 
 comment on view tenancy.lint_0003_definer_search_path is

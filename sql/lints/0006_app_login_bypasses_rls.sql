@@ -45,25 +45,27 @@ problems as (
     union all
     select
         l.oid,
-        'has BYPASSRLS: row level security never applies to it',
-        pg_catalog.format('alter role %s nobypassrls;', l.oid::pg_catalog.regrole)
+        'has BYPASSRLS: row level security never applies to it' as why,
+        pg_catalog.format('alter role %s nobypassrls;', l.oid::pg_catalog.regrole) as fix
     from app_logins as l
     where l.rolbypassrls
     union all
     select
         l.oid,
-        'is a member of tenancy_owner, which owns pgtenancy''s tables, functions and policies',
+        'is a member of tenancy_owner, which owns pgtenancy''s tables, functions and policies'
+            as why,
         pg_catalog.format(
             'revoke tenancy_owner from %s; (or from the role through which it is a member)',
             l.oid::pg_catalog.regrole
-        )
+        ) as fix
     from app_logins as l
-    where exists (
-        select from member_of as mo
-        where
-            mo.member operator (pg_catalog.=) l.oid
-            and mo.grp operator (pg_catalog.=) pg_catalog.to_regrole('tenancy_owner')::pg_catalog.oid
-    )
+    where
+        exists (
+            select from member_of as mo
+            where
+                mo.member operator (pg_catalog.=) l.oid
+                and mo.grp operator (pg_catalog.=) pg_catalog.to_regrole('tenancy_owner')::pg_catalog.oid
+        )
     union all
     select
         l.oid,
@@ -74,17 +76,17 @@ problems as (
                 when c.relowner operator (pg_catalog.=) l.oid then ''
                 else pg_catalog.format(' (through role %s)', c.relowner::pg_catalog.regrole)
             end
-        ),
+        ) as why,
         pg_catalog.format(
             'alter table %s owner to <a role that does not log in and is no member of tenancy_app>;',
             c.oid::pg_catalog.regclass
-        )
+        ) as fix
     from app_logins as l
     inner join pg_catalog.pg_class as c
         on
             c.relowner operator (pg_catalog.=) l.oid
             or (
-                c.relowner operator (pg_catalog.<>) pg_catalog.to_regrole('tenancy_owner')::pg_catalog.oid
+                not c.relowner operator (pg_catalog.=) pg_catalog.to_regrole('tenancy_owner')::pg_catalog.oid
                 and exists (
                     select from member_of as mo
                     where

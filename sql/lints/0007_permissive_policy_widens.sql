@@ -16,9 +16,12 @@ select
         'permissive policy %I on tenant table %s (for %s, to %s, using %s%s) does not call the '
         'tenant context: permissive policies are OR-ed, so it gives its roles every tenant''s rows',
         p.policy_name, p.relid::pg_catalog.regclass,
-        case p.command
-            when 'r' then 'select' when 'a' then 'insert' when 'w' then 'update'
-            when 'd' then 'delete' else 'all'
+        case
+            when p.command operator (pg_catalog.=) 'r' then 'select'
+            when p.command operator (pg_catalog.=) 'a' then 'insert'
+            when p.command operator (pg_catalog.=) 'w' then 'update'
+            when p.command operator (pg_catalog.=) 'd' then 'delete'
+            else 'all'
         end,
         (
             select
@@ -32,7 +35,7 @@ select
             from pg_catalog.unnest(p.roles) as r (oid)
         ),
         coalesce(p.using_expression, '-'),
-        coalesce(' with check ' operator (pg_catalog.||) p.check_expression, '')
+        case when p.check_expression is null then '' else pg_catalog.concat(' with check ', p.check_expression) end
     ) as detail,
     pg_catalog.format(
         'drop policy %I on %s; (or add the tenant predicate to it: %I = (select '

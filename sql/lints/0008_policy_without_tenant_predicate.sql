@@ -20,15 +20,16 @@ select
     ) as remediation
 from tenancy.lint_policies as p
 inner join tenancy.lint_tenant_tables as tt on tt.relid operator (pg_catalog.=) p.relid
-cross join lateral (
-    values
-    ('USING', p.using_expression, p.using_tenant_column),
-    ('WITH CHECK', p.check_expression, p.check_tenant_column)
-) as x (clause, expression, tenant_column)
+cross join
+    lateral (
+        values
+        ('USING', p.using_expression, p.using_tenant_column),
+        ('WITH CHECK', p.check_expression, p.check_tenant_column)
+    ) as x (clause, expression, tenant_column)
 where
     p.calls_context
     and x.expression is not null
-    and x.tenant_column is distinct from tt.tenant_column::pg_catalog.text;
+    and (x.tenant_column operator (pg_catalog.=) tt.tenant_column::pg_catalog.text) is not true;
 
 comment on view tenancy.lint_0008_policy_without_tenant_predicate is
 'pgtenancy doctor, lint 0008 (ERROR): USING or WITH CHECK expressions of tenant-context policies '

@@ -31,8 +31,9 @@ select distinct on (c.oid)
         c.oid::pg_catalog.regclass, d.root::pg_catalog.regclass,
         case
             when not c.relrowsecurity
-                then 'not enabled: queried directly, it shows every tenant''s rows to every role '
-                'with SELECT on it'
+                then
+                    'not enabled: queried directly, it shows every tenant''s rows to every role '
+                    'with SELECT on it'
             else 'enabled but not forced: queried directly, it shows every tenant''s rows to its owner'
         end
     ) as detail,

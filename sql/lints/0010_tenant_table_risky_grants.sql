@@ -23,7 +23,7 @@ grants as (
     cross join lateral pg_catalog.aclexplode(c.relacl) as a
     where
         a.privilege_type operator (pg_catalog.=) any(array['TRUNCATE', 'REFERENCES', 'TRIGGER'])
-        and a.grantee operator (pg_catalog.<>) c.relowner
+        and not a.grantee operator (pg_catalog.=) c.relowner
     union all
     select
         c.oid,
@@ -38,7 +38,22 @@ grants as (
         att.attnum operator (pg_catalog.>) 0
         and not att.attisdropped
         and a.privilege_type operator (pg_catalog.=) 'REFERENCES'
-        and a.grantee operator (pg_catalog.<>) c.relowner
+        and not a.grantee operator (pg_catalog.=) c.relowner
+),
+
+shown as (
+    select
+        g.oid,
+        g.privilege_type,
+        case
+            when g.grantee operator (pg_catalog.=) 0 then 'public'
+            else g.grantee::pg_catalog.regrole::pg_catalog.text
+        end as grantee,
+        case
+            when g.column_name is null then ''
+            else pg_catalog.format(' (%I)', g.column_name)
+        end as column_list
+    from grants as g
 )
 
 select
@@ -48,32 +63,23 @@ select
     g.oid::pg_catalog.regclass::pg_catalog.text as object,
     pg_catalog.format(
         '%s holds %s%s on tenant table %s: %s',
-        r.grantee, g.privilege_type,
-        r.column_list,
+        g.grantee, g.privilege_type,
+        g.column_list,
         g.oid::pg_catalog.regclass,
-        case g.privilege_type
-            when 'TRUNCATE' then 'TRUNCATE ignores row level security and empties every tenant'
-            when 'REFERENCES' then 'a foreign key to it tells which keys exist in other tenants'
+        case
+            when g.privilege_type operator (pg_catalog.=) 'TRUNCATE'
+                then 'TRUNCATE ignores row level security and empties every tenant'
+            when g.privilege_type operator (pg_catalog.=) 'REFERENCES'
+                then 'a foreign key to it tells which keys exist in other tenants'
             else 'a trigger it creates sees, and may change, every row any tenant writes'
         end
     ) as detail,
     pg_catalog.format(
         'revoke %s%s on table %s from %s;',
-        g.privilege_type, r.column_list,
-        g.oid::pg_catalog.regclass, r.grantee
+        g.privilege_type, g.column_list,
+        g.oid::pg_catalog.regclass, g.grantee
     ) as remediation
-from grants as g
-cross join lateral (
-    select
-        case
-            when g.grantee operator (pg_catalog.=) 0 then 'public'
-            else g.grantee::pg_catalog.regrole::pg_catalog.text
-        end as grantee,
-        case
-            when g.column_name is null then ''
-            else pg_catalog.format(' (%I)', g.column_name)
-        end as column_list
-) as r;
+from shown as g;
 
 comment on view tenancy.lint_0010_tenant_table_risky_grants is
 'pgtenancy doctor, lint 0010 (ERROR): TRUNCATE, REFERENCES or TRIGGER on tenant tables (and their '

@@ -34,9 +34,10 @@ select
         )
     end as remediation
 from tenancy.lint_orphan_rows() as o
-cross join lateral (
-    values ('null', o.null_rows), ('unknown', o.unknown_rows)
-) as x (kind, row_count)
+cross join
+    lateral (
+        values ('null', o.null_rows), ('unknown', o.unknown_rows)
+    ) as x (kind, row_count)
 where x.row_count operator (pg_catalog.>) 0;
 
 comment on view tenancy.lint_0012_orphan_rows is

@@ -43,13 +43,16 @@ where
     c.relkind operator (pg_catalog.=) any(array['r', 'p', 'f']::pg_catalog."char"[])
     and a.attnum operator (pg_catalog.>) 0
     and not a.attisdropped
-    and c.relpersistence operator (pg_catalog.<>) 't'
+    and not c.relpersistence operator (pg_catalog.=) 't'
     and not c.relnamespace operator (pg_catalog.=) any(array[
         pg_catalog.to_regnamespace('pg_catalog')::pg_catalog.oid,
         pg_catalog.to_regnamespace('information_schema')::pg_catalog.oid,
         pg_catalog.to_regnamespace('pg_toast')::pg_catalog.oid
     ])
-    and not exists (select from secured as s where s.relid operator (pg_catalog.=) c.oid)
+    and not exists (
+        select from secured as s
+        where s.relid operator (pg_catalog.=) c.oid
+    )
 order by c.oid, a.attnum;
 
 comment on view tenancy.lint_0014_tenant_column_outside_tenant_table is

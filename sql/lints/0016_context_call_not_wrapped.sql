@@ -19,9 +19,10 @@ select
         p.policy_name, p.relid::pg_catalog.regclass, pg_catalog.lower(x.clause)
     ) as remediation
 from tenancy.lint_policies as p
-cross join lateral (
-    values ('USING', p.using_expression), ('WITH CHECK', p.check_expression)
-) as x (clause, expression)
+cross join
+    lateral (
+        values ('USING', p.using_expression), ('WITH CHECK', p.check_expression)
+    ) as x (clause, expression)
 where
     exists (
         select from tenancy.lint_tenant_tables as tt

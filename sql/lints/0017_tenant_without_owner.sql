@@ -14,13 +14,13 @@ select
         t.id, t.slug, t.status
     ) as detail,
     pg_catalog.format(
-        'as tenancy_service or tenancy_admin: select tenancy.set_context(%L); then '
+        'as tenancy_service: select tenancy.set_context(%L); select '
         'tenancy.add_member(<user id>, ''owner''); (or suspend or delete the tenant)',
         t.id
     ) as remediation
 from tenancy.tenants as t
 where
-    t.status operator (pg_catalog.<>) 'deleted'
+    not t.status operator (pg_catalog.=) 'deleted'
     and not exists (
         select from tenancy.memberships as m
         where

@@ -16,15 +16,15 @@ from tenancy.lint_tenant_tables as tt
 where pg_catalog.obj_description(tt.relid, 'pg_class') is null
 union all
 select
-    '0018',
-    'missing_comment',
-    'INFO',
-    p.oid::pg_catalog.regprocedure::pg_catalog.text,
-    pg_catalog.format('function %s has no comment', p.oid::pg_catalog.regprocedure),
+    '0018' as code,
+    'missing_comment' as name,
+    'INFO' as level,
+    p.oid::pg_catalog.regprocedure::pg_catalog.text as object,
+    pg_catalog.format('function %s has no comment', p.oid::pg_catalog.regprocedure) as detail,
     pg_catalog.format(
         'comment on function %s is ''<what it does, who may call it>'';',
         p.oid::pg_catalog.regprocedure
-    )
+    ) as remediation
 from pg_catalog.pg_proc as p
 where
     p.pronamespace operator (pg_catalog.=) pg_catalog.to_regnamespace('tenancy')::pg_catalog.oid

@@ -1,7 +1,8 @@
 -- The doctor's lints 0006 to 0018 (sql/lints): nothing found on pgtenancy, the fixture tables and
 -- the seeded rows; each lint finds the problem it is about once planted (1 issue) and nothing
 -- once it is fixed (0 issues). Runs as the superuser, which plants the problems; everything is
--- rolled back.
+-- rolled back. Policies are named as sentences:
+-- noqa: disable=RF05
 
 begin;
 select plan(53);
@@ -83,7 +84,8 @@ select set_eq(
         )$$,
     '0003: 2 issues: a SECURITY DEFINER function without pg_temp last; public on a search_path'
 );
-alter function tenancy.lint_definer() set search_path = pg_catalog, pg_temp;
+create or replace function tenancy.lint_definer() returns integer
+language sql security definer set search_path = pg_catalog, pg_temp as 'select 1';
 alter function tenancy.lint_invoker() reset search_path;
 select is_empty('select 1 from tenancy.lint_0003_definer_search_path', '0003: 0 issues once fixed');
 drop function tenancy.lint_definer(), tenancy.lint_invoker();
@@ -301,7 +303,8 @@ select is(
     ],
     '0012: 1 issue: a row whose tenant_id is no tenant (the superuser sees every row)'
 );
-delete from public.lint_items where id = 2;
+delete from public.lint_items
+where id = 2;
 select is_empty('select 1 from tenancy.lint_0012_orphan_rows', '0012: 0 issues once deleted');
 -- A bigint key column: the tenant's key, as text.
 create table public.lint_keyed (company_id bigint, id integer);
@@ -316,13 +319,15 @@ select is(
     ],
     '0012: 1 issue: a NULL key (the row keyed 42 names a tenant)'
 );
-update public.lint_keyed set company_id = 43 where id = 2;
+update public.lint_keyed set company_id = 43
+where id = 2;
 select is(
     array(select object from tenancy.lint_0012_orphan_rows),
     array['lint_keyed'],
     '0012: 1 issue: a key no tenant has'
 );
-delete from public.lint_keyed where id = 2;
+delete from public.lint_keyed
+where id = 2;
 select is_empty('select 1 from tenancy.lint_0012_orphan_rows', '0012: 0 issues once deleted');
 -- Rows hidden from the caller are not counted: as tenancy_auditor without a context, none.
 insert into public.lint_keyed values (null, 3);
@@ -338,7 +343,12 @@ drop table public.lint_keyed;
 
 -- 0013: a materialized view over a tenant table ----------------------------------------------------
 
-create materialized view public.lint_items_counts as select tenant_id, count(*) from public.lint_items group by 1;
+create materialized view public.lint_items_counts as
+select
+    tenant_id,
+    count(*) as items
+from public.lint_items
+group by tenant_id;
 select is(
     array(select object || ' ' || level from tenancy.lint_0013_materialized_view_over_tenant_table),
     array['lint_items_counts WARN'],
