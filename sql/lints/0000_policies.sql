@@ -1,6 +1,8 @@
 -- pgtenancy lints: tenancy.lint_policies, every policy with what its expressions say about the
 -- tenant: whether they call the tenant context, and the column each requires to equal it.
--- Written once here for lints 0007, 0008 and 0016.
+-- Written once here for lints 0007, 0008 and 0016. A context function is matched by name,
+-- schema-qualified or not (pg_get_expr leaves out a schema on the caller's search_path), but
+-- never a function of the same name in another schema.
 
 create or replace view tenancy.lint_policies as
 select
@@ -13,7 +15,7 @@ select
     e.using_expression,
     e.check_expression,
     pg_catalog.concat_ws(' ', e.using_expression, e.check_expression)
-    operator (pg_catalog.~) '(tenancy\.)?(context|current)_tenant_(id|key)\(' as calls_context,
+    operator (pg_catalog.~) '(^|[^.\w])(tenancy\.)?(context|current)_tenant_(id|key)\(' as calls_context,
     tenancy.lint_tenant_predicate_column(e.using_expression) as using_tenant_column,
     tenancy.lint_tenant_predicate_column(e.check_expression) as check_tenant_column
 from (

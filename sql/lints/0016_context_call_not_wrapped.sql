@@ -29,8 +29,8 @@ where
         where tt.relid operator (pg_catalog.=) p.relid
     )
     and pg_catalog.regexp_replace(
-        x.expression, 'SELECT \(*(tenancy\.)?(context|current)_tenant_(id|key)\(', '', 'g'
-    ) operator (pg_catalog.~) '(tenancy\.)?(context|current)_tenant_(id|key)\(';
+        x.expression, 'SELECT \(*(tenancy\.)?(context|current)_tenant_(id|key)\(', 'SELECT (', 'g'
+    ) operator (pg_catalog.~) '(^|[^.\w])(tenancy\.)?(context|current)_tenant_(id|key)\(';
 
 comment on view tenancy.lint_0016_context_call_not_wrapped is
 'pgtenancy doctor, lint 0016 (WARN): tenant-table policies calling a context function without '

@@ -5,7 +5,7 @@
 -- noqa: disable=RF05
 
 begin;
-select plan(53);
+select plan(54);
 
 -- Every finding of every installed lint view, as "code object".
 create function pg_temp.findings()
@@ -177,6 +177,20 @@ select is(
     '0007: 1 issue: the owner policy given to tenancy_app too'
 );
 drop policy "pgtenancy functions manage every row" on public.lint_items;
+-- A function of the same name in another schema is not the tenant context.
+create schema lint_other;
+create function lint_other.current_tenant_id() returns uuid
+language sql stable set search_path = pg_catalog, pg_temp as 'select null::uuid';
+create policy "own context" on public.lint_items
+using (tenant_id = (select lint_other.current_tenant_id()));
+select is(
+    array(select object from tenancy.lint_0007_permissive_policy_widens),
+    array['"own context" on lint_items'],
+    '0007: 1 issue: a policy calling lint_other.current_tenant_id(), not pgtenancy''s'
+);
+drop policy "own context" on public.lint_items;
+drop function lint_other.current_tenant_id();
+drop schema lint_other;
 select is_empty('select 1 from tenancy.lint_0007_permissive_policy_widens', '0007: 0 issues once dropped');
 
 -- 0008: a tenant policy without the tenant predicate -------------------------------------------
