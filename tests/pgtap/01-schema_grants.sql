@@ -309,15 +309,10 @@ reset role;
 
 -- Comments ----------------------------------------------------------------------------------
 
--- Every function in tenancy has a COMMENT: 0 rows.
+-- Every function in tenancy has a COMMENT (lint 0018, sql/lints/0018_missing_comment.sql): 0 rows.
 select is_empty(
-    $$
-    select p.oid::regprocedure::text
-    from pg_catalog.pg_proc as p
-    where p.pronamespace = 'tenancy'::regnamespace
-        and obj_description(p.oid, 'pg_proc') is null
-    $$,
-    'every function in schema tenancy has a comment'
+    $$select object from tenancy.lint_0018_missing_comment where object ~ '\('$$,
+    'every function in schema tenancy has a comment (lint 0018)'
 );
 
 -- Every table, view and sequence in tenancy has a COMMENT: 0 rows.
