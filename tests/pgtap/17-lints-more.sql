@@ -307,7 +307,7 @@ select is_empty('select 1 from tenancy.lint_0011_definer_bypasses_rls', '0011: 0
 
 -- 0012: rows without a tenant --------------------------------------------------------------------
 
-select tenancy.create_tenant('lint-keyed', 'Lint keyed', gen_random_uuid(), null, '42') as keyed_tenant \gset
+select tenancy.create_tenant('lint-keyed', 'Lint keyed', 'lint-owner-1', null, '42') as keyed_tenant \gset
 insert into public.lint_items (tenant_id, id) values (:'keyed_tenant', 1), (gen_random_uuid(), 2);
 select is(
     array(select detail from tenancy.lint_0012_orphan_rows),
@@ -427,7 +427,7 @@ select is(
     '0017: tenancy_auditor sees it too (the view reads memberships as tenancy_owner)'
 );
 reset role;
-insert into tenancy.memberships (tenant_id, user_id, role) values (:'ownerless', gen_random_uuid(), 'owner');
+insert into tenancy.memberships (tenant_id, user_id, role) values (:'ownerless', 'lint-owner-2', 'owner');
 select is_empty('select 1 from tenancy.lint_0017_tenant_without_owner', '0017: 0 issues once it has an owner');
 
 -- 0018: comments --------------------------------------------------------------------------------
