@@ -109,7 +109,7 @@ def prepare(rebuild: bool) -> str:
         conn.execute("create schema bench")
         conn.execute(
             "create table bench.tenants (n int primary key, tenant_id uuid not null, "
-            "user_id uuid not null, first_id bigint, token text)"
+            "user_id text not null, first_id bigint, token text)"
         )
         conn.execute(
             "insert into tenancy.tenants (id, slug, name) "
@@ -118,7 +118,7 @@ def prepare(rebuild: bool) -> str:
         )
         conn.execute(
             "insert into bench.tenants (n, tenant_id, user_id) "
-            "select substr(slug, 7)::int, id, gen_random_uuid() from tenancy.tenants "
+            "select substr(slug, 7)::int, id, 'auth0|' || gen_random_uuid() from tenancy.tenants "
             "where slug like 'bench-%%'"
         )
         conn.execute(

@@ -7,6 +7,9 @@ the server's instructions per statement for:
 
 * baseline: a BYPASSRLS login with an explicit ``WHERE tenant_id = $2``;
 * the shipped policy check (``tenancy.context_tenant_id``);
+* the same for a table keyed by the tenant key (``company_id bigint``): an explicit
+  ``WHERE company_id = $2`` against the check generated for such tables
+  (``tenancy.context_tenant_key(...)::int8``);
 * reference shapes installed in its place for the run: a constant from an inlined SQL function
   (the floor of an initPlan), a plain forgeable setting read by an inlined SQL function, and a
   PL/pgSQL function returning a constant (the floor of a PL/pgSQL call);
@@ -63,8 +66,25 @@ def as_postgres(*cmd: str, **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["runuser", "-u", USER, "--", *cmd], text=True, check=True, **kw)  # type: ignore[call-overload]
 
 
-def build(data: Path, sock: Path) -> tuple[str, str, int]:
-    """A cluster with pgtenancy, the example app and rows; returns (tenant, token, first id)."""
+# A table keyed by the tenant key, with the policy pgtenancy generates for a bigint tenant
+# column (the same expression as the generator's), and the same rows as app.documents.
+KEYED = """
+create table app.keyed_documents (
+    company_id bigint not null, id bigint not null, title text not null,
+    primary key (company_id, id)
+);
+alter table app.keyed_documents enable row level security;
+alter table app.keyed_documents force row level security;
+create policy readers on app.keyed_documents for select to public
+using ("company_id" operator (pg_catalog.=) (select tenancy.context_tenant_key(
+    array['admin', 'member', 'owner', 'viewer'])::pg_catalog.int8));
+grant select on app.keyed_documents to tenancy_app;
+"""
+
+
+def build(data: Path, sock: Path) -> tuple[str, str, int, str]:
+    """A cluster with pgtenancy, the example app and rows; returns (tenant, token, first id,
+    the tenant's key)."""
     as_postgres(str(bindir() / "initdb"), "-D", str(data), "-A", "trust", "-U", USER,
                 stdout=subprocess.DEVNULL)  # fmt: skip
     port = "55998"
@@ -81,6 +101,7 @@ def build(data: Path, sock: Path) -> tuple[str, str, int]:
             for path in [APP / "schema.sql", *sorted((APP / "policies").glob("*.sql"))]:
                 with conn.transaction():
                     conn.execute(path.read_bytes())
+            conn.execute(KEYED)
             conn.execute("create role shapes_app login in role tenancy_app")
             conn.execute("create role shapes_bypass login bypassrls in role tenancy_app")
             conn.execute("grant select on all tables in schema app to shapes_bypass")
@@ -88,13 +109,13 @@ def build(data: Path, sock: Path) -> tuple[str, str, int]:
             conn.execute("select tenancy.configure_jwt(%s)", (SECRET,))
             conn.execute("reset role")
             conn.execute(
-                "insert into tenancy.tenants (id, slug, name) "
-                "select gen_random_uuid(), 'shapes-' || n, 'Shapes ' || n "
+                "insert into tenancy.tenants (id, slug, name, key) "
+                "select gen_random_uuid(), 'shapes-' || n, 'Shapes ' || n, (1000 + n)::text "
                 "from generate_series(1, 20) n"
             )
             conn.execute(
                 "insert into tenancy.memberships (tenant_id, user_id, role) "
-                "select id, gen_random_uuid(), 'owner' from tenancy.tenants"
+                "select id, 'auth0|' || gen_random_uuid(), 'owner' from tenancy.tenants"
             )
             conn.execute(
                 "insert into app.projects (tenant_id, name) select id, 'p' from tenancy.tenants"
@@ -104,14 +125,20 @@ def build(data: Path, sock: Path) -> tuple[str, str, int]:
                 "select p.tenant_id, p.id, 'document ' || d from app.projects p "
                 "cross join generate_series(1, 1000) d order by p.tenant_id, d"
             )
+            conn.execute(
+                "insert into app.keyed_documents (company_id, id, title) "
+                "select t.key::bigint, d.id, d.title from app.documents d "
+                "join tenancy.tenants t on t.id = d.tenant_id"
+            )
             conn.execute("vacuum analyze")
             row = conn.execute(
                 "select m.tenant_id, m.user_id, (select min(id) from app.documents d "
-                "where d.tenant_id = m.tenant_id) from tenancy.memberships m limit 1"
+                "where d.tenant_id = m.tenant_id), t.key from tenancy.memberships m "
+                "join tenancy.tenants t on t.id = m.tenant_id limit 1"
             ).fetchone()
             assert row is not None
-            tenant, user, first = row
-        return str(tenant), tenant_token(SECRET, tenant, user, ttl=86400), int(first)
+            tenant, user, first, key = row
+        return str(tenant), tenant_token(SECRET, tenant, user, ttl=86400), int(first), key
     finally:
         as_postgres(str(bindir() / "pg_ctl"), "-D", str(data), "-w", "stop",
                     stdout=subprocess.DEVNULL)  # fmt: skip
@@ -140,8 +167,10 @@ def instructions(data: Path, work: Path, script: str) -> int:
     return total
 
 
-def lookups(role: str, query: str, tenant: str, token: str, first: int, txns: int, k: int) -> str:
-    lines = [f"set role {role}", f"prepare q(bigint, uuid) as {query}"]
+def lookups(
+    role: str, query: str, tenant: str, token: str, first: int, txns: int, k: int, key_type: str
+) -> str:
+    lines = [f"set role {role}", f"prepare q(bigint, {key_type}) as {query}"]
     for t in range(txns):
         lines += ["begin", f"select tenancy.authenticate('{token}')"]
         lines += [f"execute q({first + (t * k + i) % 1000}, '{tenant}')" for i in range(k)]
@@ -164,11 +193,14 @@ def main() -> int:
         work = Path(tmp)
         shutil.chown(work, USER)
         data = work / "data"
-        tenant, token, first = build(data, work)
+        tenant, token, first, key = build(data, work)
 
-        def per_statement(role: str, query: str, before: str = "", after: str = "") -> float:
-            base = lookups(role, query, tenant, token, first, t, 0)
-            full = lookups(role, query, tenant, token, first, t, k)
+        def per_statement(
+            role: str, query: str, before: str = "", after: str = "", keyed: bool = False
+        ) -> float:
+            second, key_type = (key, "bigint") if keyed else (tenant, "uuid")
+            base = lookups(role, query, second, token, first, t, 0, key_type)
+            full = lookups(role, query, second, token, first, t, k, key_type)
             return (
                 instructions(data, work, before + full + after)
                 - instructions(data, work, before + base + after)
@@ -199,6 +231,15 @@ def main() -> int:
             back = f"reset role\nset role tenancy_owner\n{restore}\n"
             rows.append((name, per_statement("shapes_app", policy, install, back)))
 
+        keyed_baseline = per_statement(
+            "shapes_bypass",
+            "select title from app.keyed_documents where company_id = $2 and id = $1",
+            keyed=True,
+        )
+        keyed = per_statement(
+            "shapes_app", "select title from app.keyed_documents where id = $1", keyed=True
+        )
+
         def auth_script(call: str) -> str:
             return "set role shapes_app\n" + f"begin\n{call}\ncommit\n" * 100
 
@@ -212,6 +253,12 @@ def main() -> int:
     for name, value in rows:
         print(f"{name:48} {value:12,.0f} {value / baseline:6.3f}")
     print(f"{'tenancy.authenticate, over SELECT 1':48} {auth:12,.0f}")
+    print("a table keyed by the tenant key (company_id bigint)")
+    print(f"{'explicit WHERE company_id = $2 (BYPASSRLS)':48} {keyed_baseline:12,.0f} {1:6.3f}")
+    print(
+        f"{'shipped key check: context_tenant_key()::int8':48} {keyed:12,.0f} "
+        f"{keyed / keyed_baseline:6.3f}"
+    )
     return 0
 
 

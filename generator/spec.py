@@ -26,6 +26,8 @@ TABLE_KEYS: tuple[str, ...] = ("owner_access", "read", "tenant_column", "write")
     "sample",
     "fixtures",
 )
+#: Read by ``pgtenancy adopt`` only (how a missing tenant column is filled).
+TABLE_KEYS += ("tenant_from",)
 #: The tenant column when the spec names none.
 DEFAULT_TENANT_COLUMN = "tenant_id"
 
@@ -51,6 +53,9 @@ class TableEntry:
     fixtures: tuple[str, ...] = ()
     #: The column naming each row's tenant (``tenant_column``; its type decides what it holds).
     tenant_column: str = DEFAULT_TENANT_COLUMN
+    #: ``tenant_from``, read by ``pgtenancy adopt`` only: (the table's foreign key columns, the
+    #: referenced table) from which a missing tenant column is filled; None when not given.
+    tenant_from: tuple[tuple[str, ...], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +237,32 @@ def _tenant_column(display: str, table: str, value: object) -> str:
     return value
 
 
+def _tenant_from(display: str, table: str, value: object) -> tuple[tuple[str, ...], str] | None:
+    """``tenant_from = { column = "campaign_id", references = "public.campaigns" }`` (``column``
+    may be a list, for a composite foreign key); checked against the catalog by ``adopt``."""
+    if value is None:
+        return None
+    shape = 'tenant_from = { column = "campaign_id", references = "public.campaigns" }'
+    if not isinstance(value, dict) or set(value) != {"column", "references"}:
+        raise _fail(display, table, f"tenant_from must be {shape}, got {value!r}")
+    column, references = value["column"], value["references"]
+    columns = [column] if isinstance(column, str) else column
+    if (
+        not isinstance(columns, list)
+        or not columns
+        or not all(isinstance(c, str) and c for c in columns)
+    ):
+        raise _fail(
+            display, table, f"tenant_from column must be a column name or a list, got {column!r}"
+        )
+    if not isinstance(references, str):
+        raise _fail(
+            display, table, f"tenant_from references must be a table name, got {references!r}"
+        )
+    _split_name(display, references)
+    return tuple(columns), references
+
+
 # -- test data: sample and fixtures, used only by the generated pgTAP test ----------------------
 
 
@@ -302,7 +333,16 @@ def parse_spec(text: str, path: Path, display: str | None = None) -> Spec:
         sample, fixtures = _test_data(shown, key, body, tenant_column)
         tables.append(
             TableEntry(
-                key, schema, name, read, write, owner_access, sample, fixtures, tenant_column
+                key,
+                schema,
+                name,
+                read,
+                write,
+                owner_access,
+                sample,
+                fixtures,
+                tenant_column,
+                _tenant_from(shown, key, body.get("tenant_from")),
             )
         )
     tables.sort(key=lambda t: (t.schema, t.name))

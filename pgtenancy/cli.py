@@ -228,6 +228,33 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return int(cli_main(argv))
 
 
+def cmd_adopt(args: argparse.Namespace) -> int:
+    from . import adopt  # reads the spec with the generator's parser: not for applications
+
+    url = _url(args)
+    try:
+        plan = adopt.adopt(
+            url, Path(args.spec), Path(args.out), args.tenant_map, batch=args.batch_size
+        )
+    except (adopt.AdoptError, adopt.SpecError) as exc:
+        for line in str(exc).splitlines():
+            print(f"pgtenancy: adopt: {line}", file=sys.stderr)
+        print(f"pgtenancy: adopt: nothing was written to {args.out}", file=sys.stderr)
+        return 2
+    for warning in plan.warnings:
+        print(f"pgtenancy: adopt: warning: {warning}", file=sys.stderr)
+    adds = sum(1 for p in plan.tables if p.add_column)
+    keys = sum(len(p.rebuilds) for p in plan.tables)
+    fks = len(plan.foreign_keys) + sum(len(r.dependents) for p in plan.tables for r in p.rebuilds)
+    tenants = "" if plan.tenants is None else f", {len(plan.tenants)} tenant(s) to create"
+    print(
+        f"wrote {args.out}: {len(plan.tables)} table(s), {adds} tenant column(s) to add, "
+        f"{len(plan.order)} backfill(s), {keys} key(s) or index(es) to rebuild, {fks} foreign "
+        f"key(s) to re-create{tenants}; review it, then: psql -v ON_ERROR_STOP=1 -f {args.out}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pgtenancy", description="PostgreSQL-native multi-tenancy."
@@ -253,6 +280,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshot", help="render from a catalog snapshot (JSON) instead of a database")
     _add_url(p)
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser(
+        "adopt",
+        help="write the online migration that makes existing tables tenant tables (reads only)",
+    )
+    p.add_argument("--spec", required=True, help="tenancy.toml")
+    p.add_argument(
+        "--out", required=True, help="the SQL file to write (e.g. migrations/0042_adopt.sql)"
+    )
+    p.add_argument(
+        "--tenant-map",
+        metavar="QUERY",
+        help="a query returning each tenant's key, then optionally its name (text) and id "
+        "(uuid): the file creates those tenants",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=10_000,
+        help="rows per committed batch of the backfills (default 10000)",
+    )
+    _add_url(p)
+    p.set_defaults(func=cmd_adopt)
 
     p = sub.add_parser("apply", help="run SQL files (or directories of them) in one transaction")
     p.add_argument("paths", nargs="+")

@@ -76,11 +76,12 @@ class TenantContext:
     """The tenant context of a transaction, as returned by the database.
 
     ``role`` is the user's membership role (owner, admin, member, viewer), or ``service`` for a
-    trusted backend that set a tenant without a user.
+    trusted backend that set a tenant without a user. ``user_id`` is text: the identity
+    provider's subject as the token carried it (``auth0|5f7c…``, ``user_2abc…``, a uuid …).
     """
 
     tenant_id: UUID
-    user_id: UUID | None
+    user_id: str | None
     role: str
 
 
@@ -117,11 +118,21 @@ def _require_idle(conn: Connection[Any] | AsyncConnection[Any]) -> None:
     )
 
 
+def _as_user_id(value: str | UUID) -> str:
+    # User ids are text; a UUID is taken as its text form. The database checks the rest
+    # (1 to 255 characters, no control characters: 22023 naming the value).
+    if isinstance(value, UUID):
+        return str(value)
+    if not isinstance(value, str):
+        raise TypeError(f"user_id must be a str, got {type(value).__name__}")
+    return value
+
+
 def _set_context_params(
-    tenant_id: UUID | str, user_id: UUID | str | None
-) -> tuple[UUID, UUID | None]:
+    tenant_id: UUID | str, user_id: str | UUID | None
+) -> tuple[UUID, str | None]:
     tid = _as_uuid(tenant_id, "tenant_id")
-    return tid, None if user_id is None else _as_uuid(user_id, "user_id")
+    return tid, None if user_id is None else _as_user_id(user_id)
 
 
 def _check_token(token: str) -> str:
@@ -208,7 +219,7 @@ def _transaction(
 
 
 def tenant_transaction(
-    conn: Connection[Any], tenant_id: UUID | str, user_id: UUID | str | None = None
+    conn: Connection[Any], tenant_id: UUID | str, user_id: str | UUID | None = None
 ) -> AbstractContextManager[TenantContext]:
     """Open a transaction on ``conn`` with the tenant set by ``tenancy.set_context``.
 
@@ -241,7 +252,7 @@ def _pool_transaction(
 
 
 def pool_tenant_transaction(
-    pool: ConnectionPool[CT], tenant_id: UUID | str, user_id: UUID | str | None = None
+    pool: ConnectionPool[CT], tenant_id: UUID | str, user_id: str | UUID | None = None
 ) -> AbstractContextManager[tuple[CT, TenantContext]]:
     """Borrow a connection from ``pool`` and run :func:`tenant_transaction` on it.
 
@@ -285,7 +296,7 @@ async def _atransaction(
 
 
 def atenant_transaction(
-    conn: AsyncConnection[Any], tenant_id: UUID | str, user_id: UUID | str | None = None
+    conn: AsyncConnection[Any], tenant_id: UUID | str, user_id: str | UUID | None = None
 ) -> AbstractAsyncContextManager[TenantContext]:
     """Asynchronous :func:`tenant_transaction`, for ``async with``."""
     return _atransaction(conn, _SET_CONTEXT, _set_context_params(tenant_id, user_id))
@@ -307,7 +318,7 @@ async def _apool_transaction(
 
 
 def apool_tenant_transaction(
-    pool: AsyncConnectionPool[ACT], tenant_id: UUID | str, user_id: UUID | str | None = None
+    pool: AsyncConnectionPool[ACT], tenant_id: UUID | str, user_id: str | UUID | None = None
 ) -> AbstractAsyncContextManager[tuple[ACT, TenantContext]]:
     """Asynchronous :func:`pool_tenant_transaction`, for ``async with``."""
     return _apool_transaction(pool, _SET_CONTEXT, _set_context_params(tenant_id, user_id))

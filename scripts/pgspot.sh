@@ -38,10 +38,12 @@ no_search_path=(
     'tenancy.claim_number_text(p_value numeric)'
     'tenancy.context_fingerprint_of(p_value text)'
     'tenancy.context_tenant_id(p_roles text[])'
-    'tenancy.context_value(p_tenant_id uuid,p_role text,p_user_id uuid)'
+    'tenancy.context_tenant_key(p_roles text[])'
+    'tenancy.context_value(p_tenant_id uuid,p_role text,p_key text,p_user_id text)'
     'tenancy.context_value_part(p_value text,p_part text)'
     'tenancy.current_member_role()'
     'tenancy.current_tenant_id()'
+    'tenancy.current_tenant_key()'
     'tenancy.current_user_id()'
     'tenancy.token_excerpt(p_value text,p_length integer)'
 )

@@ -32,10 +32,11 @@ LOGINS = {
     "demo_admin": "tenancy_admin",
 }
 
-ALICE = uuid.UUID("a11ce000-0000-4000-8000-000000000001")  # Acme owner
-BOB = uuid.UUID("b0b00000-0000-4000-8000-000000000002")  # Acme member
-CAROL = uuid.UUID("ca201000-0000-4000-8000-000000000003")  # Acme viewer
-DAVE = uuid.UUID("da7e0000-0000-4000-8000-000000000004")  # Globex owner
+# User ids are the identity provider's subjects, verbatim.
+ALICE = "auth0|5f7c8ec7c33c6c004bbafe82"  # Acme owner
+BOB = "auth0|61a4c2e9d51b7a0069f3c1d4"  # Acme member
+CAROL = "google-oauth2|108143987654321098765"  # Acme viewer
+DAVE = "user_2abcDEFghiJKLmnoPQRstu"  # Globex owner
 
 
 def say(text: str = "") -> None:
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"   acme   {acme}  owner alice")
     say(f"   globex {globex}  owner dave")
 
-    def token(tenant: uuid.UUID, user: uuid.UUID, ttl: int = 300) -> str:
+    def token(tenant: uuid.UUID, user: str, ttl: int = 300) -> str:
         return tenant_token(SECRET, tenant, user, ttl=ttl, issuer=ISSUER)
 
     with psycopg.connect(app_url) as app:

@@ -205,7 +205,7 @@ def create_test_database(base_url: str | None = None, template: Template | None 
 
 SEED_SQL = """
 set role tenancy_admin;
-select tenancy.create_tenant('seed-' || n, 'Seed tenant ' || n, gen_random_uuid())
+select tenancy.create_tenant('seed-' || n, 'Seed tenant ' || n, 'seed|' || gen_random_uuid())
 from generate_series(1, 3) as n;
 reset role;
 """

@@ -40,7 +40,7 @@ def encode_hs256(claims: Any, secret: str, header: dict[str, Any] | None = None)
 def tenant_token(
     secret: str,
     tenant_id: UUID | str,
-    user_id: UUID | str,
+    user_id: str | UUID,
     *,
     ttl: int = 300,
     issuer: str | None = None,

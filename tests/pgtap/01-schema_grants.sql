@@ -2,7 +2,7 @@
 -- Catalog checks read pg_catalog as the connecting superuser; behaviour is checked as the real roles.
 
 begin;
-select plan(110);
+select plan(120);
 
 -- Ownership --------------------------------------------------------------------------------
 
@@ -108,16 +108,16 @@ select
     )
 from (
     values
-    ('tenancy.create_tenant(text,text,uuid,uuid,text)', array['tenancy_admin', 'tenancy_service']),
+    ('tenancy.create_tenant(text,text,text,uuid,text)', array['tenancy_admin', 'tenancy_service']),
     ('tenancy.tenant_id_for_key(text)', array['tenancy_admin', 'tenancy_service']),
     ('tenancy.suspend_tenant(uuid)', array['tenancy_admin', 'tenancy_service']),
     ('tenancy.reactivate_tenant(uuid)', array['tenancy_admin', 'tenancy_service']),
     ('tenancy.configure_jwt(text,text,text)', array['tenancy_admin']),
-    ('tenancy.set_context(uuid,uuid)', array['tenancy_admin', 'tenancy_service']),
+    ('tenancy.set_context(uuid,text)', array['tenancy_admin', 'tenancy_service']),
     ('tenancy.authenticate(text)', array['tenancy_app']),
-    ('tenancy.add_member(uuid,text)', array['tenancy_app']),
-    ('tenancy.set_member_role(uuid,text)', array['tenancy_app']),
-    ('tenancy.remove_member(uuid)', array['tenancy_app']),
+    ('tenancy.add_member(text,text)', array['tenancy_app']),
+    ('tenancy.set_member_role(text,text)', array['tenancy_app']),
+    ('tenancy.remove_member(text)', array['tenancy_app']),
     ('tenancy.clear_context()', array['tenancy_admin', 'tenancy_app', 'tenancy_service']),
     ('tenancy.current_tenant_id()', array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']),
     ('tenancy.current_user_id()', array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']),
@@ -125,12 +125,17 @@ from (
     (
         'tenancy.context_tenant_id(text[])',
         array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    ),
+    ('tenancy.current_tenant_key()', array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']),
+    (
+        'tenancy.context_tenant_key(text[])',
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
     )
 ) as e (fn, grantees)
 order by e.fn;
 
 -- Effective privileges of each pgtenancy role, inheritance included (tenancy_service inherits
--- tenancy_app): 15 functions x 4 roles.
+-- tenancy_app): 17 functions x 4 roles.
 select
     function_privs_are(
         'tenancy',
@@ -148,18 +153,18 @@ select
 from (
     values
     (
-        'create_tenant', array['text', 'text', 'uuid', 'uuid', 'text'],
+        'create_tenant', array['text', 'text', 'text', 'uuid', 'text'],
         array['tenancy_admin', 'tenancy_service']
     ),
     ('tenant_id_for_key', array['text'], array['tenancy_admin', 'tenancy_service']),
     ('suspend_tenant', array['uuid'], array['tenancy_admin', 'tenancy_service']),
     ('reactivate_tenant', array['uuid'], array['tenancy_admin', 'tenancy_service']),
     ('configure_jwt', array['text', 'text', 'text'], array['tenancy_admin']),
-    ('set_context', array['uuid', 'uuid'], array['tenancy_admin', 'tenancy_service']),
+    ('set_context', array['uuid', 'text'], array['tenancy_admin', 'tenancy_service']),
     ('authenticate', array['text'], array['tenancy_app', 'tenancy_service']),
-    ('add_member', array['uuid', 'text'], array['tenancy_app', 'tenancy_service']),
-    ('set_member_role', array['uuid', 'text'], array['tenancy_app', 'tenancy_service']),
-    ('remove_member', array['uuid'], array['tenancy_app', 'tenancy_service']),
+    ('add_member', array['text', 'text'], array['tenancy_app', 'tenancy_service']),
+    ('set_member_role', array['text', 'text'], array['tenancy_app', 'tenancy_service']),
+    ('remove_member', array['text'], array['tenancy_app', 'tenancy_service']),
     ('clear_context', array[]::text[], array['tenancy_admin', 'tenancy_app', 'tenancy_service']),
     (
         'current_tenant_id', array[]::text[],
@@ -176,6 +181,14 @@ from (
     (
         'context_tenant_id', array['text[]'],
         array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    ),
+    (
+        'current_tenant_key', array[]::text[],
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    ),
+    (
+        'context_tenant_key', array['text[]'],
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
     )
 ) as f (name, args, allowed)
 cross join (
@@ -186,7 +199,7 @@ order by f.name, r.role;
 -- SECURITY DEFINER -------------------------------------------------------------------------
 
 -- The API functions that act on platform tables run as their owner.
-select is_definer('tenancy', 'set_context', array['uuid', 'uuid'], 'set_context is SECURITY DEFINER');
+select is_definer('tenancy', 'set_context', array['uuid', 'text'], 'set_context is SECURITY DEFINER');
 select is_definer('tenancy', 'authenticate', array['text'], 'authenticate is SECURITY DEFINER');
 
 -- The policy key must stay inlinable SQL without SECURITY DEFINER, or policies pay per call.

@@ -7,8 +7,8 @@ begin;
 select plan(35);
 
 select
-    gen_random_uuid() as owner_a,
-    gen_random_uuid() as owner_b,
+    'auth0|' || gen_random_uuid() as owner_a,
+    'user_2' || md5(random()::text) as owner_b,
     gen_random_uuid() as unknown_tenant
 \gset
 
@@ -136,8 +136,8 @@ select throws_ok(
 -- The first owner (read back by the superuser): exactly one membership, role owner.
 reset role;
 select results_eq(
-    format('select user_id, role::text from tenancy.memberships where tenant_id = %L', :'tenant_b'),
-    format('values (%L::uuid, %L::text)', :'owner_b', 'owner'),
+    format('select user_id::text, role::text from tenancy.memberships where tenant_id = %L', :'tenant_b'),
+    format('values (%L::text, %L::text)', :'owner_b', 'owner'),
     'create_tenant makes p_owner_user_id the only member, as owner'
 );
 

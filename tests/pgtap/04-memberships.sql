@@ -7,27 +7,28 @@ select plan(46);
 
 \ir setup/helpers.psql
 
+-- User ids as identity providers write them (Auth0, Clerk, Google, SAML, Firebase-like).
 -- members_of(tenant): user and role of every membership, read back by the superuser.
 create function pg_temp.members_of(p_tenant_id uuid)
-returns table (user_id uuid, role text)
+returns table (user_id text, role text)
 language sql
 as $$
-    select m.user_id, m.role::text from tenancy.memberships as m
+    select m.user_id::text, m.role::text from tenancy.memberships as m
     where m.tenant_id = p_tenant_id
     order by m.role::text, m.user_id
 $$;
 
 select
-    gen_random_uuid() as owner_a,
-    gen_random_uuid() as admin_a,
-    gen_random_uuid() as member_a,
-    gen_random_uuid() as viewer_a,
-    gen_random_uuid() as newbie,
-    gen_random_uuid() as owner_b,
-    gen_random_uuid() as shared,
-    gen_random_uuid() as only_b,
-    gen_random_uuid() as stranger,
-    gen_random_uuid() as ghost
+    'auth0|' || gen_random_uuid() as owner_a,
+    'user_2' || md5(random()::text) as admin_a,
+    'google-oauth2|' || (random() * 1e18)::bigint as member_a,
+    'samlp|acme|jane.doe@acme.example' as viewer_a,
+    left(md5(random()::text), 28) as newbie,
+    'auth0|' || gen_random_uuid() as owner_b,
+    'user_2' || md5(random()::text) as shared,
+    gen_random_uuid()::text as only_b,
+    'auth0|' || gen_random_uuid() as stranger,
+    'auth0|' || gen_random_uuid() as ghost
 \gset
 
 set local role tenancy_admin;
@@ -82,7 +83,7 @@ select throws_ok(
 select throws_ok(
     format('select tenancy.add_member(%L, %L)', :'member_a', 'viewer'),
     '23505',
-    format('user %s is already a member of tenant %s (role member)', :'member_a', :'tenant_a'),
+    format('user %L is already a member of tenant %s (role member)', :'member_a', :'tenant_a'),
     'adding an existing member is 23505'
 );
 
@@ -90,13 +91,13 @@ select throws_ok(
 select throws_ok(
     format('select tenancy.set_member_role(%L, %L)', :'stranger', 'member'),
     'P0002',
-    format('user %s is not a member of tenant %s', :'stranger', :'tenant_a'),
+    format('user %L is not a member of tenant %s', :'stranger', :'tenant_a'),
     'changing the role of a non-member is P0002'
 );
 select throws_ok(
     format('select tenancy.remove_member(%L)', :'stranger'),
     'P0002',
-    format('user %s is not a member of tenant %s', :'stranger', :'tenant_a'),
+    format('user %L is not a member of tenant %s', :'stranger', :'tenant_a'),
     'removing a non-member is P0002'
 );
 
@@ -104,7 +105,7 @@ select throws_ok(
 select throws_ok(
     format('select tenancy.set_member_role(%L, %L)', :'owner_a', 'admin'),
     '42501',
-    format('user %s cannot change their own role', :'owner_a'),
+    format('user %L cannot change their own role', :'owner_a'),
     'an owner cannot change their own role'
 );
 
@@ -112,20 +113,20 @@ select throws_ok(
 select throws_ok(
     format('select tenancy.remove_member(%L)', :'owner_a'),
     'TN005',
-    format('user %s is the last owner of tenant %s', :'owner_a', :'tenant_a'),
+    format('user %L is the last owner of tenant %s', :'owner_a', :'tenant_a'),
     'the last owner cannot remove themselves'
 );
 select pg_temp.act_as(:'tenant_a');
 select throws_ok(
     format('select tenancy.set_member_role(%L, %L)', :'owner_a', 'admin'),
     'TN005',
-    format('user %s is the last owner of tenant %s', :'owner_a', :'tenant_a'),
+    format('user %L is the last owner of tenant %s', :'owner_a', :'tenant_a'),
     'a service context cannot demote the last owner'
 );
 select throws_ok(
     format('select tenancy.remove_member(%L)', :'owner_a'),
     'TN005',
-    format('user %s is the last owner of tenant %s', :'owner_a', :'tenant_a'),
+    format('user %L is the last owner of tenant %s', :'owner_a', :'tenant_a'),
     'a service context cannot remove the last owner'
 );
 
@@ -145,14 +146,14 @@ select lives_ok(
 select throws_ok(
     format('select tenancy.add_member(%L, %L)', :'stranger', 'owner'),
     '42501',
-    format('an admin cannot make user %s an owner of tenant %s', :'stranger', :'tenant_a'),
+    format('an admin cannot make user %L an owner of tenant %s', :'stranger', :'tenant_a'),
     'an admin cannot add an owner'
 );
 select throws_ok(
     format('select tenancy.set_member_role(%L, %L)', :'member_a', 'owner'),
     '42501',
     format(
-        'an admin cannot change the role of user %s from member to owner: owners are managed by owners', :'member_a'
+        'an admin cannot change the role of user %L from member to owner: owners are managed by owners', :'member_a'
     ),
     'an admin cannot promote a member to owner'
 );
@@ -160,20 +161,20 @@ select throws_ok(
     format('select tenancy.set_member_role(%L, %L)', :'owner_a', 'admin'),
     '42501',
     format(
-        'an admin cannot change the role of user %s from owner to admin: owners are managed by owners', :'owner_a'
+        'an admin cannot change the role of user %L from owner to admin: owners are managed by owners', :'owner_a'
     ),
     'an admin cannot demote an owner'
 );
 select throws_ok(
     format('select tenancy.remove_member(%L)', :'owner_a'),
     '42501',
-    format('an admin cannot remove owner %s of tenant %s', :'owner_a', :'tenant_a'),
+    format('an admin cannot remove owner %L of tenant %s', :'owner_a', :'tenant_a'),
     'an admin cannot remove an owner'
 );
 select throws_ok(
     format('select tenancy.set_member_role(%L, %L)', :'admin_a', 'member'),
     '42501',
-    format('user %s cannot change their own role', :'admin_a'),
+    format('user %L cannot change their own role', :'admin_a'),
     'an admin cannot change their own role'
 );
 
@@ -230,13 +231,13 @@ set local role tenancy_app;
 select throws_ok(
     format('select tenancy.add_member(%L, %L)', :'ghost', 'admin'),
     '42501',
-    format('user %s is no longer a member of tenant %s', :'ghost', :'tenant_a'),
+    format('user %L is no longer a member of tenant %s', :'ghost', :'tenant_a'),
     'a removed admin cannot add herself back on her old context'
 );
 select throws_ok(
     format('select tenancy.remove_member(%L)', :'viewer_a'),
     '42501',
-    format('user %s is no longer a member of tenant %s', :'ghost', :'tenant_a'),
+    format('user %L is no longer a member of tenant %s', :'ghost', :'tenant_a'),
     'a removed admin cannot remove members on her old context'
 );
 reset role;
@@ -290,13 +291,13 @@ select lives_ok(format('select tenancy.remove_member(%L)', :'newbie'), 'an admin
 select throws_ok(
     format('select tenancy.remove_member(%L)', :'only_b'),
     'P0002',
-    format('user %s is not a member of tenant %s', :'only_b', :'tenant_a'),
+    format('user %L is not a member of tenant %s', :'only_b', :'tenant_a'),
     'removing, from A, a user that only B has is P0002'
 );
 select throws_ok(
     format('select tenancy.set_member_role(%L, %L)', :'only_b', 'admin'),
     'P0002',
-    format('user %s is not a member of tenant %s', :'only_b', :'tenant_a'),
+    format('user %L is not a member of tenant %s', :'only_b', :'tenant_a'),
     'changing, from A, the role of a user that only B has is P0002'
 );
 
@@ -331,7 +332,7 @@ reset role;
 select results_eq(
     format('select * from pg_temp.members_of(%L)', :'tenant_a'),
     format(
-        'values (%L::uuid, %L::text), (%L, %L), (%L, %L)',
+        'values (%L::text, %L::text), (%L, %L), (%L, %L)',
         :'member_a', 'admin', :'admin_a', 'owner', :'viewer_a', 'viewer'
     ),
     'tenant A: the new owner, the promoted admin and the viewer; the rest left'
@@ -339,7 +340,7 @@ select results_eq(
 select results_eq(
     format('select * from pg_temp.members_of(%L)', :'tenant_b'),
     format(
-        'select * from (values (%L::uuid, %L::text), (%L, %L), (%L, %L)) as v (u, r) order by r, u',
+        'select * from (values (%L::text, %L::text), (%L, %L), (%L, %L)) as v (u, r) order by r, u',
         :'shared', 'member', :'owner_b', 'owner', :'only_b', 'viewer'
     ),
     'tenant B is untouched by everything done in A'

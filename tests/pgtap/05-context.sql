@@ -8,18 +8,19 @@
 -- its context while another changes the membership.
 
 begin;
-select plan(46);
+select plan(53);
 
 select
-    gen_random_uuid() as owner_a,
-    gen_random_uuid() as member_a,
-    gen_random_uuid() as owner_b,
-    gen_random_uuid() as stranger,
+    'auth0|' || gen_random_uuid() as owner_a,
+    'auth0|' || gen_random_uuid() as member_a,
+    'user_2' || md5(random()::text) as owner_b,
+    'auth0|' || gen_random_uuid() as stranger,
     gen_random_uuid() as unknown_tenant
 \gset
 
 set local role tenancy_admin;
-select tenancy.create_tenant('context-a', 'Context A', :'owner_a') as tenant_a \gset
+-- Tenant A has a key holding '|' (the context value reads it by its length); B has none.
+select tenancy.create_tenant('context-a', 'Context A', :'owner_a', p_key => 'acct|42') as tenant_a \gset
 select tenancy.create_tenant('context-b', 'Context B', :'owner_b') as tenant_b \gset
 
 set local role tenancy_service;
@@ -44,15 +45,24 @@ select is((select count(*) from app.projects), 0::bigint, 'no project is visible
 set local role tenancy_service;
 select results_eq(
     format('select tenant_id, user_id, role from tenancy.set_context(%L, %L)', :'tenant_a', :'member_a'),
-    format('values (%L::uuid, %L::uuid, %L::text)', :'tenant_a', :'member_a', 'member'),
+    format('values (%L::uuid, %L::text, %L::text)', :'tenant_a', :'member_a', 'member'),
     'set_context returns tenant, user and member role'
 );
 
 -- The context survives SET ROLE tenancy_app.
 set local role tenancy_app;
 select is(tenancy.current_tenant_id(), :'tenant_a'::uuid, 'current_tenant_id() is tenant A');
-select is(tenancy.current_user_id(), :'member_a'::uuid, 'current_user_id() is the member');
+select is(tenancy.current_user_id(), :'member_a'::text, 'current_user_id() is the member');
 select is(tenancy.current_member_role(), 'member', 'current_member_role() is member');
+select is(tenancy.current_tenant_key(), 'acct|42', 'current_tenant_key() is tenant A''s key');
+select is(
+    tenancy.context_tenant_key(array['member', 'viewer']), 'acct|42',
+    'context_tenant_key() gives the key to an allowed role'
+);
+select is(
+    tenancy.context_tenant_key(array['owner']), null,
+    'context_tenant_key() gives no key to a role not in the list'
+);
 select results_eq(
     'select tenant_id, name from app.projects order by name',
     format('values (%L::uuid, %L::text), (%L, %L)', :'tenant_a', 'a-one', :'tenant_a', 'a-two'),
@@ -80,6 +90,7 @@ select is((select count(*) from app.projects), 0::bigint, '... and no row at all
 -- Swap the role instead (member -> owner): no context, so no member management either.
 select set_config('tenancy.context', replace(:'legit', '|member|', '|owner|'), true) as forged \gset
 select is(tenancy.current_member_role(), null, 'a value with an escalated role gives no role');
+select is(tenancy.current_tenant_key(), null, 'a value with an escalated role gives no key');
 select throws_ok(
     format('select tenancy.add_member(%L, %L)', :'stranger', 'owner'),
     'TN001',
@@ -100,6 +111,12 @@ select is(tenancy.current_tenant_id(), null, 'a made-up value for tenant B gives
 select set_config('tenancy.context', replace(:'legit', :'member_a', :'stranger'), true) as forged \gset
 select is(tenancy.current_tenant_id(), :'tenant_a'::uuid, 'a value with another user keeps its tenant');
 select is(tenancy.current_user_id(), null, 'a value with another user gives no user');
+
+-- Same tenant and role, another key (the key of another tenant, say): the tenant stays, the key
+-- is refused (the fingerprint covers it).
+select set_config('tenancy.context', replace(:'legit', '|7|acct|42', '|2|43'), true) as forged \gset
+select is(tenancy.current_tenant_id(), :'tenant_a'::uuid, 'a value with another key keeps its tenant');
+select is(tenancy.current_tenant_key(), null, 'a value with another key gives no key');
 
 -- Moving the fingerprint to match a forged value is refused: 42501.
 select throws_ok(
@@ -144,7 +161,7 @@ select throws_ok(
 -- The untouched value still works.
 select set_config('tenancy.context', :'legit', true) as restored \gset
 select is(tenancy.current_tenant_id(), :'tenant_a'::uuid, 'the legitimate value still gives tenant A');
-select is(tenancy.current_user_id(), :'member_a'::uuid, '... and its user');
+select is(tenancy.current_user_id(), :'member_a'::text, '... and its user');
 
 -- clear_context ----------------------------------------------------------------------------------
 
@@ -163,6 +180,7 @@ select tenant_id as ignored from tenancy.set_context(:'tenant_b') \gset
 set local role tenancy_app;
 select is(tenancy.current_member_role(), 'service', 'without a user the role is service');
 select is(tenancy.current_user_id(), null, 'without a user current_user_id() is NULL');
+select is(tenancy.current_tenant_key(), null, 'a tenant without a key: current_tenant_key() is NULL');
 select results_eq(
     'select name from app.projects',
     $$values ('b-secret'::text)$$,
@@ -236,7 +254,7 @@ select
 \gset
 set local role tenancy_app;
 select is(tenancy.current_member_role(), 'member', 'a context set before the role change keeps its role');
-select is(tenancy.current_user_id(), :'member_a'::uuid, '... and its user');
+select is(tenancy.current_user_id(), :'member_a'::text, '... and its user');
 
 -- A new context picks up the new role.
 set local role tenancy_service;
@@ -251,13 +269,13 @@ set local role tenancy_service;
 select throws_ok(
     format('select tenancy.set_context(%L, %L)', :'tenant_a', :'stranger'),
     'TN003',
-    format('user %s is not a member of tenant %s', :'stranger', :'tenant_a'),
+    format('user %L is not a member of tenant %s', :'stranger', :'tenant_a'),
     'set_context with a user who is not a member is TN003'
 );
 select throws_ok(
     format('select tenancy.set_context(%L, %L)', :'tenant_b', :'member_a'),
     'TN003',
-    format('user %s is not a member of tenant %s', :'member_a', :'tenant_b'),
+    format('user %L is not a member of tenant %s', :'member_a', :'tenant_b'),
     'set_context with a member of another tenant is TN003'
 );
 select throws_ok(
@@ -275,7 +293,7 @@ select throws_ok(
 
 -- The refused calls left the viewer's context in place.
 set local role tenancy_app;
-select is(tenancy.current_user_id(), :'member_a'::uuid, 'refused set_context calls keep the current context');
+select is(tenancy.current_user_id(), :'member_a'::text, 'refused set_context calls keep the current context');
 
 reset role;
 select * from finish();

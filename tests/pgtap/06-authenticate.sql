@@ -4,7 +4,7 @@
 -- removes any JWT configuration at the start; everything else runs as the real roles.
 
 begin;
-select plan(41);
+select plan(44);
 
 -- The JWT configuration is absent until tenancy_admin sets it (removed here by the superuser).
 delete from tenancy.jwt_config;
@@ -36,10 +36,10 @@ $$;
 \ir setup/helpers.psql
 
 select
-    gen_random_uuid() as owner_a,
-    gen_random_uuid() as member_a,
-    gen_random_uuid() as owner_b,
-    gen_random_uuid() as stranger,
+    'auth0|' || gen_random_uuid() as owner_a,
+    'auth0|' || left(md5(random()::text), 24) as member_a,
+    'user_2' || md5(random()::text) as owner_b,
+    left(md5(random()::text), 28) as stranger,
     gen_random_uuid() as unknown_tenant,
     extract(epoch from now())::bigint - 60 as past,
     extract(epoch from now())::bigint + 300 as soon,
@@ -97,7 +97,10 @@ select
     pg_temp.jwt(m.claims - 'aud', :'secret') as t_no_aud,
     pg_temp.jwt(m.claims - 'exp', :'secret') as t_no_exp,
     pg_temp.jwt(m.claims || '{"exp": "9999999999"}', :'secret') as t_exp_text,
-    pg_temp.jwt(m.claims || '{"sub": "alice"}', :'secret') as t_sub_text,
+    pg_temp.jwt(m.claims || '{"sub": 12345}', :'secret') as t_sub_number,
+    pg_temp.jwt(m.claims || '{"sub": "bell\u0007"}', :'secret') as t_sub_control,
+    pg_temp.jwt(m.claims || jsonb_build_object('sub', repeat('x', 256)), :'secret') as t_sub_long,
+    pg_temp.jwt(m.claims || '{"tenant_id": "acme"}', :'secret') as t_tenant_text,
     pg_temp.jwt(m.claims - 'tenant_id', :'secret') as t_no_tenant,
     pg_temp.jwt(m.claims, :'secret', '{"alg": "HS512", "typ": "JWT"}') as t_hs512,
     pg_temp.b64('{"alg": "none", "typ": "JWT"}') || '.' || pg_temp.b64(m.claims::text) || '.' as t_alg_none,
@@ -144,11 +147,11 @@ select is(tenancy.current_tenant_id(), null, 'no tenant before authenticate');
 -- The member's token: tenant, user and role come back and become the context.
 select results_eq(
     format('select tenant_id, user_id, role from tenancy.authenticate(%L)', :'t_member'),
-    format('values (%L::uuid, %L::uuid, %L::text)', :'tenant_a', :'member_a', 'member'),
+    format('values (%L::uuid, %L::text, %L::text)', :'tenant_a', :'member_a', 'member'),
     'authenticate returns tenant, user and role of a valid token'
 );
 select is(tenancy.current_tenant_id(), :'tenant_a'::uuid, 'current_tenant_id() is the token''s tenant');
-select is(tenancy.current_user_id(), :'member_a'::uuid, 'current_user_id() is the token''s subject');
+select is(tenancy.current_user_id(), :'member_a'::text, 'current_user_id() is the token''s subject, verbatim');
 select is(tenancy.current_member_role(), 'member', 'current_member_role() is the membership role');
 
 -- A later authenticate replaces the context.
@@ -157,7 +160,7 @@ select results_eq(
     $$values ('owner'::text)$$,
     'the owner''s token authenticates as owner'
 );
-select is(tenancy.current_user_id(), :'owner_a'::uuid, 'the latest authenticate wins');
+select is(tenancy.current_user_id(), :'owner_a'::text, 'the latest authenticate wins');
 
 -- nbf in the past is fine; an aud array that contains the audience is fine.
 select lives_ok(format('select tenancy.authenticate(%L)', :'t_nbf_past'), 'a token with a past nbf is accepted');
@@ -293,10 +296,31 @@ select throws_ok(
     'a token whose header is not a JSON object is TN004'
 );
 select throws_ok(
-    format('select tenancy.authenticate(%L)', :'t_sub_text'),
+    format('select tenancy.authenticate(%L)', :'t_sub_number'),
     'TN004',
-    format('token claims sub "alice" and tenant_id "%s" must be UUIDs', :'tenant_a'),
-    'a subject that is not a UUID is TN004'
+    'token claim sub 12345 must be a string of 1 to 255 characters without control characters',
+    'a subject that is not a string is TN004'
+);
+select throws_ok(
+    format('select tenancy.authenticate(%L)', :'t_sub_control'),
+    'TN004',
+    'token claim sub "bell\u0007" must be a string of 1 to 255 characters without control characters',
+    'a subject with a control character is TN004'
+);
+select throws_ok(
+    format('select tenancy.authenticate(%L)', :'t_sub_long'),
+    'TN004',
+    format(
+        'token claim sub %s must be a string of 1 to 255 characters without control characters',
+        '"' || repeat('x', 256) || '"'
+    ),
+    'a subject of 256 characters is TN004'
+);
+select throws_ok(
+    format('select tenancy.authenticate(%L)', :'t_tenant_text'),
+    'TN004',
+    'token claim tenant_id "acme" must be a UUID',
+    'a tenant_id that is not a UUID is TN004'
 );
 select throws_ok(
     format('select tenancy.authenticate(%L)', :'t_no_tenant'),
@@ -311,7 +335,7 @@ select throws_ok(
 select throws_ok(
     format('select tenancy.authenticate(%L)', :'t_stranger'),
     'TN003',
-    format('user %s is not a member of tenant %s', :'stranger', :'tenant_a'),
+    format('user %L is not a member of tenant %s', :'stranger', :'tenant_a'),
     'a non-member''s token is TN003'
 );
 

@@ -77,7 +77,7 @@ select is(
     'a forced parallel plan returns what the serial plan returns'
 );
 select is(tenancy.current_tenant_id(), :'tenant_a'::uuid, 'current_tenant_id() works in forced parallel mode');
-select is(tenancy.current_user_id(), :'owner_a'::uuid, 'current_user_id() works in forced parallel mode');
+select is(tenancy.current_user_id(), :'owner_a'::text, 'current_user_id() works in forced parallel mode');
 select is(tenancy.current_member_role(), 'owner', 'current_member_role() works in forced parallel mode');
 select set_config(
     case when current_setting('server_version_num')::int >= 160000 then 'debug_parallel_query' else 'force_parallel_mode' end,

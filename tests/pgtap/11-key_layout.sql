@@ -24,12 +24,12 @@ do $fixture$
 begin
     perform set_config(
         'layout_test.a',
-        tenancy.create_tenant('layout-a-' || left(md5(random()::text), 10), 'A', gen_random_uuid())::text,
+        tenancy.create_tenant('layout-a-' || left(md5(random()::text), 10), 'A', gen_random_uuid()::text)::text,
         true
     );
     perform set_config(
         'layout_test.b',
-        tenancy.create_tenant('layout-b-' || left(md5(random()::text), 10), 'B', gen_random_uuid())::text,
+        tenancy.create_tenant('layout-b-' || left(md5(random()::text), 10), 'B', gen_random_uuid()::text)::text,
         true
     );
 end

@@ -239,7 +239,7 @@ select
 \gset
 set local role tenancy_admin;
 select tenancy.create_tenant('checks-a', 'Checks A', :'owner_a') as tenant_a \gset
-select tenancy.create_tenant('checks-b', 'Checks B', gen_random_uuid()) as tenant_b \gset
+select tenancy.create_tenant('checks-b', 'Checks B', gen_random_uuid()::text) as tenant_b \gset
 -- check_test() runs as the superuser (it resets pgTAP's counter); the insert runs as the owner of A.
 select pg_temp.act_as(:'tenant_a', :'owner_a');
 select tenancy_test.inserts_row(:'sound', '{"label": "''a label''"}', :'tenant_a', 'inserts') as have \gset

@@ -3,13 +3,14 @@
 -- Runs as the superuser for the catalog checks, and as the real roles for the context.
 
 begin;
-select plan(30);
+select plan(33);
 
 select
     gen_random_uuid() as owner_a,
     gen_random_uuid() as member_a,
     gen_random_uuid() as some_tenant,
-    gen_random_uuid() as some_user
+    'auth0|' || gen_random_uuid() as some_user,
+    'acct|' || (random() * 1e6)::int as some_key
 \gset
 
 \ir setup/helpers.psql
@@ -118,20 +119,36 @@ select is(
 select results_eq(
     format(
         $$select tenancy.context_value_part(v, 'tenant'), tenancy.context_value_part(v, 'role'),
-            tenancy.context_value_part(v, 'user')
-        from (select tenancy.context_value(%L, 'member', %L) as v) as c$$,
+            tenancy.context_value_part(v, 'key'), tenancy.context_value_part(v, 'user')
+        from (select tenancy.context_value(%L, 'member', %L, %L) as v) as c$$,
+        :'some_tenant', :'some_key', :'some_user'
+    ),
+    format(
+        $$values (%L::text, 'member'::text, %L::text, %L::text)$$, :'some_tenant', :'some_key', :'some_user'
+    ),
+    'context_value_part reads back what context_value wrote (key and user holding ''|'')'
+);
+select results_eq(
+    format(
+        $$select tenancy.context_value_part(v, 'key'), tenancy.context_value_part(v, 'user')
+        from (select tenancy.context_value(%L, 'member', null, %L) as v) as c$$,
         :'some_tenant', :'some_user'
     ),
-    format($$values (%L::text, 'member'::text, %L::text)$$, :'some_tenant', :'some_user'),
-    'context_value_part reads back what context_value wrote'
+    format($$values (''::text, %L::text)$$, :'some_user'),
+    'a tenant without a key has an empty key, and the user reads back whole'
 );
 select is(
-    tenancy.context_value_part(tenancy.context_value(:'some_tenant', 'service', null), 'user'),
+    tenancy.context_value_part(tenancy.context_value(:'some_tenant', 'owner', '12|3', '4|5'), 'user'),
+    '4|5',
+    'the key is read by its length, whatever it holds'
+);
+select is(
+    tenancy.context_value_part(tenancy.context_value(:'some_tenant', 'service', null, null), 'user'),
     '',
     'a service context has an empty user'
 );
 select is(
-    tenancy.context_value_part(tenancy.context_value(:'some_tenant', 'service', null), 'role'),
+    tenancy.context_value_part(tenancy.context_value(:'some_tenant', 'service', null, null), 'role'),
     'service',
     'a service context''s role is service'
 );
@@ -139,7 +156,7 @@ select is(tenancy.context_value_part('', 'tenant'), null, 'an ended context (emp
 select is(tenancy.context_value_part(null, 'tenant'), null, 'no context (NULL) has no tenant');
 select is(
     tenancy.context_value_part(
-        replace(tenancy.context_value(:'some_tenant', 'owner', :'some_user'), 'v2|', 'v1|'), 'tenant'
+        replace(tenancy.context_value(:'some_tenant', 'owner', null, :'some_user'), 'v3|', 'v2|'), 'tenant'
     ),
     null,
     'a value of another layout has no tenant'
@@ -148,8 +165,10 @@ select is(
 -- The policies' hot path (context_tenant_id, which reads the value itself) reads what
 -- context_value writes, for every role, with and without a user: each context is set by
 -- establish_context (called here by the superuser) and read back by the current_* functions.
-create function pg_temp.read_back(p_tenant_id uuid, p_user_id uuid)
-returns table (role text, tenant_ok boolean, role_read text, user_read uuid, value_ok boolean)
+create function pg_temp.read_back(p_tenant_id uuid, p_user_id text, p_key text)
+returns table (
+    role text, tenant_ok boolean, role_read text, key_read text, user_read text, value_ok boolean
+)
 language plpgsql
 as $$
 begin
@@ -158,13 +177,14 @@ begin
         union all select 'service'
     loop
         perform tenancy.establish_context(
-            p_tenant_id, case when role = 'service' then null else p_user_id end, role
+            p_tenant_id, case when role = 'service' then null else p_user_id end, role, p_key
         );
         tenant_ok := tenancy.context_tenant_id(array[role]) = p_tenant_id;
         role_read := tenancy.current_member_role();
+        key_read := tenancy.context_tenant_key(array[role]);
         user_read := tenancy.current_user_id();
         value_ok := current_setting('tenancy.context') = tenancy.context_value(
-            p_tenant_id, role, case when role = 'service' then null else p_user_id end
+            p_tenant_id, role, p_key, case when role = 'service' then null else p_user_id end
         );
         return next;
     end loop;
@@ -172,14 +192,15 @@ begin
 end
 $$;
 select results_eq(
-    format('select * from pg_temp.read_back(%L, %L)', :'some_tenant', :'some_user'),
+    format('select * from pg_temp.read_back(%L, %L, %L)', :'some_tenant', :'some_user', :'some_key'),
     format(
-        $$values ('owner'::text, true, 'owner'::text, %1$L::uuid, true), ('admin', true, 'admin', %1$L, true),
-        ('member', true, 'member', %1$L, true), ('viewer', true, 'viewer', %1$L, true),
-        ('service', true, 'service', null, true)$$,
-        :'some_user'
+        $$values ('owner'::text, true, 'owner'::text, %2$L::text, %1$L::text, true),
+        ('admin', true, 'admin', %2$L, %1$L, true), ('member', true, 'member', %2$L, %1$L, true),
+        ('viewer', true, 'viewer', %2$L, %1$L, true), ('service', true, 'service', %2$L, null, true)$$,
+        :'some_user', :'some_key'
     ),
-    'context_tenant_id, current_member_role and current_user_id read what context_value writes'
+    'context_tenant_id, current_member_role, context_tenant_key and current_user_id read what '
+    || 'context_value writes'
 );
 
 -- The value a real context carries is the one context_value writes, and reads back as the
@@ -193,13 +214,13 @@ select tenant_id as ignored from tenancy.set_context(:'tenant_a', :'member_a') \
 reset role;
 select is(
     current_setting('tenancy.context'),
-    tenancy.context_value(:'tenant_a', 'member', :'member_a'),
+    tenancy.context_value(:'tenant_a', 'member', null, :'member_a'),
     'set_context writes the value context_value builds'
 );
 set local role tenancy_service;
 select results_eq(
     'select tenancy.current_tenant_id(), tenancy.current_member_role(), tenancy.current_user_id()',
-    format($$values (%L::uuid, 'member'::text, %L::uuid)$$, :'tenant_a', :'member_a'),
+    format($$values (%L::uuid, 'member'::text, %L::text)$$, :'tenant_a', :'member_a'),
     'the current_* functions read tenant, role and user from it'
 );
 select tenancy.clear_context() \gset
@@ -207,6 +228,9 @@ reset role;
 
 -- Tenant slugs and names -------------------------------------------------------------------------
 
+select col_type_is(
+    'tenancy', 'memberships', 'user_id', 'tenancy.user_id', 'memberships.user_id is tenancy.user_id'
+);
 select col_type_is('tenancy', 'tenants', 'slug', 'tenancy.tenant_slug', 'tenants.slug is tenancy.tenant_slug');
 select col_type_is('tenancy', 'tenants', 'name', 'tenancy.tenant_name', 'tenants.name is tenancy.tenant_name');
 select is(

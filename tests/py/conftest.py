@@ -107,11 +107,16 @@ def token_for(
     return make_jwt(claims)
 
 
+def new_user_id() -> str:
+    """A fresh user id in the shape identity providers give (text with '|', not a uuid)."""
+    return f"auth0|{uuid.uuid4().hex}"
+
+
 @dataclass
 class Tenant:
     id: uuid.UUID
     slug: str
-    owner: uuid.UUID
+    owner: str
 
 
 @pytest.fixture
@@ -120,7 +125,7 @@ def make_tenant(roles: Roles) -> Any:
 
     def factory(slug: str | None = None) -> Tenant:
         slug = slug or f"t-{uuid.uuid4().hex[:10]}"
-        owner = uuid.uuid4()
+        owner = new_user_id()
         with psycopg.connect(roles.admin, autocommit=True) as conn:
             row = conn.execute(
                 "select tenancy.create_tenant(%s, %s, %s)", (slug, slug.title(), owner)
@@ -229,9 +234,9 @@ def claims_of(tenant: Tenant, **changes: Any) -> dict[str, Any]:
     return claims
 
 
-def add_member(roles: Roles, tenant: Tenant, role: str) -> uuid.UUID:
+def add_member(roles: Roles, tenant: Tenant, role: str) -> str:
     """A new member of ``tenant`` with ``role``, added by a trusted backend."""
-    user = uuid.uuid4()
+    user = new_user_id()
     with psycopg.connect(roles.service) as conn, conn.transaction():
         conn.execute("select tenancy.set_context(%s, %s)", (tenant.id, None))
         conn.execute("select tenancy.add_member(%s, %s)", (user, role))

@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Roles, Tenant, token_for, wait_until_blocked
+from conftest import Roles, Tenant, new_user_id, token_for, wait_until_blocked
 
 TIMEOUT = 30.0
 
@@ -203,7 +203,7 @@ def test_two_owners_racing_never_leave_zero_owners(
     isolation: psycopg.IsolationLevel,
 ) -> None:
     tenant = make_tenant()
-    x, y = tenant.owner, uuid.uuid4()
+    x, y = tenant.owner, new_user_id()
     add_members(roles, tenant, [y], "owner")
     assert owners(roles, tenant.id) == {x, y}
 
@@ -244,7 +244,7 @@ def test_owners_racing_with_owners_to_spare_both_succeed(
 ) -> None:
     """The legitimate side: with a third owner left either way, both changes go through."""
     tenant = make_tenant()
-    x, y, z, w = tenant.owner, uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    x, y, z, w = tenant.owner, new_user_id(), new_user_id(), new_user_id()
     add_members(roles, tenant, [y, z, w], "owner")
     if change == "both-leave":
         actions = {
@@ -273,7 +273,7 @@ def test_owner_can_leave_when_another_owner_is_added_concurrently(
 ) -> None:
     """The legitimate side: with an owner added first, the original owner may leave."""
     tenant = make_tenant()
-    x, y, z = tenant.owner, uuid.uuid4(), uuid.uuid4()
+    x, y, z = tenant.owner, new_user_id(), new_user_id()
     add_members(roles, tenant, [y], "owner")
     actions = {
         "x-adds-z": as_member(token_for(tenant.id, x), "select tenancy.add_member(%s, 'owner')", z),
@@ -378,7 +378,7 @@ class Team:
 
 
 def make_team(roles: Roles, make_tenant: Callable[[], Tenant]) -> Team:
-    team = Team(make_tenant(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
+    team = Team(make_tenant(), new_user_id(), new_user_id(), new_user_id(), new_user_id())
     add_members(roles, team.tenant, [team.admin], "admin")
     add_members(roles, team.tenant, [team.member], "member")
     add_members(roles, team.tenant, [team.viewer], "viewer")
@@ -506,7 +506,7 @@ def test_many_sessions_shuffling_owners_always_keep_one(
 ) -> None:
     """Free-running sessions add, remove and demote owners; the tenant always keeps one."""
     tenant = make_tenant()
-    users = [tenant.owner, *(uuid.uuid4() for _ in range(5))]
+    users = [tenant.owner, *(new_user_id() for _ in range(5))]
     add_members(roles, tenant, users[1:3], "owner")
     add_members(roles, tenant, users[3:], "member")
     expected_refusals = {
@@ -595,7 +595,7 @@ def test_many_sessions_shuffling_owners_always_keep_one(
     assert tallies.get("ok", 0) > 0, tallies
     # Legitimate work still goes through for whoever is an owner now.
     survivor = sorted(owners(roles, tenant.id))[0]
-    newcomer = uuid.uuid4()
+    newcomer = new_user_id()
     with psycopg.connect(roles.app) as conn, conn.transaction():
         conn.execute("select tenancy.authenticate(%s)", (token_for(tenant.id, survivor),))
         conn.execute("select tenancy.add_member(%s, 'viewer')", (newcomer,))
@@ -606,7 +606,9 @@ def test_many_sessions_shuffling_owners_always_keep_one(
 
 def create_tenant(slug: str) -> Callable[[psycopg.Connection[Any]], None]:
     def action(conn: psycopg.Connection[Any]) -> None:
-        conn.execute("select tenancy.create_tenant(%s, %s, %s)", (slug, slug.title(), uuid.uuid4()))
+        conn.execute(
+            "select tenancy.create_tenant(%s, %s, %s)", (slug, slug.title(), new_user_id())
+        )
 
     return action
 

@@ -452,11 +452,11 @@ def test_weird_identifiers_are_quoted_and_work(
             qualified = sql.Identifier(schema, table)
             conn.execute("set local role tenancy_admin")
             a = conn.execute(
-                "select tenancy.create_tenant(%s, 'A', gen_random_uuid())",
+                "select tenancy.create_tenant(%s, 'A', gen_random_uuid()::text)",
                 (f"weird-a-{uuid.uuid4().hex[:8]}",),
             ).fetchone()
             b = conn.execute(
-                "select tenancy.create_tenant(%s, 'B', gen_random_uuid())",
+                "select tenancy.create_tenant(%s, 'B', gen_random_uuid()::text)",
                 (f"weird-b-{uuid.uuid4().hex[:8]}",),
             ).fetchone()
             assert a is not None and b is not None
@@ -691,7 +691,7 @@ def _two_tenants(url: str) -> tuple[uuid.UUID, uuid.UUID]:
         ids = []
         for label in ("a", "b"):
             row = conn.execute(
-                "select tenancy.create_tenant(%s, %s, gen_random_uuid())",
+                "select tenancy.create_tenant(%s, %s, gen_random_uuid()::text)",
                 (f"layout-{label}-{uuid.uuid4().hex[:8]}", label.upper()),
             ).fetchone()
             assert row is not None

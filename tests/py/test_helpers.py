@@ -141,11 +141,31 @@ def test_malformed_ids_are_rejected_before_touching_the_connection(roles: Roles)
     with psycopg.connect(roles.service) as conn:
         with pytest.raises(ValueError, match="tenant_id must be a UUID"):
             tenant_transaction(conn, "not-a-uuid")
-        with pytest.raises(ValueError, match="user_id must be a UUID"):
-            tenant_transaction(conn, uuid.uuid4(), "nope")
+        with pytest.raises(TypeError, match="user_id must be a str"):
+            tenant_transaction(conn, uuid.uuid4(), 12345)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="token must be a str"):
             authenticated_transaction(conn, b"bytes")  # type: ignore[arg-type]
         assert conn.info.transaction_status == TransactionStatus.IDLE
+
+
+def test_user_ids_are_text_checked_by_the_database(
+    roles: Roles, tenants: tuple[Tenant, Tenant]
+) -> None:
+    a, _ = tenants
+    with psycopg.connect(roles.service) as conn:
+        # A control character: 22023 naming the value, nothing set, the connection usable.
+        with (
+            pytest.raises(
+                psycopg.errors.InvalidParameterValue, match=r"invalid user id 'bell\x07'"
+            ),
+            tenant_transaction(conn, a.id, "bell\x07"),
+        ):
+            pass
+        assert conn.info.transaction_status == TransactionStatus.IDLE
+        # The owner's id as the identity provider wrote it ('auth0|…'): its context.
+        with tenant_transaction(conn, a.id, a.owner) as ctx:
+            assert a.owner.startswith("auth0|")
+            assert ctx == TenantContext(tenant_id=a.id, user_id=a.owner, role="owner")
 
 
 # -- authenticated_transaction (applications) ------------------------------------------------

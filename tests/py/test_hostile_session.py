@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Roles, Tenant, one, seed, token_for, visible
+from conftest import Roles, Tenant, new_user_id, one, seed, token_for, visible
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
@@ -291,7 +291,7 @@ def test_application_session_with_shadowed_names(
     roles: Roles, two_tenants: tuple[Tenant, Tenant], hostile_login: Any
 ) -> None:
     a, b = two_tenants
-    newcomer = uuid.uuid4()
+    newcomer = new_user_id()
     session = open_hostile(hostile_login("tenancy_app"))
     conn = session.conn
     try:
@@ -307,9 +307,9 @@ def test_application_session_with_shadowed_names(
             assert (ctx.tenant_id, ctx.user_id, ctx.role) == (a.id, a.owner, "owner")
             row = conn.execute(
                 "select tenancy.current_tenant_id(), tenancy.current_user_id(), "
-                "tenancy.current_member_role()"
+                "tenancy.current_member_role(), tenancy.current_tenant_key()"
             ).fetchone()
-            assert row == (a.id, a.owner, "owner")
+            assert row == (a.id, a.owner, "owner", None)  # a tenant without a key
             assert visible(conn) == ["a1", "a2"]
             assert one(conn, "select count(*) from app.projects where tenant_id = %s", (b.id,)) == 0
             pid = one(conn, "insert into app.projects (name) values ('hostile-a') returning id")
@@ -359,7 +359,7 @@ def test_service_session_with_shadowed_names(
 ) -> None:
     a, b = two_tenants
     slug = f"hostile-{uuid.uuid4().hex[:8]}"
-    owner = uuid.uuid4()
+    owner = new_user_id()
     session = open_hostile(hostile_login("tenancy_service"))
     conn = session.conn
     try:

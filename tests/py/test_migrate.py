@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, Roles, token_for
+from conftest import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, Roles, new_user_id, token_for
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
@@ -463,7 +463,7 @@ def test_remigrating_a_database_with_tenants_keeps_rows_and_isolation(
     tenants: dict[str, tuple[uuid.UUID, uuid.UUID]] = {}
     with psycopg.connect(admin, autocommit=True) as conn:
         for slug in ("acme", "globex"):
-            owner = uuid.uuid4()
+            owner = new_user_id()
             row = conn.execute(
                 "select tenancy.create_tenant(%s, %s, %s)", (slug, slug.title(), owner)
             ).fetchone()
@@ -473,7 +473,7 @@ def test_remigrating_a_database_with_tenants_keeps_rows_and_isolation(
         for slug, (tenant_id, _) in tenants.items():
             with conn.transaction():
                 conn.execute("select tenancy.set_context(%s)", (tenant_id,))
-                conn.execute("select tenancy.add_member(%s, 'member')", (uuid.uuid4(),))
+                conn.execute("select tenancy.add_member(%s, 'member')", (new_user_id(),))
                 project = conn.execute(
                     "insert into app.projects (name) values (%s) returning id", (f"{slug} plan",)
                 ).fetchone()

@@ -89,7 +89,7 @@ def setup(database_url: str, tmp_path: Path) -> Iterator[Setup]:
         conn.execute("set role tenancy_admin")
         ids = [
             conn.execute(
-                "select tenancy.create_tenant(%s, %s, gen_random_uuid())",
+                "select tenancy.create_tenant(%s, %s, gen_random_uuid()::text)",
                 (f"part-{label}-{uuid.uuid4().hex[:8]}", label.upper()),
             ).fetchone()[0]  # type: ignore[index]
             for label in ("a", "b")

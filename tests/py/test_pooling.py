@@ -215,7 +215,7 @@ def test_replayed_context_value_gives_nothing(
         with authenticated_transaction(c1, token_for(a.id, a.owner)):
             stolen = one(c1, "select current_setting('tenancy.context')")
             pid = one(c1, "select pg_backend_pid()")
-            assert stolen.startswith("v2|") and str(a.id) in stolen
+            assert stolen.startswith("v3|") and str(a.id) in stolen
             assert len(visible_rows(c1)) == 2
         try:
             with c2.transaction():

@@ -21,6 +21,7 @@ from conftest import (
     add_member,
     claims_of,
     make_jwt,
+    new_user_id,
     one,
     token_for,
     visible,
@@ -143,8 +144,8 @@ def test_forged_context_built_from_scratch_is_refused(
     # The current layout (tenancy.context_value), B's tenant, owner role and user: well formed,
     # never keyed.
     with psycopg.connect(roles.superuser) as admin:
-        forged = one(admin, "select tenancy.context_value(%s, 'owner', %s)", (b.id, b.owner))
-    assert forged.startswith("v2|") and str(b.id) in forged
+        forged = one(admin, "select tenancy.context_value(%s, 'owner', null, %s)", (b.id, b.owner))
+    assert forged.startswith("v3|") and str(b.id) in forged
     with psycopg.connect(roles.app) as conn:
         with conn.transaction():
             conn.execute("select set_config('tenancy.context', %s, true)", (forged,))
@@ -381,7 +382,7 @@ def test_removing_a_member_in_another_session_refuses_their_next_context(
         # management, which re-reads the caller's membership, is refused at once.
         assert one(gone, CONTEXT) == (a.id, leaving, "admin")
         with pytest.raises(psycopg.Error) as managing:
-            gone.execute("select tenancy.add_member(%s, 'viewer')", (uuid.uuid4(),))
+            gone.execute("select tenancy.add_member(%s, 'viewer')", (new_user_id(),))
         assert managing.value.sqlstate == "42501"
         gone.rollback()
         # The member who stays keeps working.
@@ -461,7 +462,13 @@ BAD_TOKENS: list[tuple[str, Callable[[Tenant, Tenant], str], str]] = [
     ("bad-base64", lambda a, b: "@@@.###.$$$", "malformed"),
     ("json-array-claims", lambda a, b: make_jwt([1, 2]), "malformed"),  # type: ignore[arg-type]
     ("empty", lambda a, b: "", "malformed"),
-    ("sub-not-uuid", lambda a, b: make_jwt(claims_of(a, sub="alice")), "UUID"),
+    (
+        "sub-not-string",
+        lambda a, b: make_jwt(claims_of(a, sub=12345)),
+        "sub 12345 must be a string",
+    ),
+    ("sub-empty", lambda a, b: make_jwt(claims_of(a, sub="")), 'sub "" must be a string'),
+    ("tenant-not-uuid", lambda a, b: make_jwt(claims_of(a, tenant_id="acme")), "must be a UUID"),
 ]
 
 
@@ -548,7 +555,7 @@ def test_app_cannot_call_set_context_but_service_can(
 @pytest.mark.parametrize(
     "query",
     [
-        "select tenancy.establish_context(%(t)s, %(u)s, 'owner')",
+        "select tenancy.establish_context(%(t)s, %(u)s, 'owner', null)",
         "select tenancy.verify_jwt('a.b.c')",
         "select tenancy.require_active_tenant(%(t)s)",
         "select tenancy.set_tenant_status(%(t)s, 'active', array['suspended'])",

@@ -12,7 +12,7 @@
 -- change still in progress is waited for). Not called by policies: the exception block (a
 -- subtransaction) is allowed here.
 create or replace function tenancy.context_preconditions(
-    p_tenant_id uuid, p_user_id uuid, out status text, out role text
+    p_tenant_id uuid, p_user_id text, out status text, out role text, out key text
 )
 language plpgsql
 volatile
@@ -28,7 +28,7 @@ begin
         perform tenancy.require_clean_session();
     end if;
     if current_setting('transaction_isolation') = 'read committed' then
-        select t.status, m.role into status, role
+        select t.status, m.role, t.key into status, role, key
         from tenancy.tenants as t
         left join tenancy.memberships as m on m.tenant_id = t.id and m.user_id = p_user_id
         where t.id = p_tenant_id;
@@ -41,7 +41,7 @@ begin
         -- The JWT configuration too: a secret rotated, or an issuer, audience or lifetime
         -- changed, after the snapshot must not let the old one verify a token.
         perform 1 from tenancy.jwt_config as j where j.singleton for share;
-        select t.status into status
+        select t.status, t.key into status, key
         from tenancy.tenants as t
         where t.id = p_tenant_id
         for share;
@@ -58,9 +58,9 @@ begin
 end
 $$;
 
-comment on function tenancy.context_preconditions(uuid, uuid) is
+comment on function tenancy.context_preconditions(uuid, text) is
 'pgtenancy internal: TN008 unless the session is clean; then the tenant''s status (NULL when '
-'it does not exist) and the user''s role (NULL when not a member); under REPEATABLE READ or SERIALIZABLE the rows (and the JWT '
+'it does not exist), its key and the user''s role (NULL when not a member); under REPEATABLE READ or SERIALIZABLE the rows (and the JWT '
 'configuration) are locked, so a change committed after the snapshot raises 40001.';
 
-revoke all on function tenancy.context_preconditions(uuid, uuid) from public;
+revoke all on function tenancy.context_preconditions(uuid, text) from public;

@@ -29,7 +29,7 @@ declare
     v_role pg_catalog.text;
 begin
     -- No context in this transaction (NULL: never one in this session; '': one has ended).
-    if v_value is null or v_value operator(pg_catalog.!~~) 'v2|%' then
+    if v_value is null or v_value operator(pg_catalog.!~~) 'v3|%' then
         return null;
     end if;
     -- currval() raises until this session has had a context of its own (and again after DISCARD

@@ -5,7 +5,7 @@
 -- which tenancy.establish_context stores with setval() on tenancy.context_fingerprint.
 -- Runs as the caller: every name is schema-qualified; no exception block.
 create or replace function tenancy.current_user_id()
-returns uuid
+returns text
 language plpgsql
 stable
 parallel restricted
@@ -27,13 +27,13 @@ begin
     if v_user operator(pg_catalog.=) '' then
         return null;
     end if;
-    return v_user::pg_catalog.uuid;
+    return v_user;
 end
 $$;
 
 comment on function tenancy.current_user_id() is
-'The current user id (JWT subject, or the user given to set_context); NULL for a service '
-'context without a user or when there is no valid context.';
+'The current user id, text: the JWT subject verbatim, or the user given to set_context; NULL '
+'for a service context without a user or when there is no valid context.';
 
 revoke all on function tenancy.current_user_id() from public;
 grant execute on function tenancy.current_user_id()

@@ -1,6 +1,8 @@
 -- tenancy.establish_context: write a verified context for the rest of the transaction.
 
-create or replace function tenancy.establish_context(p_tenant_id uuid, p_user_id uuid, p_role text)
+create or replace function tenancy.establish_context(
+    p_tenant_id uuid, p_user_id text, p_role text, p_key text
+)
 returns void
 language plpgsql
 volatile
@@ -16,10 +18,11 @@ begin
             message = 'a tenant context needs a read-write transaction (it records its key with setval)',
             hint = 'Start the transaction without READ ONLY; reads stay reads. Hot standbys cannot set a context.';
     end if;
-    v_context := tenancy.context_value(p_tenant_id, p_role, p_user_id);
+    v_context := tenancy.context_value(p_tenant_id, p_role, p_key, p_user_id);
     -- Tenant and role, bound to this transaction: what every policy checks.
     perform setval('tenancy.context_key'::regclass, tenancy.context_key_of(p_tenant_id, p_role), true);
-    -- The whole value (user included), bound to this transaction: what current_user_id() checks.
+    -- The whole value (key and user included), bound to this transaction: what current_user_id() and
+    -- context_tenant_key() check.
     -- The fingerprint's 8 bytes, big-endian, as the sequence value (int8send gives them back).
     perform setval(
         'tenancy.context_fingerprint'::regclass,
@@ -40,7 +43,7 @@ begin
 end
 $$;
 
-comment on function tenancy.establish_context(uuid, uuid, text) is
+comment on function tenancy.establish_context(uuid, text, text, text) is
 'pgtenancy internal: sets the transaction''s context after the caller has verified it.';
 
-revoke all on function tenancy.establish_context(uuid, uuid, text) from public;
+revoke all on function tenancy.establish_context(uuid, text, text, text) from public;

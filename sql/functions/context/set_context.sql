@@ -2,8 +2,8 @@
 
 -- role is text, not tenancy.member_role: without a user it is service, which is not a member
 -- role; authenticate returns the same columns.
-create or replace function tenancy.set_context(p_tenant_id uuid, p_user_id uuid default null)
-returns table (tenant_id uuid, user_id uuid, role text)
+create or replace function tenancy.set_context(p_tenant_id uuid, p_user_id text default null)
+returns table (tenant_id uuid, user_id text, role text)
 language plpgsql
 volatile
 security definer
@@ -13,8 +13,12 @@ declare
     v_role text := 'service';
     v_status text;
     v_member_role text;
+    v_key text;
 begin
-    select c.status, c.role into v_status, v_member_role
+    if p_user_id is not null then
+        perform tenancy.checked_user_id(p_user_id);  -- 22023 naming an invalid id
+    end if;
+    select c.status, c.role, c.key into v_status, v_member_role, v_key
     from tenancy.context_preconditions(p_tenant_id, p_user_id) as c;
     if v_status is distinct from 'active' then
         perform tenancy.require_active_tenant(p_tenant_id);  -- raises P0002 or TN002
@@ -23,19 +27,19 @@ begin
         if v_member_role is null then
             raise exception using
                 errcode = 'TN003',
-                message = format('user %s is not a member of tenant %s', p_user_id, p_tenant_id);
+                message = format('user %L is not a member of tenant %s', p_user_id, p_tenant_id);
         end if;
         v_role := v_member_role;
     end if;
-    perform tenancy.establish_context(p_tenant_id, p_user_id, v_role);
+    perform tenancy.establish_context(p_tenant_id, p_user_id, v_role, v_key);
     return query select p_tenant_id, p_user_id, v_role;
 end
 $$;
 
-comment on function tenancy.set_context(uuid, uuid) is
+comment on function tenancy.set_context(uuid, text) is
 'For tenancy_service and tenancy_admin: sets the tenant (and user, who must be a member) for '
 'the rest of the transaction. Without a user the role is service, which every generated '
 'policy admits. Returns tenant_id, user_id, role.';
 
-revoke all on function tenancy.set_context(uuid, uuid) from public;
-grant execute on function tenancy.set_context(uuid, uuid) to tenancy_service, tenancy_admin;
+revoke all on function tenancy.set_context(uuid, text) from public;
+grant execute on function tenancy.set_context(uuid, text) to tenancy_service, tenancy_admin;

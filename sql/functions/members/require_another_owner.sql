@@ -15,7 +15,7 @@
 -- The subtransaction per tried owner is only paid when an owner's role is taken away; nothing
 -- on the path of a policy or a trigger calls this function.
 create or replace function tenancy.require_another_owner(
-    p_tenant_id uuid, p_user_id uuid, p_caller_id uuid
+    p_tenant_id uuid, p_user_id text, p_caller_id text
 )
 returns void
 language plpgsql
@@ -23,7 +23,7 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_owner uuid;
+    v_owner text;
     v_conflict text;
 begin
     -- The caller holds this row's lock, so it reads as it is now.
@@ -63,15 +63,15 @@ begin
     end if;
     raise exception using
         errcode = 'TN005',
-        message = format('user %s is the last owner of tenant %s', p_user_id, p_tenant_id),
+        message = format('user %L is the last owner of tenant %s', p_user_id, p_tenant_id),
         hint = 'Make another member an owner first.';
 end
 $$;
 
-comment on function tenancy.require_another_owner(uuid, uuid, uuid) is
+comment on function tenancy.require_another_owner(uuid, text, text) is
 'pgtenancy internal: the last-owner rule, checked before p_user_id''s role changes or '
 'p_user_id is removed, with the tenant row and p_user_id''s membership locked: nothing when '
 'p_user_id is not an owner; TN005 unless another owner remains (that owner''s membership is '
 'locked until the transaction ends); 40001 when the snapshot is too old to tell.';
 
-revoke all on function tenancy.require_another_owner(uuid, uuid, uuid) from public;
+revoke all on function tenancy.require_another_owner(uuid, text, text) from public;

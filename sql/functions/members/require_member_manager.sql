@@ -17,7 +17,7 @@
 -- The context is read before the lock only to refuse, without taking it, roles that never
 -- manage members; whether the caller may act is decided by the membership read after the lock.
 create or replace function tenancy.require_member_manager(
-    out tenant_id uuid, out user_id uuid, out role text
+    out tenant_id uuid, out user_id text, out role text
 )
 language plpgsql
 volatile
@@ -51,7 +51,7 @@ begin
     if not found then
         raise exception using
             errcode = '42501',
-            message = format('user %s is no longer a member of tenant %s', user_id, tenant_id),
+            message = format('user %L is no longer a member of tenant %s', user_id, tenant_id),
             hint = 'The membership was removed after the context was set.';
     end if;
     if role not in ('owner', 'admin') then

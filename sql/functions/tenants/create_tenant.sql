@@ -3,7 +3,7 @@
 create or replace function tenancy.create_tenant(
     p_slug text,
     p_name text,
-    p_owner_user_id uuid default null,
+    p_owner_user_id text default null,
     p_id uuid default null,
     p_key text default null
 )
@@ -18,6 +18,7 @@ declare
     v_slug tenancy.tenant_slug;
     v_name tenancy.tenant_name;
     v_key tenancy.tenant_key;
+    v_owner tenancy.user_id;
 begin
     -- The rules are the domains' (tenancy.tenant_slug, tenancy.tenant_name); a value they refuse
     -- is reported as 22023 naming it rather than as the cast's 23514.
@@ -50,6 +51,9 @@ begin
             errcode = '22023',
             message = format('invalid tenant key %L: 1 to 255 characters, no control characters', p_key);
     end;
+    if p_owner_user_id is not null then
+        v_owner := tenancy.checked_user_id(p_owner_user_id);  -- 22023 naming an invalid id
+    end if;
     if p_id is not null and exists (select from tenancy.tenants as t where t.id = p_id) then
         raise exception using
             errcode = '23505',
@@ -72,20 +76,20 @@ begin
             message = format('tenant slug %L is already taken', p_slug);
     end if;
     -- Without an owner the tenant has no member yet (members come later: an import, invitations).
-    if p_owner_user_id is not null then
+    if v_owner is not null then
         insert into tenancy.memberships (tenant_id, user_id, role)
-        values (v_tenant_id, p_owner_user_id, 'owner');
+        values (v_tenant_id, v_owner, 'owner');
     end if;
     return v_tenant_id;
 end
 $$;
 
-comment on function tenancy.create_tenant(text, text, uuid, uuid, text) is
+comment on function tenancy.create_tenant(text, text, text, uuid, text) is
 'For tenancy_admin and tenancy_service: creates an active tenant (slug: tenancy.tenant_slug, a '
 'lower-case DNS label of 3-63 characters; name: tenancy.tenant_name, trimmed) whose first owner '
 'is p_owner_user_id (none when NULL), with the id p_id (generated when NULL) and the '
 'application key p_key (tenancy.tenant_key, unique, optional); returns its id.';
 
-revoke all on function tenancy.create_tenant(text, text, uuid, uuid, text) from public;
-grant execute on function tenancy.create_tenant(text, text, uuid, uuid, text)
+revoke all on function tenancy.create_tenant(text, text, text, uuid, text) from public;
+grant execute on function tenancy.create_tenant(text, text, text, uuid, text)
 to tenancy_admin, tenancy_service;

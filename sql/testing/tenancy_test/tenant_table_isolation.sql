@@ -26,7 +26,8 @@ declare
     v_quoted text := tenancy_test.quoted_name(p_table);
     v_writes boolean := cardinality(coalesce(p_write, '{}')) > 0;
     v_no_write_code text;
-    v_owner_a uuid := gen_random_uuid();
+    -- User ids as identity providers write them ('|' included).
+    v_owner_a text := 'auth0|' || gen_random_uuid();
     v_tenant_a uuid;
     v_tenant_b uuid;
     v_tenant uuid;
@@ -46,15 +47,15 @@ begin
         'isolation-a-' || left(md5(random()::text), 12), 'Isolation test tenant A', v_owner_a
     );
     v_tenant_b := tenancy.create_tenant(
-        'isolation-b-' || left(md5(random()::text), 12), 'Isolation test tenant B', gen_random_uuid()
+        'isolation-b-' || left(md5(random()::text), 12), 'Isolation test tenant B', 'auth0|' || gen_random_uuid()
     );
     v_users := jsonb_build_object('owner', v_owner_a);
     set local role tenancy_service;
     perform tenancy.set_context(v_tenant_a);
     foreach v_role in array p_roles loop
         if v_role <> 'owner' then
-            v_users := v_users || jsonb_build_object(v_role, gen_random_uuid());
-            perform tenancy.add_member((v_users ->> v_role)::uuid, v_role);
+            v_users := v_users || jsonb_build_object(v_role, 'auth0|' || gen_random_uuid());
+            perform tenancy.add_member(v_users ->> v_role, v_role);
         end if;
     end loop;
     foreach v_tenant in array array[v_tenant_a, v_tenant_b] loop
@@ -129,7 +130,7 @@ begin
             v_role
         );
         set local role tenancy_service;
-        perform tenancy.set_context(v_tenant_a, (v_users ->> v_role)::uuid);
+        perform tenancy.set_context(v_tenant_a, v_users ->> v_role);
         set local role tenancy_app;
         return next is(
             array[tenancy.current_tenant_id()::text, tenancy.current_member_role()],
