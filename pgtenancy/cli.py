@@ -177,8 +177,17 @@ def _apply_each(url: str, files: list[Path]) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from . import doctor
 
+    spec = None
+    if args.spec:
+        from .generator import SpecError
+
+        try:
+            spec = doctor.load_spec_tables(Path(args.spec))
+        except SpecError as exc:
+            print(f"pgtenancy: doctor: {exc}", file=sys.stderr)
+            return 2
     try:
-        findings = doctor.run_lints(_url(args))
+        findings = doctor.run_lints(_url(args), spec)
     except LookupError as exc:
         print(f"pgtenancy: doctor: {exc}", file=sys.stderr)
         return 2
@@ -307,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_apply)
 
     p = sub.add_parser("doctor", help="run the numbered lints over a database (reads only)")
+    p.add_argument(
+        "--spec",
+        metavar="FILE",
+        help="also check that every table this spec lists is a tenant table (lint 0019)",
+    )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument(
         "--level",

@@ -2,14 +2,20 @@
 
 Each lint is a view ``tenancy.lint_NNNN_<name>`` (source ``sql/lints/NNNN_<name>.sql``, explained
 in ``docs/lints/NNNN_<name>.md``) returning ``code``, ``name``, ``level`` (ERROR, WARN or INFO),
-``object``, ``detail`` and ``remediation``, one row per problem found. The lints read the
-catalog only; running them changes nothing.
+``object``, ``detail`` and ``remediation``, one row per problem found. Running them changes
+nothing; they read the catalog, and lint 0012 counts rows (as the caller).
+
+With a spec file, :func:`spec_findings` adds lint 0019, checked here rather than in SQL: every
+table the spec lists must be a tenant table (a policy calls the tenant context) whose policies
+compare the tenant column the spec names.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -44,8 +50,94 @@ def lint_views(conn: psycopg.Connection[tuple[object, ...]]) -> list[str]:
     return [str(r[0]) for r in conn.execute(_LINT_VIEWS)]
 
 
-def run_lints(database_url: str) -> list[Finding]:
-    """Every problem every installed lint finds, most severe first, then by code and object."""
+#: Lint 0019 (``docs/lints/0019_spec_table_not_tenant_table.md``).
+SPEC_CODE, SPEC_NAME = "0019", "spec_table_not_tenant_table"
+
+_SPEC_TABLE = """
+select c.oid::pg_catalog.regclass::text, tt.relid is not null, tt.tenant_column::text
+from (
+    select pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %(schema)s::text, %(name)s::text))
+    as oid
+) as c
+left join tenancy.lint_tenant_tables as tt on tt.relid = c.oid
+"""
+
+
+@dataclass(frozen=True)
+class SpecTable:
+    """A table as a spec lists it: its key in the file, schema, name and tenant column."""
+
+    key: str
+    schema: str
+    name: str
+    tenant_column: str
+
+
+def load_spec_tables(path: Path) -> tuple[str, list[SpecTable]]:
+    """The spec's display path and tables (``generator.spec.SpecError`` when it is invalid)."""
+    from .generator import load_spec  # the generator only when a spec is given
+
+    spec = load_spec(path)
+    return spec.display, [SpecTable(t.key, t.schema, t.name, t.tenant_column) for t in spec.tables]
+
+
+def spec_findings(
+    conn: psycopg.Connection[tuple[object, ...]], display: str, tables: Sequence[SpecTable]
+) -> list[Finding]:
+    """Lint 0019: the spec's tables that are missing, not tenant tables, or whose policies
+    compare another column than the spec's tenant column."""
+    found: list[Finding] = []
+    regenerate = (
+        f"pgtenancy generate --spec {display} --out <policies> --database-url <url>, then "
+        "pgtenancy apply the table's policy file"
+    )
+    for table in tables:
+        row = conn.execute(_SPEC_TABLE, {"schema": table.schema, "name": table.name}).fetchone()
+        shown, secured, column = row if row else (None, False, None)
+        if shown is None:
+            found.append(
+                Finding(
+                    SPEC_CODE,
+                    SPEC_NAME,
+                    "ERROR",
+                    table.key,
+                    f"table {table.key} is listed in {display} but does not exist",
+                    f'create it, or remove [tables."{table.key}"] from {display}',
+                )
+            )
+        elif not secured:
+            found.append(
+                Finding(
+                    SPEC_CODE,
+                    SPEC_NAME,
+                    "ERROR",
+                    str(shown),
+                    f"table {shown} is listed in {display} as a tenant table, but no policy on "
+                    "it calls the tenant context: row level security does not keep tenants apart "
+                    "there",
+                    regenerate,
+                )
+            )
+        elif column != table.tenant_column:
+            found.append(
+                Finding(
+                    SPEC_CODE,
+                    SPEC_NAME,
+                    "ERROR",
+                    str(shown),
+                    f"{display} names {table.tenant_column} as the tenant column of {shown}, "
+                    f"but its policies compare {column} with the tenant context",
+                    regenerate,
+                )
+            )
+    return found
+
+
+def run_lints(
+    database_url: str, spec: tuple[str, Sequence[SpecTable]] | None = None
+) -> list[Finding]:
+    """Every problem every installed lint finds (and, given a spec's display path and tables,
+    lint 0019), most severe first, then by code and object."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("set search_path = pg_catalog")
         views = lint_views(conn)
@@ -59,6 +151,8 @@ def run_lints(database_url: str) -> list[Finding]:
                 "select code, name, level, object, detail, remediation from tenancy.{}"
             ).format(sql.Identifier(view))
             found += [Finding(*(str(v) for v in row)) for row in conn.execute(query)]
+        if spec is not None:
+            found += spec_findings(conn, *spec)
     return sorted(found, key=lambda f: (-LEVELS.index(f.level), f.code, f.object))
 
 

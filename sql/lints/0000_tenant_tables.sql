@@ -58,3 +58,4 @@ comment on view tenancy.lint_tenant_tables is
 'tenancy.context_tenant_key, which the lints treat as tenant tables, with the tenant column '
 'those policies read (NULL when they read none) and its type.';
 revoke all on tenancy.lint_tenant_tables from public;
+grant select on tenancy.lint_tenant_tables to tenancy_admin, tenancy_auditor;

@@ -1,6 +1,7 @@
 -- pgtenancy lint 0004 (WARN): a view over a tenant table without security_invoker.
 -- A view reads its tables with its owner's rights: unless the owner is subject to the policies
 -- (FORCE) and the view is security_invoker, the caller's tenant context may not apply to it.
+-- pgtenancy's own views (schema tenancy, owned by tenancy_owner: the lints) are left out.
 
 create or replace view tenancy.lint_0004_view_not_security_invoker as
 select distinct on (v.oid)
@@ -26,6 +27,10 @@ inner join pg_catalog.pg_depend as d
 inner join pg_catalog.pg_class as t on t.oid operator (pg_catalog.=) d.refobjid
 where
     v.relkind operator (pg_catalog.=) 'v'
+    and not (
+        v.relnamespace operator (pg_catalog.=) pg_catalog.to_regnamespace('tenancy')::pg_catalog.oid
+        and v.relowner operator (pg_catalog.=) pg_catalog.to_regrole('tenancy_owner')::pg_catalog.oid
+    )
     and not t.oid operator (pg_catalog.=) v.oid
     and not coalesce(
         'security_invoker=true' operator (pg_catalog.=) any(v.reloptions)

@@ -33,30 +33,17 @@ select is_empty(
 
 -- Nothing for PUBLIC ---------------------------------------------------------------------------
 
--- A NULL proacl means the default privileges, which include EXECUTE for PUBLIC: 0 rows.
+-- Lint 0002 (sql/lints/0002_public_grants.sql) is the one definition of what PUBLIC may not
+-- hold: a NULL proacl counts as the default privileges, which include EXECUTE for PUBLIC.
 select is_empty(
-    $$
-    select p.oid::regprocedure::text
-    from pg_catalog.pg_proc as p
-    where p.pronamespace = 'tenancy'::regnamespace
-        and (
-            p.proacl is null
-            or exists (select 1 from pg_catalog.aclexplode(p.proacl) as a where a.grantee = 0)
-        )
-    $$,
-    'no function in schema tenancy is executable by PUBLIC'
+    $$select object from tenancy.lint_0002_public_grants where object ~ '\('$$,
+    'no function in schema tenancy is executable by PUBLIC (lint 0002)'
 );
 
--- The same for tables and sequences: 0 rows.
+-- The same for tables, sequences and the schemas themselves: 0 rows.
 select is_empty(
-    $$
-    select c.oid::regclass::text
-    from pg_catalog.pg_class as c
-    where c.relnamespace = 'tenancy'::regnamespace
-        and c.relkind in ('r', 'p', 'v', 'm', 'S')
-        and exists (select 1 from pg_catalog.aclexplode(c.relacl) as a where a.grantee = 0)
-    $$,
-    'no table or sequence in schema tenancy grants anything to PUBLIC'
+    $$select object from tenancy.lint_0002_public_grants where object !~ '\('$$,
+    'no schema, table or sequence of pgtenancy grants anything to PUBLIC (lint 0002)'
 );
 
 -- A fresh role with no memberships (created here by the superuser) may use nothing in tenancy.
@@ -220,16 +207,11 @@ select isnt_definer(
     'tenancy', 'context_tenant_id', array['text[]'], 'context_tenant_id is not SECURITY DEFINER'
 );
 
--- Every SECURITY DEFINER function pins search_path to pg_catalog, pg_temp: 0 rows.
+-- Every SECURITY DEFINER function pins its search_path with pg_temp last (lint 0003,
+-- sql/lints/0003_definer_search_path.sql): 0 rows.
 select is_empty(
-    $$
-    select p.oid::regprocedure::text
-    from pg_catalog.pg_proc as p
-    where p.pronamespace = 'tenancy'::regnamespace
-        and p.prosecdef
-        and not coalesce('search_path=pg_catalog, pg_temp' = any(p.proconfig), false)
-    $$,
-    'every SECURITY DEFINER function in tenancy sets search_path = pg_catalog, pg_temp'
+    $$select object from tenancy.lint_0003_definer_search_path where detail ~ '^SECURITY DEFINER'$$,
+    'every SECURITY DEFINER function in tenancy pins search_path, pg_temp last (lint 0003)'
 );
 
 -- There is at least one such function, so the check above is not vacuous.
@@ -243,16 +225,10 @@ select cmp_ok(
     'schema tenancy has SECURITY DEFINER functions to check'
 );
 
--- No function anywhere in tenancy puts public (or $user) on its search path: 0 rows.
+-- No function anywhere in tenancy puts public (or $user) on its search path (lint 0003): 0 rows.
 select is_empty(
-    $$
-    select p.oid::regprocedure::text
-    from pg_catalog.pg_proc as p, unnest(p.proconfig) as c (setting)
-    where p.pronamespace = 'tenancy'::regnamespace
-        and c.setting like 'search\_path=%'
-        and (c.setting like '%public%' or c.setting like '%$user%')
-    $$,
-    'no tenancy function has public or $user on its search path'
+    $$select object from tenancy.lint_0003_definer_search_path where detail ~ '^function'$$,
+    'no tenancy function has public or $user on its search path (lint 0003)'
 );
 
 -- jwt_config is private to tenancy_owner -----------------------------------------------------
@@ -346,15 +322,10 @@ reset role;
 
 -- Comments ----------------------------------------------------------------------------------
 
--- Every function in tenancy has a COMMENT: 0 rows.
+-- Every function in tenancy has a COMMENT (lint 0018, sql/lints/0018_missing_comment.sql): 0 rows.
 select is_empty(
-    $$
-    select p.oid::regprocedure::text
-    from pg_catalog.pg_proc as p
-    where p.pronamespace = 'tenancy'::regnamespace
-        and obj_description(p.oid, 'pg_proc') is null
-    $$,
-    'every function in schema tenancy has a comment'
+    $$select object from tenancy.lint_0018_missing_comment where object ~ '\('$$,
+    'every function in schema tenancy has a comment (lint 0018)'
 );
 
 -- Every table, view and sequence in tenancy has a COMMENT: 0 rows.

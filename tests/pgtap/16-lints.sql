@@ -91,7 +91,8 @@ select is(
     array['tenancy.lint_definer()'],
     '0003: 1 issue: a SECURITY DEFINER function without search_path'
 );
-alter function tenancy.lint_definer() set search_path = pg_catalog;
+create or replace function tenancy.lint_definer() returns integer
+language sql security definer set search_path = pg_catalog, pg_temp as 'select 1';
 select is_empty(
     'select 1 from tenancy.lint_0003_definer_search_path', '0003: 0 issues once search_path is pinned'
 );

@@ -546,10 +546,11 @@ def test_doctor_finds_nothing_on_a_migrated_database_then_each_planted_problem(
     scratch_db: str,
 ) -> None:
     """Exit 0 and no finding on pgtenancy as migrated; exit 1 with the lint's code, object and
-    fix once a problem is planted (a tenant table not forced, a PUBLIC grant, a SECURITY DEFINER
-    function without search_path); exit 0 again once fixed."""
+    fix once a problem is planted (a tenant table not forced, without a tenant-led index or a
+    comment, a PUBLIC grant, a SECURITY DEFINER function without search_path); exit 0 again
+    once fixed."""
     migrate(scratch_db)
-    res = run_cli("doctor", "--database-url", scratch_db)
+    res = run_cli("doctor", "--database-url", scratch_db, "--level", "info")
     assert (res.returncode, res.stdout.strip()) == (0, "doctor: no problem found"), res.stderr
 
     with psycopg.connect(scratch_db, autocommit=True) as conn:
@@ -568,25 +569,128 @@ def test_doctor_finds_nothing_on_a_migrated_database_then_each_planted_problem(
             "as 'select 1'"
         )
         conn.execute("revoke all on function tenancy.zz_definer() from public")
+        conn.execute("comment on function tenancy.zz_definer() is 'A test function.'")
     res = run_cli("doctor", "--database-url", scratch_db, "--format", "json")
     assert res.returncode == 1, res.stderr
-    found = {(f["code"], f["object"]) for f in json.loads(res.stdout)}
+    found = {(f["code"], f["level"], f["object"]) for f in json.loads(res.stdout)}
     assert found == {
-        ("0001", "public.orders"),
-        ("0002", "tenancy.current_tenant_id()"),
-        ("0003", "tenancy.zz_definer()"),
+        ("0001", "ERROR", "public.orders"),
+        ("0002", "ERROR", "tenancy.current_tenant_id()"),
+        ("0003", "ERROR", "tenancy.zz_definer()"),
+        ("0015", "WARN", "public.orders"),
+        ("0018", "INFO", "public.orders"),
     }
     text = run_cli("doctor", "--database-url", scratch_db).stdout
     assert "enabled but not forced" in text
     assert "fix: alter table public.orders enable row level security;" in text
-    assert "doctor: 3 problems (3 ERROR)" in text
+    assert "(docs/lints/0015_tenant_column_not_indexed.md)" in text
+    assert "doctor: 5 problems (3 ERROR, 1 WARN, 1 INFO)" in text
 
     with psycopg.connect(scratch_db, autocommit=True) as conn:
         conn.execute("alter table public.orders force row level security")
         conn.execute("revoke execute on function tenancy.current_tenant_id() from public")
         conn.execute("alter function tenancy.zz_definer() set search_path = pg_catalog, pg_temp")
+    # Only a WARN and an INFO left: exit 1 at the default level (warn), 0 at --level error.
+    assert run_cli("doctor", "--database-url", scratch_db).returncode == 1
+    assert run_cli("doctor", "--database-url", scratch_db, "--level", "error").returncode == 0
+
+    with psycopg.connect(scratch_db, autocommit=True) as conn:
+        conn.execute("create index on public.orders (tenant_id, id)")
+    # Only an INFO left: exit 0 at the default level, 1 at --level info.
     res = run_cli("doctor", "--database-url", scratch_db)
+    assert res.returncode == 0 and "doctor: 1 problems (1 INFO)" in res.stdout, res.stdout
+    assert run_cli("doctor", "--database-url", scratch_db, "--level", "info").returncode == 1
+
+    with psycopg.connect(scratch_db, autocommit=True) as conn:
+        conn.execute("comment on table public.orders is 'Orders of the doctor test.'")
+    res = run_cli("doctor", "--database-url", scratch_db, "--level", "info")
     assert (res.returncode, res.stdout.strip()) == (0, "doctor: no problem found"), res.stderr
+
+
+def test_doctor_finds_nothing_on_the_example_app(scratch_db: str) -> None:
+    """pgtenancy, the example application's schema and its generated policies (as
+    ``make demo`` builds them), with tenants, members and rows: not even an INFO."""
+    migrate(scratch_db)
+    app = testing.repo_root() / "examples" / "app"
+    with psycopg.connect(scratch_db, autocommit=True) as conn:
+        for path in [app / "schema.sql", *sorted((app / "policies").glob("*.sql"))]:
+            with conn.transaction():
+                conn.execute(path.read_bytes())
+    testing.seed_and_remigrate(scratch_db)
+    with psycopg.connect(scratch_db) as conn:
+        rows = conn.execute("select count(*) from app.documents").fetchone()
+    assert rows and rows[0] > 0  # the orphan-row lint had rows to look at
+
+    res = run_cli(
+        "doctor",
+        "--database-url",
+        scratch_db,
+        "--level",
+        "info",
+        "--spec",
+        str(app / "tenancy.toml"),
+    )
+    assert (res.returncode, res.stdout.strip()) == (0, "doctor: no problem found"), res.stderr
+
+
+def test_doctor_spec_reports_listed_tables_that_are_not_tenant_tables(
+    scratch_db: str, tmp_path: Path
+) -> None:
+    """--spec: a listed table that is missing, that has no tenant policy, or whose policies
+    read another column than the spec's tenant_column is an ERROR (0019); a listed tenant
+    table is fine. An unreadable spec exits 2."""
+    migrate(scratch_db)
+    with psycopg.connect(scratch_db, autocommit=True) as conn:
+        conn.execute("create table public.plain (tenant_id uuid not null)")
+        conn.execute("comment on table public.plain is 'Not secured yet.'")
+        conn.execute(
+            "create table public.keyed (company_id bigint not null, tenant_id uuid, "
+            "primary key (company_id))"
+        )
+        conn.execute("comment on table public.keyed is 'Keyed by company.'")
+        conn.execute("alter table public.keyed enable row level security, force row level security")
+        conn.execute(
+            "create policy p on public.keyed using "
+            "(company_id = (select tenancy.context_tenant_id(null)::text::bigint))"
+        )
+    spec = tmp_path / "tenancy.toml"
+    spec.write_text(
+        "".join(
+            f'[tables."{name}"]\nread = ["owner"]\nwrite = []\n{extra}'
+            for name, extra in [
+                ("public.plain", ""),
+                ("public.missing", ""),
+                ("public.keyed", ""),
+                ("tenancy.memberships", ""),
+            ]
+        )
+    )
+    res = run_cli("doctor", "--database-url", scratch_db, "--spec", str(spec), "--format", "json")
+    assert res.returncode == 1, res.stderr
+    found = [(f["code"], f["level"], f["object"], f["detail"]) for f in json.loads(res.stdout)]
+    assert [f[:3] for f in found if f[0] == "0019"] == [
+        ("0019", "ERROR", "public.keyed"),
+        ("0019", "ERROR", "public.missing"),
+        ("0019", "ERROR", "public.plain"),
+    ], found
+    details = {f[2]: f[3] for f in found if f[0] == "0019"}
+    assert "names tenant_id as the tenant column of public.keyed" in details["public.keyed"]
+    assert "but does not exist" in details["public.missing"]
+    assert "no policy on it calls the tenant context" in details["public.plain"]
+    # Without the spec, public.plain is only a warning (0014), public.keyed no problem at all.
+    res = run_cli("doctor", "--database-url", scratch_db, "--format", "json")
+    assert {(f["code"], f["object"]) for f in json.loads(res.stdout)} == {("0014", "public.plain")}
+
+    # The spec fixed: public.keyed with its column, public.plain gone from it.
+    spec.write_text(
+        '[tables."public.keyed"]\nread = ["owner"]\nwrite = []\ntenant_column = "company_id"\n'
+    )
+    res = run_cli("doctor", "--database-url", scratch_db, "--spec", str(spec), "--level", "error")
+    assert res.returncode == 0, res.stdout + res.stderr
+
+    res = run_cli("doctor", "--database-url", scratch_db, "--spec", str(tmp_path / "none.toml"))
+    assert res.returncode == 2
+    assert "cannot read the spec" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_doctor_on_a_database_without_pgtenancy_exits_2(scratch_db: str) -> None:
