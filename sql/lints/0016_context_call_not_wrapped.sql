@@ -1,6 +1,8 @@
 -- pgtenancy lint 0016 (WARN): a policy of a tenant table calling a tenancy context function
 -- without the (select ...) wrapper. Wrapped, the call is an initPlan evaluated once per
--- statement and the comparison is an index key; bare, it may run once per row.
+-- statement and the comparison is an index key; bare, it may run once per row. A call inside
+-- another function call inside the sub-select (tenancy.tenant_key_int8(tenancy.context_tenant_key(
+-- ...)), as generated for bigint tenant columns) is wrapped too.
 
 create or replace view tenancy.lint_0016_context_call_not_wrapped as
 select
@@ -29,7 +31,10 @@ where
         where tt.relid operator (pg_catalog.=) p.relid
     )
     and pg_catalog.regexp_replace(
-        x.expression, 'SELECT \(*(tenancy\.)?(context|current)_tenant_(id|key)\(', 'SELECT (', 'g'
+        x.expression,
+        'SELECT (\(|[\w.]+\()*(tenancy\.)?(context|current)_tenant_(id|key)\(',
+        'SELECT (',
+        'g'
     ) operator (pg_catalog.~) '(^|[^.\w])(tenancy\.)?(context|current)_tenant_(id|key)\(';
 
 comment on view tenancy.lint_0016_context_call_not_wrapped is

@@ -5,7 +5,7 @@
 -- noqa: disable=RF05
 
 begin;
-select plan(54);
+select plan(56);
 
 -- Every finding of every installed lint view, as "code object".
 create function pg_temp.findings()
@@ -409,6 +409,21 @@ select is(
 );
 alter policy "tenant rows" on public.lint_items using (tenant_id = (select tenancy.context_tenant_id(null)));
 select is_empty('select 1 from tenancy.lint_0016_context_call_not_wrapped', '0016: 0 issues once wrapped');
+-- Inside another function call (as generated for bigint tenant columns): the same rule.
+alter policy "tenant rows" on public.lint_items
+using (tenant_id::text = pg_catalog.lower(tenancy.context_tenant_key(null)));
+select is(
+    array(select object from tenancy.lint_0016_context_call_not_wrapped),
+    array['"tenant rows" on lint_items'],
+    '0016: 1 issue: a context call inside another function, per row'
+);
+alter policy "tenant rows" on public.lint_items
+using (tenant_id::text = (select pg_catalog.lower(tenancy.context_tenant_key(null))));
+select is_empty(
+    'select 1 from tenancy.lint_0016_context_call_not_wrapped',
+    '0016: 0 issues once the outer call is in (select ...)'
+);
+alter policy "tenant rows" on public.lint_items using (tenant_id = (select tenancy.context_tenant_id(null)));
 
 -- 0017: a tenant without an owner ----------------------------------------------------------------
 
