@@ -1,7 +1,7 @@
 -- pgtenancy lint 0014 (WARN): a table with a column named like a tenant column (tenant_id, or a
 -- name some tenant table uses as its tenant column) that is not a tenant table: it probably
 -- holds tenant data that no policy protects. Partitions and inheritance children of tenant
--- tables are lint 0009's; system schemas are left out.
+-- tables are lint 0009's; system schemas and pgtenancy's own schema are left out.
 -- "char" is PostgreSQL's one-byte type, not char(1): its quotes are needed.
 -- noqa: disable=RF06
 
@@ -17,8 +17,23 @@ with recursive secured (relid) as (
 column_names (name) as (
     select 'tenant_id'::pg_catalog.name
     union
+    -- A tenant table's tenant column, unless it is that table's whole primary key: a directory
+    -- of the tenants (companies keyed by their id) lends its generic key name (id) to no one.
     select tt.tenant_column from tenancy.lint_tenant_tables as tt
-    where tt.tenant_column is not null
+    where
+        tt.tenant_column is not null
+        and not exists (
+            select from pg_catalog.pg_constraint as k
+            inner join pg_catalog.pg_attribute as ka
+                on
+                    ka.attrelid operator (pg_catalog.=) k.conrelid
+                    and ka.attnum operator (pg_catalog.=) k.conkey[1]
+            where
+                k.conrelid operator (pg_catalog.=) tt.relid
+                and k.contype operator (pg_catalog.=) 'p'
+                and pg_catalog.array_length(k.conkey, 1) operator (pg_catalog.=) 1
+                and ka.attname operator (pg_catalog.=) tt.tenant_column
+        )
 )
 
 select distinct on (c.oid)
@@ -44,7 +59,9 @@ where
     and a.attnum operator (pg_catalog.>) 0
     and not a.attisdropped
     and not c.relpersistence operator (pg_catalog.=) 't'
+    -- pgtenancy's own platform tables (tenancy.tenants, …) are classified by pgtenancy.
     and not c.relnamespace operator (pg_catalog.=) any(array[
+        pg_catalog.to_regnamespace('tenancy')::pg_catalog.oid,
         pg_catalog.to_regnamespace('pg_catalog')::pg_catalog.oid,
         pg_catalog.to_regnamespace('information_schema')::pg_catalog.oid,
         pg_catalog.to_regnamespace('pg_toast')::pg_catalog.oid

@@ -5,7 +5,7 @@
 -- noqa: disable=RF05
 
 begin;
-select plan(56);
+select plan(57);
 
 -- Every finding of every installed lint view, as "code object".
 create function pg_temp.findings()
@@ -385,6 +385,21 @@ select is_empty(
     '0014: 0 issues once it is a tenant table'
 );
 drop table public.lint_notes;
+-- A directory of the tenants keyed by its id (companies, tenant column id): other tables' id
+-- columns are not tenant columns; another table's company_id is.
+create table public.lint_companies (id bigint primary key, name text);
+create policy "tenant rows" on public.lint_companies
+using (id = (select tenancy.tenant_key_int8(tenancy.context_tenant_key(null))));
+create table public.lint_invoices (id bigint primary key, company_id bigint not null);
+create table public.lint_campaigns (company_id bigint not null, id bigint, primary key (company_id, id));
+create policy "tenant rows" on public.lint_campaigns
+using (company_id = (select tenancy.tenant_key_int8(tenancy.context_tenant_key(null))));
+select is(
+    array(select object from tenancy.lint_0014_tenant_column_outside_tenant_table),
+    array['lint_invoices'],
+    '0014: 1 issue: company_id outside the tenant tables; id, the directory''s own key, is no tenant column'
+);
+drop table public.lint_companies, public.lint_invoices, public.lint_campaigns;
 
 -- 0015: a tenant column without an index leading with it ----------------------------------------
 

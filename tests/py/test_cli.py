@@ -577,28 +577,29 @@ def test_doctor_finds_nothing_on_a_migrated_database_then_each_planted_problem(
         ("0001", "ERROR", "public.orders"),
         ("0002", "ERROR", "tenancy.current_tenant_id()"),
         ("0003", "ERROR", "tenancy.zz_definer()"),
-        ("0015", "WARN", "public.orders"),
         ("0018", "INFO", "public.orders"),
     }
     text = run_cli("doctor", "--database-url", scratch_db).stdout
     assert "enabled but not forced" in text
     assert "fix: alter table public.orders enable row level security;" in text
-    assert "(docs/lints/0015_tenant_column_not_indexed.md)" in text
-    assert "doctor: 5 problems (3 ERROR, 1 WARN, 1 INFO)" in text
+    assert "(docs/lints/0018_missing_comment.md)" in text
+    assert "doctor: 4 problems (3 ERROR, 1 INFO)" in text
 
     with psycopg.connect(scratch_db, autocommit=True) as conn:
         conn.execute("alter table public.orders force row level security")
         conn.execute("revoke execute on function tenancy.current_tenant_id() from public")
         conn.execute("alter function tenancy.zz_definer() set search_path = pg_catalog, pg_temp")
-    # Only a WARN and an INFO left: exit 1 at the default level (warn), 0 at --level error.
+    # A WARN: a tenant without an owner. Exit 1 at the default level (warn), 0 at --level error.
+    with psycopg.connect(scratch_db, autocommit=True) as conn:
+        conn.execute("select tenancy.create_tenant('doctor-warn', 'No owner')")
     assert run_cli("doctor", "--database-url", scratch_db).returncode == 1
     assert run_cli("doctor", "--database-url", scratch_db, "--level", "error").returncode == 0
-
     with psycopg.connect(scratch_db, autocommit=True) as conn:
-        conn.execute("create index on public.orders (tenant_id, id)")
-    # Only an INFO left: exit 0 at the default level, 1 at --level info.
+        conn.execute("delete from tenancy.tenants where slug = 'doctor-warn'")
+    # Only an INFO left: exit 0 at the default level and at --level error, 1 at --level info.
     res = run_cli("doctor", "--database-url", scratch_db)
     assert res.returncode == 0 and "doctor: 1 problems (1 INFO)" in res.stdout, res.stdout
+    assert run_cli("doctor", "--database-url", scratch_db, "--level", "error").returncode == 0
     assert run_cli("doctor", "--database-url", scratch_db, "--level", "info").returncode == 1
 
     with psycopg.connect(scratch_db, autocommit=True) as conn:
