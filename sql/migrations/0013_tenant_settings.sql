@@ -44,7 +44,7 @@ constraint branding_fields_check check (
                     'display_name', 'logo_url', 'primary_color', 'secondary_color', 'accent_color',
                     'background_color', 'text_color', 'support_email'
                 ]
-            ) operator (pg_catalog.=) '{}'::jsonb
+            ) operator (pg_catalog.=) '{}'::pg_catalog.jsonb
         else true
     end
 )
@@ -62,7 +62,7 @@ constraint branding_logo_url_check check (
     pg_catalog.jsonb_object_field(value, 'logo_url') is null
     or (
         pg_catalog.jsonb_typeof(pg_catalog.jsonb_object_field(value, 'logo_url')) operator (pg_catalog.=) 'string'
-        and pg_catalog.length(pg_catalog.jsonb_object_field_text(value, 'logo_url')) operator (pg_catalog.<=) 2048
+        and pg_catalog.int4le(pg_catalog.length(pg_catalog.jsonb_object_field_text(value, 'logo_url')), 2048)
         and pg_catalog.regexp_like(
             pg_catalog.jsonb_object_field_text(value, 'logo_url'),
             '^https://[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+'
@@ -94,7 +94,7 @@ constraint branding_support_email_check check (
     pg_catalog.jsonb_object_field(value, 'support_email') is null
     or (
         pg_catalog.jsonb_typeof(pg_catalog.jsonb_object_field(value, 'support_email')) operator (pg_catalog.=) 'string'
-        and pg_catalog.length(pg_catalog.jsonb_object_field_text(value, 'support_email')) operator (pg_catalog.<=) 254
+        and pg_catalog.int4le(pg_catalog.length(pg_catalog.jsonb_object_field_text(value, 'support_email')), 254)
         and pg_catalog.regexp_like(
             pg_catalog.jsonb_object_field_text(value, 'support_email'),
             '^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$'
@@ -134,7 +134,7 @@ comment on constraint branding_support_email_check on domain tenancy.branding is
 
 create table tenancy.tenant_settings (
     tenant_id uuid not null,
-    branding tenancy.branding not null default '{}'::jsonb,
+    branding tenancy.branding not null default '{}'::pg_catalog.jsonb,
     region tenancy.region_tag,
     created_at timestamptz not null default pg_catalog.now(),
     updated_at timestamptz not null default pg_catalog.now(),

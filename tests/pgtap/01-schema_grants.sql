@@ -2,7 +2,7 @@
 -- Catalog checks read pg_catalog as the connecting superuser; behaviour is checked as the real roles.
 
 begin;
-select plan(120);
+select plan(160);
 
 -- Ownership --------------------------------------------------------------------------------
 
@@ -130,12 +130,20 @@ from (
     (
         'tenancy.context_tenant_key(text[])',
         array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
-    )
+    ),
+    ('tenancy.set_branding(jsonb)', array['tenancy_app']),
+    ('tenancy.set_branding(uuid,jsonb)', array['tenancy_admin']),
+    ('tenancy.configure_regions(text[])', array['tenancy_admin']),
+    ('tenancy.set_tenant_region(uuid,text)', array['tenancy_admin']),
+    ('tenancy.set_feature_default(text,jsonb)', array['tenancy_admin']),
+    ('tenancy.set_feature_flag(uuid,text,jsonb)', array['tenancy_admin']),
+    ('tenancy.feature_value(text)', array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']),
+    ('tenancy.feature_enabled(text)', array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service'])
 ) as e (fn, grantees)
 order by e.fn;
 
 -- Effective privileges of each pgtenancy role, inheritance included (tenancy_service inherits
--- tenancy_app): 17 functions x 4 roles.
+-- tenancy_app): 25 functions x 4 roles.
 select
     function_privs_are(
         'tenancy',
@@ -188,6 +196,20 @@ from (
     ),
     (
         'context_tenant_key', array['text[]'],
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    ),
+    ('set_branding', array['jsonb'], array['tenancy_app', 'tenancy_service']),
+    ('set_branding', array['uuid', 'jsonb'], array['tenancy_admin']),
+    ('configure_regions', array['text[]'], array['tenancy_admin']),
+    ('set_tenant_region', array['uuid', 'text'], array['tenancy_admin']),
+    ('set_feature_default', array['text', 'jsonb'], array['tenancy_admin']),
+    ('set_feature_flag', array['uuid', 'text', 'jsonb'], array['tenancy_admin']),
+    (
+        'feature_value', array['text'],
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    ),
+    (
+        'feature_enabled', array['text'],
         array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
     )
 ) as f (name, args, allowed)
