@@ -3,7 +3,9 @@
 -- The list given becomes the list: new tags are added, absent ones removed. A region that is
 -- still some tenant's region is not removed (55000, naming it and how many tenants hold it):
 -- the regions to remove are locked first, so a concurrent tenancy.set_tenant_region() choosing
--- one either commits before the count (and is counted) or waits and then finds it gone.
+-- one either commits before the count (and is counted, or under REPEATABLE READ and
+-- SERIALIZABLE found by the foreign key as the region is deleted) or waits and then finds it
+-- gone.
 create or replace function tenancy.configure_regions(p_regions text[])
 returns text[]
 language plpgsql
@@ -42,7 +44,21 @@ begin
             ),
             hint = 'Move those tenants to another region with tenancy.set_tenant_region() first.';
     end loop;
-    delete from tenancy.regions as r where r.region <> all(v_regions);
+    -- One at a time: under REPEATABLE READ and SERIALIZABLE the count above reads the
+    -- transaction's snapshot, and a tenant placed in a region since is found by the foreign key.
+    for v_region in
+        select r.region from tenancy.regions as r where r.region <> all(v_regions) order by r.region
+    loop
+        begin
+            delete from tenancy.regions as r where r.region = v_region;
+        exception when foreign_key_violation then
+            raise exception using
+                errcode = '55000',
+                message = format('region %L is the region of a tenant and cannot be removed', v_region),
+                detail = 'The tenant was placed in it after this transaction''s snapshot was taken.',
+                hint = 'Move those tenants to another region with tenancy.set_tenant_region() first.';
+        end;
+    end loop;
     insert into tenancy.regions (region)
     select u.r from unnest(v_regions) as u (r)
     on conflict (region) do nothing;

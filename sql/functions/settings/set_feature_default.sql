@@ -2,8 +2,9 @@
 
 -- A flag exists once it has a default; tenants may then override it (tenancy.set_feature_flag).
 -- NULL removes the flag, unless a tenant overrides it (55000 naming how many): its row is locked
--- first, so an override being added concurrently either commits before the count or then finds
--- the flag gone (P0002).
+-- first, so an override being added concurrently either commits before the count (and is
+-- counted, or under REPEATABLE READ and SERIALIZABLE found by the foreign key as the flag is
+-- deleted) or waits and then finds the flag gone (P0002).
 create or replace function tenancy.set_feature_default(p_flag text, p_value jsonb)
 returns void
 language plpgsql
@@ -35,7 +36,17 @@ begin
             ),
             hint = 'Remove the overrides with tenancy.set_feature_flag(tenant_id, flag, NULL) first.';
     end if;
-    delete from tenancy.feature_defaults as d where d.flag = v_flag;
+    -- Under REPEATABLE READ and SERIALIZABLE the count reads the transaction's snapshot; an
+    -- override committed since is found by the foreign key.
+    begin
+        delete from tenancy.feature_defaults as d where d.flag = v_flag;
+    exception when foreign_key_violation then
+        raise exception using
+            errcode = '55000',
+            message = format('feature flag %L is overridden for a tenant and cannot be removed', p_flag),
+            detail = 'The override was made after this transaction''s snapshot was taken.',
+            hint = 'Remove the overrides with tenancy.set_feature_flag(tenant_id, flag, NULL) first.';
+    end;
 end
 $$;
 
