@@ -5,7 +5,7 @@
 -- noqa: disable=RF05
 
 begin;
-select plan(99);
+select plan(100);
 
 \ir setup/helpers.psql
 
@@ -386,6 +386,14 @@ select pg_temp.act_as(:'tenant_a', :'member_a');
 select is(
     (select count(*)::int from tenancy.tenant_region_changes), 0, 'a member of A reads no region change'
 );
+reset role;
+set local role tenancy_admin;
+select tenant_id as ignored from tenancy.set_context(:'tenant_a') \gset
+select is(
+    (select count(*)::int from tenancy.tenant_region_changes), 2,
+    'tenancy_admin reads A''s region changes in a context of A'
+);
+reset role;
 select pg_temp.act_as(:'tenant_b', :'owner_b');
 select is(
     (
