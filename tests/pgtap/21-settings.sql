@@ -5,7 +5,7 @@
 -- noqa: disable=RF05
 
 begin;
-select plan(100);
+select plan(102);
 
 \ir setup/helpers.psql
 
@@ -477,6 +477,33 @@ select is(
     array['notes.page_size', 'notes.visible'],
     'a member of A reads A''s overrides'
 );
+-- feature_enabled runs as the caller without a SET clause: a jsonb = the caller puts first on
+-- its search_path is not picked up (a schema of the superuser's stands in for one the caller
+-- may create objects in).
+reset role;
+create schema settings_shadow;
+grant usage on schema settings_shadow to public;
+create function settings_shadow.loud_jsonb_eq(jsonb, jsonb)
+returns boolean
+language plpgsql
+as $$
+begin
+    raise exception 'shadow.= called';
+end
+$$;
+create operator settings_shadow.= (leftarg = jsonb, rightarg = jsonb, function = settings_shadow.loud_jsonb_eq); -- noqa: PRS
+select pg_temp.act_as(:'tenant_a', :'member_a');
+select set_config('search_path', 'settings_shadow, pg_catalog, public', true);
+select throws_ok(
+    $$select '1'::jsonb = '1'::jsonb$$,
+    'P0001',
+    'shadow.= called',
+    'the shadowing jsonb = is picked by an unqualified comparison'
+);
+select is(
+    tenancy.feature_enabled('notes.visible'), true, 'feature_enabled ignores a shadowing jsonb ='
+);
+reset search_path;
 select pg_temp.act_as(:'tenant_b', :'owner_b');
 select is(tenancy.feature_enabled('notes.visible'), false, 'notes.visible is off for B (the default)');
 select is(tenancy.feature_value('notes.page_size'), '{"rows": 20}'::jsonb, 'B''s page size is the default');
