@@ -46,6 +46,8 @@ no_search_path=(
     'tenancy.current_tenant_key()'
     'tenancy.current_user_id()'
     'tenancy.feature_enabled(p_flag text)'
+    'tenancy.feature_value(p_flag text)'
+    'tenancy.require_feature_flag_name(p_flag text)'
     'tenancy.tenant_key_int4(p_key text)'
     'tenancy.tenant_key_int8(p_key text)'
     'tenancy.token_excerpt(p_value text,p_length integer)'

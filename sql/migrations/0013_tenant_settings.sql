@@ -201,10 +201,11 @@ create table tenancy.feature_defaults (
 comment on table tenancy.feature_defaults is
 'pgtenancy: the feature flags of the platform and their default values (set with '
 'tenancy.set_feature_default()). A flag must be here before a tenant can override it. Platform '
-'table: not readable by tenancy_app, which reads flags through tenancy.feature_value().';
+'table, the same for every tenant: readable by the roles that call tenancy.feature_value(), '
+'which runs as its caller.';
 
 revoke all on tenancy.feature_defaults from public;
-grant select on tenancy.feature_defaults to tenancy_admin, tenancy_auditor;
+grant select on tenancy.feature_defaults to tenancy_app, tenancy_admin, tenancy_auditor;
 
 create table tenancy.feature_flags (
     tenant_id uuid not null,
@@ -222,3 +223,6 @@ comment on table tenancy.feature_flags is
 'tenancy.set_feature_flag()). Tenant table: members read their tenant''s overrides.';
 
 revoke all on tenancy.feature_flags from public;
+-- tenancy_app's grant comes with the generated policies (sql/policies/); these roles read it
+-- through tenancy.feature_value() in a context, under the same row level security.
+grant select on tenancy.feature_flags to tenancy_admin, tenancy_auditor;

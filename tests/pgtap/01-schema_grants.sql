@@ -2,7 +2,7 @@
 -- Catalog checks read pg_catalog as the connecting superuser; behaviour is checked as the real roles.
 
 begin;
-select plan(160);
+select plan(165);
 
 -- Ownership --------------------------------------------------------------------------------
 
@@ -138,12 +138,16 @@ from (
     ('tenancy.set_feature_default(text,jsonb)', array['tenancy_admin']),
     ('tenancy.set_feature_flag(uuid,text,jsonb)', array['tenancy_admin']),
     ('tenancy.feature_value(text)', array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']),
-    ('tenancy.feature_enabled(text)', array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service'])
+    ('tenancy.feature_enabled(text)', array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']),
+    (
+        'tenancy.require_feature_flag_name(text)',
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    )
 ) as e (fn, grantees)
 order by e.fn;
 
 -- Effective privileges of each pgtenancy role, inheritance included (tenancy_service inherits
--- tenancy_app): 25 functions x 4 roles.
+-- tenancy_app): 26 functions x 4 roles.
 select
     function_privs_are(
         'tenancy',
@@ -210,6 +214,10 @@ from (
     ),
     (
         'feature_enabled', array['text'],
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    ),
+    (
+        'require_feature_flag_name', array['text'],
         array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
     )
 ) as f (name, args, allowed)

@@ -5,7 +5,7 @@
 -- noqa: disable=RF05
 
 begin;
-select plan(102);
+select plan(107);
 
 \ir setup/helpers.psql
 
@@ -48,6 +48,31 @@ begin
 exception when invalid_parameter_value then
     get stacked diagnostics v_hint = pg_exception_hint;
     return v_hint;
+end
+$$;
+
+-- valid_flag_by_domain(name), valid_flag_by_require(name): whether each spelling of the flag
+-- name rule accepts a name.
+create function pg_temp.valid_flag_by_domain(p_name text)
+returns boolean
+language plpgsql
+as $$
+begin
+    perform p_name::tenancy.feature_flag_name;
+    return true;
+exception when check_violation then
+    return false;
+end
+$$;
+create function pg_temp.valid_flag_by_require(p_name text)
+returns boolean
+language plpgsql
+as $$
+begin
+    perform tenancy.require_feature_flag_name(p_name);
+    return true;
+exception when invalid_parameter_value then
+    return false;
 end
 $$;
 
@@ -422,10 +447,19 @@ select throws_ok(
     'tenancy_app cannot override a flag, not even for its own tenant'
 );
 select throws_ok(
-    'select count(*) from tenancy.feature_defaults',
+    $$update tenancy.feature_defaults set value = 'true'$$,
     '42501',
     'permission denied for table feature_defaults',
-    'tenancy_app cannot read the platform defaults'
+    'tenancy_app cannot change the platform defaults directly'
+);
+select throws_ok(
+    format(
+        $$insert into tenancy.feature_flags (tenant_id, flag, value) values (%L, 'notes.visible', 'true')$$,
+        :'tenant_a'
+    ),
+    '42501',
+    'permission denied for table feature_flags',
+    'tenancy_app cannot write an override directly'
 );
 reset role;
 
@@ -519,9 +553,53 @@ select throws_ok(
     'invalid feature flag name ''Notes Visible''',
     'feature_enabled refuses an invalid flag name'
 );
+-- One rule spelled twice: the domain tenancy.feature_flag_name, and require_feature_flag_name
+-- for feature_value (which must not open a subtransaction). Both accept the same names.
+reset role;
+select is(
+    (
+        select array_agg(n.name order by n.name)
+        from (
+            values ('a'), ('a.b'), ('a_1.b_2.c3'), ('notes.visible'), (repeat('x', 100)), (repeat('x', 101)),
+            ('A'), ('1a'), ('_a'), ('a.'), ('.a'), ('a..b'), ('a-b'), ('a.B'), ('a b'), ('a.1'), ('é'), ('')
+        ) as n (name)
+        where pg_temp.valid_flag_by_domain(n.name) and pg_temp.valid_flag_by_require(n.name)
+    ),
+    array['a', 'a.b', 'a_1.b_2.c3', 'notes.visible', repeat('x', 100)],
+    'the domain and require_feature_flag_name accept the same names'
+);
+select is(
+    (
+        select count(*)::int
+        from (
+            values ('a'), ('a.b'), ('a_1.b_2.c3'), ('notes.visible'), (repeat('x', 100)), (repeat('x', 101)),
+            ('A'), ('1a'), ('_a'), ('a.'), ('.a'), ('a..b'), ('a-b'), ('a.B'), ('a b'), ('a.1'), ('é'), ('')
+        ) as n (name)
+        where pg_temp.valid_flag_by_domain(n.name) is distinct from pg_temp.valid_flag_by_require(n.name)
+    ),
+    0,
+    'the domain and require_feature_flag_name refuse the same names'
+);
+select pg_temp.act_as(:'tenant_b', :'owner_b');
 -- Without a context there is no tenant, so no flag.
 select tenancy.clear_context();
 select is(tenancy.feature_value('notes.page_size'), null, 'without a context a flag has no value');
+reset role;
+-- A role exempt from row level security (here the superuser) reads its context's tenant's
+-- value all the same, not another tenant's override.
+select tenant_id as ignored from tenancy.set_context(:'tenant_b') \gset
+select is(
+    tenancy.feature_value('notes.page_size'), '{"rows": 20}'::jsonb,
+    'a role exempt from row level security in a context of B gets B''s value, not A''s override'
+);
+select tenancy.clear_context();
+set local role tenancy_admin;
+select tenant_id as ignored from tenancy.set_context(:'tenant_a') \gset
+select is(
+    tenancy.feature_value('notes.page_size'), '{"rows": 50}'::jsonb,
+    'tenancy_admin in a context of A reads A''s value'
+);
+select tenancy.clear_context();
 reset role;
 set local role tenancy_auditor;
 select is(tenancy.feature_enabled('notes.visible'), false, 'tenancy_auditor (no context) gets false');
@@ -608,7 +686,14 @@ select lives_ok(
 reset role;
 select pg_temp.act_as(:'tenant_a', :'member_a');
 select is(tenancy.feature_value('notes.visible'), null, 'a removed flag has no value');
-select is_empty('select body from public.settings_notes', 'a removed flag hides the notes again');
+-- In a parallel plan (forced), where no subtransaction may start: the name check of the
+-- not-found path raises nothing for a valid name.
+select set_config(
+    case when current_setting('server_version_num')::int >= 160000 then 'debug_parallel_query' else 'force_parallel_mode' end,
+    'on',
+    true
+);
+select is_empty('select body from public.settings_notes', 'a removed flag hides the notes again (forced parallel)');
 reset role;
 
 select * from finish();

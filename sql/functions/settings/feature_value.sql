@@ -1,37 +1,43 @@
 -- tenancy.feature_value: the value of a feature flag for the current tenant (its override, else the platform default).
 
--- SECURITY DEFINER, with a pinned search_path: the flag tables stay closed to the application
--- (tenancy_app reads neither the platform defaults nor, through these functions, any tenant's
--- overrides but its own), and every role that may query the application's tables can call it
--- from a policy without privileges on them. The tenant is only ever the verified context's:
--- the caller chooses the flag, never the tenant. One statement, the platform default's primary
--- key and the override's (tenant_id, flag) primary key; PL/pgSQL keeps its plan for the session.
--- No exception block (policies may run in parallel plans, which refuse subtransactions), and
--- parallel restricted like the context it reads. A name that is not a valid flag name raises
--- 22023, checked only when nothing was found (stored names are valid), so a typo in a policy is
--- an error, not a silently disabled feature.
+-- Runs as the caller, without a SET clause, so every type, function and operator is
+-- schema-qualified. Not SECURITY DEFINER: a pinned search_path in a function called from a
+-- policy makes PostgreSQL plan the context check (tenancy.context_tenant_id, whose plans record
+-- the search_path they were made under) again at every switch between the caller's path and the
+-- pinned one, twice per statement: measured at about 1,270,000 instructions more per point
+-- lookup (docs/benchmarks.md). As the caller it reads tenancy.feature_flags under that table's
+-- row level security, which shows the current tenant's overrides only, and the platform
+-- defaults, which every role that may evaluate an application's policy may read; the tenant is
+-- the verified context's, also named explicitly, so a role exempt from row level security gets
+-- the same answer. One statement: the platform default's primary key and the override's
+-- (tenant_id, flag) primary key; PL/pgSQL keeps its plan for the session. No exception block
+-- (policies may run in parallel plans, which refuse subtransactions), and parallel restricted
+-- like the context it reads. A name that is not a valid flag name raises 22023, checked only when
+-- nothing was found (stored names are valid) by tenancy.require_feature_flag_name, so a typo in a
+-- policy is an error, not a silently disabled feature.
 create or replace function tenancy.feature_value(p_flag text)
 returns jsonb
 language plpgsql
 stable
 parallel restricted
-security definer
-set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_tenant_id uuid := tenancy.current_tenant_id();
-    v_value jsonb;
+    v_tenant_id pg_catalog.uuid := tenancy.current_tenant_id();
+    v_value pg_catalog.jsonb;
 begin
     if v_tenant_id is null then
-        perform tenancy.checked_feature_flag(p_flag);
+        perform tenancy.require_feature_flag_name(p_flag);
         return null;
     end if;
     select coalesce(f.value, d.value) into v_value
     from tenancy.feature_defaults as d
-    left join tenancy.feature_flags as f on f.tenant_id = v_tenant_id and f.flag = d.flag
-    where d.flag = p_flag;
+    left join tenancy.feature_flags as f
+        on
+            f.tenant_id operator (pg_catalog.=) v_tenant_id
+            and f.flag operator (pg_catalog.=) d.flag
+    where d.flag operator (pg_catalog.=) p_flag;
     if not found then
-        perform tenancy.checked_feature_flag(p_flag);
+        perform tenancy.require_feature_flag_name(p_flag);
     end if;
     return v_value;
 end
