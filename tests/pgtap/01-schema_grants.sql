@@ -132,7 +132,7 @@ from (
         array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
     ),
     ('tenancy.set_branding(jsonb)', array['tenancy_app']),
-    ('tenancy.set_branding(uuid,jsonb)', array['tenancy_admin']),
+    ('tenancy.set_tenant_branding(uuid,jsonb)', array['tenancy_admin']),
     ('tenancy.configure_regions(text[])', array['tenancy_admin']),
     ('tenancy.set_tenant_region(uuid,text)', array['tenancy_admin']),
     ('tenancy.set_feature_default(text,jsonb)', array['tenancy_admin']),
@@ -203,7 +203,7 @@ from (
         array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
     ),
     ('set_branding', array['jsonb'], array['tenancy_app', 'tenancy_service']),
-    ('set_branding', array['uuid', 'jsonb'], array['tenancy_admin']),
+    ('set_tenant_branding', array['uuid', 'jsonb'], array['tenancy_admin']),
     ('configure_regions', array['text[]'], array['tenancy_admin']),
     ('set_tenant_region', array['uuid', 'text'], array['tenancy_admin']),
     ('set_feature_default', array['text', 'jsonb'], array['tenancy_admin']),

@@ -215,9 +215,9 @@ select throws_ok(
 );
 -- The application cannot name a tenant: the two-argument form is tenancy_admin's.
 select throws_ok(
-    format('select tenancy.set_branding(%L::uuid, %L)', :'tenant_b', '{"display_name": "Hijacked"}'),
+    format('select tenancy.set_tenant_branding(%L::uuid, %L)', :'tenant_b', '{"display_name": "Hijacked"}'),
     '42501',
-    'permission denied for function set_branding',
+    'permission denied for function set_tenant_branding',
     'tenancy_app cannot set another tenant''s branding'
 );
 reset role;
@@ -226,18 +226,18 @@ select is(pg_temp.branding_of(:'tenant_b'), '{}'::jsonb, 'the branding of B is u
 -- tenancy_admin sets any tenant's branding; an unknown tenant is P0002.
 set local role tenancy_admin;
 select is(
-    tenancy.set_branding(:'tenant_b', '{"display_name": "Beta", "logo_url": "https://beta.example/l.png"}'),
+    tenancy.set_tenant_branding(:'tenant_b', '{"display_name": "Beta", "logo_url": "https://beta.example/l.png"}'),
     '{"display_name": "Beta", "logo_url": "https://beta.example/l.png"}'::jsonb,
     'tenancy_admin sets the branding of B'
 );
 select throws_ok(
-    format('select tenancy.set_branding(%L::uuid, %L)', '00000000-0000-0000-0000-000000000001', '{}'),
+    format('select tenancy.set_tenant_branding(%L::uuid, %L)', '00000000-0000-0000-0000-000000000001', '{}'),
     'P0002',
     'tenant 00000000-0000-0000-0000-000000000001 does not exist',
     'tenancy_admin cannot brand a tenant that does not exist'
 );
 select throws_ok(
-    format('select tenancy.set_branding(%L::uuid, %L)', :'tenant_b', '{"logo_url": "ftp://beta.example/l.png"}'),
+    format('select tenancy.set_tenant_branding(%L::uuid, %L)', :'tenant_b', '{"logo_url": "ftp://beta.example/l.png"}'),
     '22023',
     'invalid branding field logo_url: "ftp://beta.example/l.png"',
     'tenancy_admin''s call checks the branding too'
