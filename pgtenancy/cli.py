@@ -182,7 +182,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         from .generator import SpecError
 
         try:
-            spec = doctor.load_spec_tables(Path(args.spec))
+            spec = doctor.load_spec_file(Path(args.spec))
         except SpecError as exc:
             print(f"pgtenancy: doctor: {exc}", file=sys.stderr)
             return 2
@@ -319,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--spec",
         metavar="FILE",
-        help="also check that every table this spec lists is a tenant table (lint 0019)",
+        help="also check that every table this spec lists is a tenant table (0019) whose live "
+        "policies are the generated ones (0020), and that it lists every tenant table (0021)",
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument(
