@@ -276,7 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", required=True, help="tenancy.toml")
     p.add_argument("--out", required=True, help="directory for the SQL files")
     p.add_argument("--tests", help="directory for the pgTAP isolation tests")
-    p.add_argument("--check", action="store_true", help="exit 1 when the output is stale")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when the output is stale (files only; pgtenancy doctor --spec checks the "
+        "live database's policies)",
+    )
     p.add_argument("--snapshot", help="render from a catalog snapshot (JSON) instead of a database")
     _add_url(p)
     p.set_defaults(func=cmd_generate)

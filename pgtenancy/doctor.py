@@ -15,7 +15,9 @@ partition or child of a listed or another tenant table).
 
 Lint 0020 renders the generated policies onto a temporary table holding only the tenant column,
 in a transaction that is always rolled back, and compares them with the live ones as PostgreSQL
-stores them: no lock is taken on the user's tables and nothing of theirs changes.
+stores them: nothing of the user's changes, and the only lock taken on their tables is the ACCESS
+SHARE lock of reading a policy's expression (``pg_get_expr``), which the lints without a spec
+take too; it waits only for an ACCESS EXCLUSIVE lock (``ALTER TABLE``, ``DROP``).
 """
 
 from __future__ import annotations
@@ -279,8 +281,9 @@ def drift_findings(conn: psycopg.Connection[tuple[object, ...]], spec: SpecFile)
 
     Tables lint 0019 reports (missing, not tenant tables, secured on another column) are left
     to it. The generated policies are created on a temporary table with the tenant column
-    alone, in a transaction that is always rolled back; the user's tables are not locked. A
-    caller without TEMPORARY on the database gets one INFO finding saying the check was skipped.
+    alone, in a transaction that is always rolled back; the user's tables are only read (ACCESS
+    SHARE). A caller without TEMPORARY on the database gets one INFO finding saying the check
+    was skipped.
     """
     from .generator.catalog import read_snapshot
     from .generator.render import Renderer, qident
@@ -340,7 +343,8 @@ def drift_findings(conn: psycopg.Connection[tuple[object, ...]], spec: SpecFile)
                 )
                 continue
             found += _table_drift(conn, renderer, display, entry, infos[0], number)
-    return found
+    # A child listed itself is also compared as its parent's descendant: report a finding once.
+    return list(dict.fromkeys(found))
 
 
 def _table_drift(
