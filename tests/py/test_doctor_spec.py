@@ -292,3 +292,13 @@ def test_policy_drift_without_temporary_privilege_is_skipped_with_an_info(app_db
             f"revoke usage on schema app from {login}",
             f"drop role {login}",
         )
+
+
+def test_pgtenancys_own_spec_matches_its_own_policies(app_db: str) -> None:
+    """pgtenancy's own spec (sql/tenancy.toml) against a database it migrated: its policies are
+    the generated ones (no 0020); the application's tenant tables are not in that spec (0021)."""
+    found = spec_findings(app_db, testing.repo_root() / "sql" / "tenancy.toml")
+    assert [(f["code"], f["object"]) for f in found] == [
+        ("0021", "app.documents"),
+        ("0021", "app.projects"),
+    ], found
