@@ -212,7 +212,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--check",
         action="store_true",
-        help="write nothing; exit 1 when a generated file is missing, stale or left over",
+        help="write nothing; exit 1 when a generated file is missing, stale or left over (files "
+        "only: pgtenancy doctor --spec checks the live database's policies)",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--database-url", help="database whose catalog the spec is checked against")

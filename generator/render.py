@@ -228,6 +228,17 @@ class Renderer:
         """The policy file of one table."""
         return self._render("policies.sql.j2", self._context(info, spec_display))
 
+    def policy_statements(self, info: TableInfo, spec_display: str, qtable: str) -> str:
+        """The ``create policy`` (and ``comment on policy``) statements of one table's policy
+        file, on the table ``qtable`` names instead (``pgtenancy doctor`` renders them on a
+        temporary table to compare them with the live ones)."""
+        context = self._context(info, spec_display)
+        context["qtable"] = qtable
+        return "\n".join(
+            self._render("policy.sql.j2", {**context, "policy": policy})
+            for policy in policies_for(info.spec)
+        )
+
     def isolation_test(self, info: TableInfo, spec_display: str) -> str:
         """The pgTAP test of one table: one call of ``tenancy_test.tenant_table`` with its data."""
         table = info.spec

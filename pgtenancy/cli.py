@@ -182,7 +182,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         from .generator import SpecError
 
         try:
-            spec = doctor.load_spec_tables(Path(args.spec))
+            spec = doctor.load_spec_file(Path(args.spec))
         except SpecError as exc:
             print(f"pgtenancy: doctor: {exc}", file=sys.stderr)
             return 2
@@ -276,7 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", required=True, help="tenancy.toml")
     p.add_argument("--out", required=True, help="directory for the SQL files")
     p.add_argument("--tests", help="directory for the pgTAP isolation tests")
-    p.add_argument("--check", action="store_true", help="exit 1 when the output is stale")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when the output is stale (files only; pgtenancy doctor --spec checks the "
+        "live database's policies)",
+    )
     p.add_argument("--snapshot", help="render from a catalog snapshot (JSON) instead of a database")
     _add_url(p)
     p.set_defaults(func=cmd_generate)
@@ -319,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--spec",
         metavar="FILE",
-        help="also check that every table this spec lists is a tenant table (lint 0019)",
+        help="also check that every table this spec lists is a tenant table (0019) whose live "
+        "policies are the generated ones (0020), and that it lists every tenant table (0021)",
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument(
