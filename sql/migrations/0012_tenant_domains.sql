@@ -12,8 +12,8 @@
 
 create table tenancy.domain_config (
     singleton boolean not null default true,
-    base_domains text [] not null default '{}',
-    reserved_labels text [] not null default array[
+    base_domains text[] not null default '{}',
+    reserved_labels text[] not null default array[
         'www', 'api', 'app', 'admin', 'mail', 'smtp', 'imap', 'pop', 'ftp', 'ns1', 'ns2', 'mx',
         'dns', 'cdn', 'static', 'assets', 'auth', 'login', 'sso', 'oauth', 'status', 'docs',
         'help', 'support', 'blog', 'dashboard', 'console', 'billing', 'portal', 'dev', 'staging',
@@ -23,7 +23,7 @@ create table tenancy.domain_config (
     updated_at timestamptz not null default pg_catalog.now(),
     constraint domain_config_pkey primary key (singleton),
     constraint domain_config_singleton_check check (singleton),
-    constraint domain_config_slug_grace_check check (slug_grace operator (pg_catalog.>=) interval '0')
+    constraint domain_config_slug_grace_check check (slug_grace operator (pg_catalog.>=) interval '0')  -- noqa: LT01
 );
 insert into tenancy.domain_config default values;
 comment on table tenancy.domain_config is

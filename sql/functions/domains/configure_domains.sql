@@ -7,8 +7,8 @@
 -- a reserved label that is not a DNS label, or that is a tenant's slug (rename it first); a
 -- custom domain of a tenant at or under a new base; a negative grace period.
 create or replace function tenancy.configure_domains(
-    p_base_domains text [],
-    p_reserved text [] default null,
+    p_base_domains text[],
+    p_reserved text[] default null,
     p_slug_grace interval default interval '30 days'
 )
 returns void
@@ -100,12 +100,12 @@ begin
 end
 $$;
 
-comment on function tenancy.configure_domains(text [], text [], interval) is
+comment on function tenancy.configure_domains(text[], text[], interval) is
 'For tenancy_admin: the platform''s base domains (every tenant gets <slug>.<base> for each), the '
 'labels that never name a tenant (NULL: the default list, tenancy.domain_config''s column '
 'default: www, api, app, admin, mail, ...), and how long a renamed slug''s old subdomains keep '
 'resolving (p_slug_grace). 22023 or TN010 naming the value for a bad base domain or label; 22023 '
 'when a reserved label is a tenant''s slug or a custom domain lies inside a new base.';
 
-revoke all on function tenancy.configure_domains(text [], text [], interval) from public;
-grant execute on function tenancy.configure_domains(text [], text [], interval) to tenancy_admin;
+revoke all on function tenancy.configure_domains(text[], text[], interval) from public;
+grant execute on function tenancy.configure_domains(text[], text[], interval) to tenancy_admin;

@@ -37,6 +37,15 @@ begin
     where
         d.tenant_id = p_tenant_id and d.kind = 'platform'
         and (d.expires_at <= now() or (d.expires_at is null and d.hostname <> all(v_hosts)));
+    -- Another tenant's old subdomains on these hostnames, their grace period over, are gone.
+    with gone as (
+        delete from tenancy.domain_claims as c
+        where c.hostname = any(v_hosts) and c.kind = 'platform' and c.expires_at <= now()
+        returning c.tenant_id, c.hostname
+    )
+    delete from tenancy.tenant_domains as d
+    using gone as g
+    where d.tenant_id = g.tenant_id and d.hostname = g.hostname;
     -- Another tenant's row on one of these hostnames: the slug checks keep it from happening.
     select c.hostname into v_taken
     from tenancy.domain_claims as c

@@ -5,7 +5,7 @@
 -- (surrounding whitespace ignored): verified, and the domain resolves. Otherwise a pending or
 -- failed domain is failed (checked again later: the record may not have propagated yet); a
 -- verified one stays verified (the record may be taken down once checked). Returns the status.
-create or replace function tenancy.verify_custom_domain(p_hostname text, p_txt_values text [])
+create or replace function tenancy.verify_custom_domain(p_hostname text, p_txt_values text[])
 returns text
 language plpgsql
 volatile
@@ -50,11 +50,11 @@ begin
 end
 $$;
 
-comment on function tenancy.verify_custom_domain(text, text []) is
+comment on function tenancy.verify_custom_domain(text, text[]) is
 'For tenancy_service: p_txt_values are the TXT strings DNS returned for '
 '_pgtenancy-challenge.<p_hostname>. With the value tenancy.add_custom_domain returned among them '
 'the domain becomes verified and resolves; otherwise a pending or failed domain becomes failed. '
 'Returns the status. P0002 when no tenant claims the domain; TN010 when it is malformed.';
 
-revoke all on function tenancy.verify_custom_domain(text, text []) from public;
-grant execute on function tenancy.verify_custom_domain(text, text []) to tenancy_service;
+revoke all on function tenancy.verify_custom_domain(text, text[]) from public;
+grant execute on function tenancy.verify_custom_domain(text, text[]) to tenancy_service;
