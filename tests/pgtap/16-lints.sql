@@ -27,8 +27,9 @@ select set_eq(
     $$select relid::regclass::text, tenant_column::text, tenant_column_type::text
       from tenancy.lint_tenant_tables$$,
     $$values ('app.documents', 'tenant_id', 'uuid'), ('app.projects', 'tenant_id', 'uuid'),
-        ('app.ledger', 'account_key', 'bigint'), ('tenancy.memberships', 'tenant_id', 'uuid')$$,
-    'lint_tenant_tables: the fixture tables and memberships, each with its tenant column and type'
+        ('app.ledger', 'account_key', 'bigint'), ('tenancy.memberships', 'tenant_id', 'uuid'),
+        ('tenancy.tenant_domains', 'tenant_id', 'uuid')$$,
+    'lint_tenant_tables: the fixture tables, memberships and tenant_domains, each with its tenant column and type'
 );
 create table public.lint_keyed (company_id bigint not null, id integer);
 create policy p on public.lint_keyed

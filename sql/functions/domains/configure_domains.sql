@@ -20,7 +20,7 @@ as $$
 declare
     v_raw text;
     v_host text;
-    v_bases text[] := '{}';
+    v_bases text[] := '{}'::text[];
     v_reserved text[];
     v_conflict text;
     v_tenant_id uuid;
