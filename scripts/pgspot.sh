@@ -45,6 +45,7 @@ no_search_path=(
     'tenancy.current_tenant_id()'
     'tenancy.current_tenant_key()'
     'tenancy.current_user_id()'
+    'tenancy.normalized_host(p_host text)'
     'tenancy.tenant_key_int4(p_key text)'
     'tenancy.tenant_key_int8(p_key text)'
     'tenancy.token_excerpt(p_value text,p_length integer)'

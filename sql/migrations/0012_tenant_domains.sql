@@ -40,9 +40,11 @@ create table tenancy.domain_claims (
     tenant_id uuid not null,
     kind text not null,
     resolves boolean not null default false,
+    tenant_active boolean not null default true,
     expires_at timestamptz,
-    -- The columns resolve_tenant reads ride in the index: an index-only probe.
-    constraint domain_claims_pkey primary key (hostname) include (tenant_id, resolves, expires_at),
+    -- The columns resolve_tenant reads ride in the index: one index-only probe, nothing else.
+    constraint domain_claims_pkey primary key (hostname)
+    include (tenant_id, resolves, tenant_active, expires_at),
     constraint domain_claims_tenant_id_fkey foreign key (tenant_id)
     references tenancy.tenants (id) on delete cascade,
     constraint domain_claims_kind_check check (
@@ -57,6 +59,9 @@ comment on table tenancy.domain_claims is
 comment on column tenancy.domain_claims.resolves is
 'true for a platform subdomain and a verified custom domain; a pending or failed custom domain '
 'holds its hostname without resolving.';
+comment on column tenancy.domain_claims.tenant_active is
+'Whether the tenant is active, kept equal to tenancy.tenants.status = ''active'' by the trigger '
+'tenancy_domain_claims_tenant_status on tenancy.tenants, so resolution reads no other row.';
 comment on column tenancy.domain_claims.expires_at is
 'Set on the subdomains of a renamed slug: they resolve until then (the grace period), and the '
 'slug stays the renamed tenant''s until then.';

@@ -1,7 +1,7 @@
 -- tenancy.resolve_tenant: the tenant a Host header names, or NULL.
 
--- One probe of domain_claims' primary key (an index-only scan: the columns read ride in the
--- index), then the tenant's row by its primary key for its status. Platform subdomains are
+-- One probe of domain_claims' primary key, an index-only scan: the columns read ride in the
+-- index, the tenant's status included (tenant_active, kept by a trigger). Platform subdomains are
 -- materialised there for every base domain, so nothing is derived here: a reserved label, a
 -- multi-level name under a base (a.b.example.com) and an unverified custom domain are simply
 -- not resolvable rows.
@@ -21,12 +21,11 @@ begin
     end if;
     select c.tenant_id into v_tenant_id
     from tenancy.domain_claims as c
-    inner join tenancy.tenants as t on t.id = c.tenant_id
     where
         c.hostname = v_host
         and c.resolves
-        and (c.expires_at is null or c.expires_at > now())
-        and t.status = 'active';
+        and c.tenant_active
+        and (c.expires_at is null or c.expires_at > now());
     return v_tenant_id;
 end
 $$;

@@ -14,12 +14,13 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_slug text;
+    v_status text;
     v_bases text[];
     v_hosts text[];
     v_taken text;
 begin
     select c.base_domains into v_bases from tenancy.domain_config as c for share;
-    select t.slug into v_slug from tenancy.tenants as t where t.id = p_tenant_id;
+    select t.slug, t.status into v_slug, v_status from tenancy.tenants as t where t.id = p_tenant_id;
     if not found then
         raise exception using
             errcode = 'P0002',
@@ -56,8 +57,8 @@ begin
             errcode = '23505',
             message = format('hostname %L is already claimed', v_taken);
     end if;
-    insert into tenancy.domain_claims (hostname, tenant_id, kind, resolves, expires_at)
-    select h.host, p_tenant_id, 'platform', true, null from unnest(v_hosts) as h (host)
+    insert into tenancy.domain_claims (hostname, tenant_id, kind, resolves, tenant_active, expires_at)
+    select h.host, p_tenant_id, 'platform', true, v_status = 'active', null from unnest(v_hosts) as h (host)
     on conflict (hostname) do update set expires_at = null
     where domain_claims.tenant_id = excluded.tenant_id;
     insert into tenancy.tenant_domains (tenant_id, hostname, kind)
