@@ -255,6 +255,30 @@ def cmd_adopt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_domains(args: argparse.Namespace) -> int:
+    from . import domains
+
+    url = _url(args)
+    nameservers = [args.nameserver] if args.nameserver else None
+    resolver = domains.make_resolver(nameservers, port=args.port, timeout=args.timeout)
+    outcomes = domains.verify(url, resolver)
+    errors = 0
+    for o in outcomes:
+        if o.error is not None:
+            errors += 1
+            print(
+                f"pgtenancy: domains verify: {o.hostname}: TXT lookup of {o.txt_name} failed "
+                f"({o.error}); left as it was",
+                file=sys.stderr,
+            )
+        else:
+            seen = f"{len(o.values)} TXT value(s) at {o.txt_name}"
+            print(f"{o.status} {o.hostname} ({seen})")
+    if not outcomes:
+        print("no custom domain to verify")
+    return 1 if errors else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pgtenancy", description="PostgreSQL-native multi-tenancy."
@@ -336,6 +360,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_url(p)
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("domains", help="custom domains: verify their TXT records (DNS)")
+    p.add_argument("action", choices=["verify"])
+    p.add_argument(
+        "--nameserver",
+        metavar="ADDRESS",
+        help="ask this DNS server (an IP address) instead of the system's resolvers",
+    )
+    p.add_argument("--port", type=int, default=53, help="the DNS server's port (default 53)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per lookup (default 5)")
+    _add_url(p)
+    p.set_defaults(func=cmd_domains)
 
     p = sub.add_parser("db", help="a throwaway local cluster for development and tests")
     p.add_argument("action", choices=["start", "stop", "url", "status"])

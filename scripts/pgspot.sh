@@ -48,6 +48,7 @@ no_search_path=(
     'tenancy.feature_enabled(p_flag text)'
     'tenancy.feature_value(p_flag text)'
     'tenancy.require_feature_flag_name(p_flag text)'
+    'tenancy.normalized_host(p_host text)'
     'tenancy.tenant_key_int4(p_key text)'
     'tenancy.tenant_key_int8(p_key text)'
     'tenancy.token_excerpt(p_value text,p_length integer)'

@@ -2,7 +2,7 @@
 -- Catalog checks read pg_catalog as the connecting superuser; behaviour is checked as the real roles.
 
 begin;
-select plan(165);
+select plan(209);
 
 -- Ownership --------------------------------------------------------------------------------
 
@@ -142,12 +142,20 @@ from (
     (
         'tenancy.require_feature_flag_name(text)',
         array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
-    )
+    ),
+    ('tenancy.configure_domains(text[],text[],interval)', array['tenancy_admin']),
+    ('tenancy.rename_tenant_slug(uuid,text)', array['tenancy_admin', 'tenancy_service']),
+    ('tenancy.add_custom_domain(text)', array['tenancy_app']),
+    ('tenancy.verify_custom_domain(text,text[])', array['tenancy_service']),
+    ('tenancy.remove_custom_domain(text)', array['tenancy_app']),
+    ('tenancy.set_primary_domain(text)', array['tenancy_app']),
+    ('tenancy.custom_domains_to_verify()', array['tenancy_service']),
+    ('tenancy.resolve_tenant(text)', array['tenancy_app', 'tenancy_service'])
 ) as e (fn, grantees)
 order by e.fn;
 
 -- Effective privileges of each pgtenancy role, inheritance included (tenancy_service inherits
--- tenancy_app): 26 functions x 4 roles.
+-- tenancy_app): 34 functions x 4 roles.
 select
     function_privs_are(
         'tenancy',
@@ -219,7 +227,15 @@ from (
     (
         'require_feature_flag_name', array['text'],
         array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
-    )
+    ),
+    ('configure_domains', array['text[]', 'text[]', 'interval'], array['tenancy_admin']),
+    ('rename_tenant_slug', array['uuid', 'text'], array['tenancy_admin', 'tenancy_service']),
+    ('add_custom_domain', array['text'], array['tenancy_app', 'tenancy_service']),
+    ('verify_custom_domain', array['text', 'text[]'], array['tenancy_service']),
+    ('remove_custom_domain', array['text'], array['tenancy_app', 'tenancy_service']),
+    ('set_primary_domain', array['text'], array['tenancy_app', 'tenancy_service']),
+    ('custom_domains_to_verify', array[]::text[], array['tenancy_service']),
+    ('resolve_tenant', array['text'], array['tenancy_app', 'tenancy_service'])
 ) as f (name, args, allowed)
 cross join (
     values ('tenancy_app'), ('tenancy_service'), ('tenancy_admin'), ('tenancy_auditor')
@@ -266,6 +282,16 @@ select is_empty(
 select
     table_privs_are(
         'tenancy', 'jwt_config', r.role, array[]::text[], format('%s has no privilege on tenancy.jwt_config', r.role)
+    )
+from (values ('tenancy_app'), ('tenancy_service'), ('tenancy_admin'), ('tenancy_auditor')) as r (role)
+order by r.role;
+
+-- The global hostname map (tenancy.domain_claims) is private to tenancy_owner too: every domain
+-- of every tenant, read by pgtenancy's functions alone.
+select
+    table_privs_are(
+        'tenancy', 'domain_claims', r.role, array[]::text[],
+        format('%s has no privilege on tenancy.domain_claims', r.role)
     )
 from (values ('tenancy_app'), ('tenancy_service'), ('tenancy_admin'), ('tenancy_auditor')) as r (role)
 order by r.role;

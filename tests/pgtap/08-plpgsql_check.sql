@@ -7,7 +7,7 @@ select plan(2);
 create extension if not exists plpgsql_check;
 
 -- Every PL/pgSQL function of tenancy and tenancy_test (the test checks) is checked; trigger
--- functions against a generated tenant table.
+-- functions against a generated tenant table, the one on tenancy.tenants against that table.
 create temporary table checked on commit drop as
 select
     p.oid::regprocedure as fn,
@@ -18,7 +18,11 @@ from pg_catalog.pg_proc as p
 cross join
     lateral plpgsql_check_function_tb(
         p.oid,
-        case when p.prorettype = 'trigger'::regtype then 'app.documents'::regclass else 0 end
+        case
+            when p.oid = 'tenancy.tg_domain_claims_tenant_status()'::regprocedure then 'tenancy.tenants'::regclass
+            when p.prorettype = 'trigger'::regtype then 'app.documents'::regclass
+            else 0
+        end
     ) as r
 where
     p.pronamespace in ('tenancy'::regnamespace, 'tenancy_test'::regnamespace)

@@ -34,6 +34,7 @@ begin
             hint = 'A slug is a lower-case DNS label: 3 to 63 characters of a-z, 0-9 and '
                 'hyphens, starting and ending with a letter or digit.';
     end if;
+    perform tenancy.require_slug_available(v_slug);  -- 22023 when reserved (domains)
     begin
         v_name := btrim(p_name);
     exception when check_violation then
@@ -75,6 +76,7 @@ begin
             errcode = '23505',
             message = format('tenant slug %L is already taken', p_slug);
     end if;
+    perform tenancy.sync_platform_domains(v_tenant_id);  -- <slug>.<base> for every base domain
     -- Without an owner the tenant has no member yet (members come later: an import, invitations).
     if v_owner is not null then
         insert into tenancy.memberships (tenant_id, user_id, role)
@@ -88,7 +90,8 @@ comment on function tenancy.create_tenant(text, text, text, uuid, text) is
 'For tenancy_admin and tenancy_service: creates an active tenant (slug: tenancy.tenant_slug, a '
 'lower-case DNS label of 3-63 characters; name: tenancy.tenant_name, trimmed) whose first owner '
 'is p_owner_user_id (none when NULL), with the id p_id (generated when NULL) and the '
-'application key p_key (tenancy.tenant_key, unique, optional); returns its id.';
+'application key p_key (tenancy.tenant_key, unique, optional); returns its id. A reserved slug '
+'(tenancy.configure_domains) is refused; the tenant gets <slug>.<base> for every base domain.';
 
 revoke all on function tenancy.create_tenant(text, text, text, uuid, text) from public;
 grant execute on function tenancy.create_tenant(text, text, text, uuid, text)
