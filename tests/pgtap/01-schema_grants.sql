@@ -2,7 +2,7 @@
 -- Catalog checks read pg_catalog as the connecting superuser; behaviour is checked as the real roles.
 
 begin;
-select plan(209);
+select plan(214);
 
 -- Ownership --------------------------------------------------------------------------------
 
@@ -150,12 +150,13 @@ from (
     ('tenancy.remove_custom_domain(text)', array['tenancy_app']),
     ('tenancy.set_primary_domain(text)', array['tenancy_app']),
     ('tenancy.custom_domains_to_verify()', array['tenancy_service']),
-    ('tenancy.resolve_tenant(text)', array['tenancy_app', 'tenancy_service'])
+    ('tenancy.resolve_tenant(text)', array['tenancy_app', 'tenancy_service']),
+    ('tenancy.tenant_public_profile(text)', array['tenancy_app', 'tenancy_service'])
 ) as e (fn, grantees)
 order by e.fn;
 
 -- Effective privileges of each pgtenancy role, inheritance included (tenancy_service inherits
--- tenancy_app): 34 functions x 4 roles.
+-- tenancy_app): 35 functions x 4 roles.
 select
     function_privs_are(
         'tenancy',
@@ -235,7 +236,8 @@ from (
     ('remove_custom_domain', array['text'], array['tenancy_app', 'tenancy_service']),
     ('set_primary_domain', array['text'], array['tenancy_app', 'tenancy_service']),
     ('custom_domains_to_verify', array[]::text[], array['tenancy_service']),
-    ('resolve_tenant', array['text'], array['tenancy_app', 'tenancy_service'])
+    ('resolve_tenant', array['text'], array['tenancy_app', 'tenancy_service']),
+    ('tenant_public_profile', array['text'], array['tenancy_app', 'tenancy_service'])
 ) as f (name, args, allowed)
 cross join (
     values ('tenancy_app'), ('tenancy_service'), ('tenancy_admin'), ('tenancy_auditor')

@@ -547,6 +547,24 @@ def test_resolve_tenant_never_fails_otherwise(roles: Roles, domains: None, host:
     assert row[0] is None or isinstance(row[0], uuid.UUID)
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(host=host_text)
+def test_tenant_public_profile_never_fails_otherwise(
+    roles: Roles, domains: None, host: str
+) -> None:
+    with psycopg.connect(roles.app, autocommit=True) as conn:
+        try:
+            found = conn.execute(
+                "select display_name, branding, primary_domain, active "
+                "from tenancy.tenant_public_profile(%s)",
+                (host,),
+            ).fetchall()
+        except psycopg.Error as exc:
+            assert exc.sqlstate == "TN010", (host, exc.sqlstate, str(exc))
+            return
+    assert len(found) <= 1
+
+
 # -- pgtenancy domains verify, against a DNS server of our own ------------------------------
 
 
