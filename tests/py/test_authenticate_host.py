@@ -185,6 +185,33 @@ def test_host_is_checked_before_the_token(roles: Roles, make_tenant: Callable[[]
     assert refusal(roles.app, "garbage", host_of(a)).sqlstate == "TN004"
 
 
+@pytest.mark.parametrize("isolation", ["repeatable read", "serializable"])
+def test_domain_removed_after_the_snapshot_is_a_serialization_failure(
+    roles: Roles, make_tenant: Callable[[], Tenant], isolation: str
+) -> None:
+    """A snapshot older than the domain's removal would still resolve it: 40001, then, retried,
+    TN012. With no change since the snapshot the same transaction authenticates."""
+    a = make_tenant()
+    domain = fresh_domain()
+    token = token_for(a.id, a.owner)
+    _, value = as_owner(roles, a, "select * from tenancy.add_custom_domain(%s)", domain)
+    assert verify(roles, domain, [value]) == "verified"
+    with psycopg.connect(roles.app) as conn:
+        with conn.transaction():
+            conn.execute(f"set transaction isolation level {isolation}")
+            conn.execute("select 1")  # the snapshot
+            row = conn.execute(
+                "select tenant_id from tenancy.authenticate(%s, %s)", (token, domain)
+            ).fetchone()
+            assert row == (a.id,)
+        with pytest.raises(psycopg.errors.SerializationFailure), conn.transaction():
+            conn.execute(f"set transaction isolation level {isolation}")
+            conn.execute("select 1")
+            as_owner(roles, a, "select tenancy.remove_custom_domain(%s)", domain)
+            conn.execute("select tenancy.authenticate(%s, %s)", (token, domain))
+    assert refusal(roles.app, token, domain).sqlstate == "TN012"
+
+
 # -- the Python helpers' host argument ---------------------------------------------------------
 
 
