@@ -13,7 +13,18 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Roles, Tenant, add_member, claims_of, make_jwt, new_user_id, token_for
+from conftest import (
+    JWT_AUDIENCE,
+    JWT_ISSUER,
+    JWT_SECRET,
+    Roles,
+    Tenant,
+    add_member,
+    claims_of,
+    make_jwt,
+    new_user_id,
+    token_for,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
@@ -25,6 +36,7 @@ from pgtenancy import (
     authenticated_transaction,
     pool_authenticated_transaction,
 )
+from pgtenancy.testing.tokens import tenant_token
 
 pytestmark = pytest.mark.usefixtures("domains")  # every base domain configured
 
@@ -59,6 +71,14 @@ def refusal(url: str, token: str | None, host: str | None) -> psycopg.Error:
 
 def no_tenant_token(user: str) -> str:
     return make_jwt(claims_of(Tenant(uuid.uuid4(), "x", user), tenant_id=None))
+
+
+def test_tenant_token_without_tenant_id_is_a_token_for_the_host_form(
+    roles: Roles, make_tenant: Callable[[], Tenant]
+) -> None:
+    a = make_tenant()
+    token = tenant_token(JWT_SECRET, None, a.owner, issuer=JWT_ISSUER, audience=JWT_AUDIENCE)
+    assert authenticate(roles.app, token, host_of(a)) == (a.id, a.owner, "owner")
 
 
 def test_token_for_a_on_bs_host_is_refused_and_on_as_host_accepted(
