@@ -121,7 +121,8 @@ def request_host(host: str | bytes | None) -> str:
     """The raw ``Host`` header as text, for ``tenancy.authenticate(token, host)``.
 
     Raises :class:`RequestError` (status 400) when it is missing or empty, or holds a NUL
-    character (which PostgreSQL text cannot carry). Everything else (case, ``:port``, IP
+    character (which PostgreSQL text cannot carry) or a lone surrogate (a ``str`` no encoding
+    carries: never from a real request). Everything else (case, ``:port``, IP
     literals, malformed names) is for the database to judge: ``TN010`` or ``TN012``.
     """
     text = _text(host)
@@ -129,6 +130,13 @@ def request_host(host: str | bytes | None) -> str:
         raise RequestError("no Host header: the tenant is taken from the host", status=400)
     if "\x00" in text:
         raise RequestError("malformed Host header: it holds a NUL character", status=400)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise RequestError(
+            "malformed Host header: it holds a lone surrogate, which no text encoding carries",
+            status=400,
+        ) from None
     return text
 
 
