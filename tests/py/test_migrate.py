@@ -674,6 +674,13 @@ def test_both_authenticate_signatures_are_installed_and_a_removed_one_is_dropped
             empty_db, "select has_function_privilege('tenancy_admin', %s, 'execute')", (signature,)
         )
 
+    # Their shared body applies first: an upgrade of a live database never runs an authenticate
+    # calling a function that does not exist yet.
+    order = [s.display for s in steps()]
+    assert order.index("functions/context/apply_token.sql") < order.index(
+        "functions/context/authenticate.sql"
+    )
+
     (sql_copy / "functions" / "context" / "authenticate_host.sql").unlink()
     outcome = migrate_mod.migrate_database(empty_db)
     assert outcome.dropped == ["tenancy.authenticate(text,text)"]

@@ -1,7 +1,7 @@
 -- tenancy.authenticate: verify a JWT and set tenant, user and role for the rest of the transaction.
 
 -- The tenant named by the token's tenant_id claim; the host-aware form is
--- authenticate_host.sql. Both share one body, tenancy.authenticate_token.
+-- authenticate_host.sql. Both share one body, tenancy.apply_token.
 create or replace function tenancy.authenticate(p_token text)
 returns table (tenant_id uuid, user_id text, role text)
 language plpgsql
@@ -10,7 +10,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    return query select a.tenant_id, a.user_id, a.role from tenancy.authenticate_token(p_token, null, null) as a;
+    return query select a.tenant_id, a.user_id, a.role from tenancy.apply_token(p_token, null, null) as a;
 end
 $$;
 

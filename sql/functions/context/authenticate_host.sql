@@ -2,7 +2,7 @@
 
 -- The host is resolved first (tenancy.resolve_tenant): a malformed host is TN010 and a host
 -- without a tenant TN012, whatever the token; then the token is verified as by
--- authenticate(p_token) (tenancy.authenticate_token, their shared body), its tenant_id claim
+-- authenticate(p_token) (tenancy.apply_token, their shared body), its tenant_id claim
 -- optional but, when present, the host's tenant. Not called by policies: the exception block (a
 -- subtransaction) is allowed here.
 create or replace function tenancy.authenticate(p_token text, p_host text)
@@ -35,7 +35,7 @@ begin
             hint = 'The host is unknown, reserved, an IP address, a custom domain not verified, or its tenant '
                 'is not active: answer 404.';
     end if;
-    return query select a.tenant_id, a.user_id, a.role from tenancy.authenticate_token(p_token, p_host, v_tenant_id) as a;
+    return query select a.tenant_id, a.user_id, a.role from tenancy.apply_token(p_token, p_host, v_tenant_id) as a;
 end
 $$;
 

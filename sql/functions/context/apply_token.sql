@@ -1,10 +1,13 @@
--- tenancy.authenticate_token: the body of both tenancy.authenticate forms.
+-- tenancy.apply_token: the body of both tenancy.authenticate forms.
+
+-- Named to apply before them (files apply in the order of their paths): upgrading a live
+-- database never runs an authenticate whose body calls a function not yet created.
 
 -- p_host_tenant_id NULL: the tenant is the token's tenant_id claim (required). Otherwise the
 -- tenant is p_host_tenant_id, the one at p_host (named in messages), and the claim, when present,
 -- must name it: the message says which tenant the token names and which the host has, nothing
 -- more (the tenant the claim names is not looked up).
-create or replace function tenancy.authenticate_token(p_token text, p_host text, p_host_tenant_id uuid)
+create or replace function tenancy.apply_token(p_token text, p_host text, p_host_tenant_id uuid)
 returns table (tenant_id uuid, user_id text, role text)
 language plpgsql
 volatile
@@ -88,9 +91,9 @@ begin
 end
 $$;
 
-comment on function tenancy.authenticate_token(text, text, uuid) is
+comment on function tenancy.apply_token(text, text, uuid) is
 'pgtenancy internal: the body of tenancy.authenticate(p_token) (p_host_tenant_id NULL: the '
 'tenant from the tenant_id claim) and tenancy.authenticate(p_token, p_host) (the tenant at the '
 'host; a tenant_id claim must name it).';
 
-revoke all on function tenancy.authenticate_token(text, text, uuid) from public;
+revoke all on function tenancy.apply_token(text, text, uuid) from public;
