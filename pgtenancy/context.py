@@ -62,6 +62,7 @@ ACT = TypeVar("ACT", bound=AsyncConnection[Any])
 
 _SET_CONTEXT = "select tenant_id, user_id, role from tenancy.set_context(%s, %s)"
 _AUTHENTICATE = "select tenant_id, user_id, role from tenancy.authenticate(%s)"
+_AUTHENTICATE_HOST = "select tenant_id, user_id, role from tenancy.authenticate(%s, %s)"
 
 # Pipeline mode needs libpq 14 or newer; without it the helpers take two round trips.
 _PIPELINE = Pipeline.is_supported()
@@ -139,6 +140,16 @@ def _check_token(token: str) -> str:
     if not isinstance(token, str):
         raise TypeError(f"token must be a str, got {type(token).__name__}")
     return token
+
+
+def _authenticate(token: str, host: str | None) -> tuple[str, tuple[Any, ...]]:
+    """The query and parameters of ``tenancy.authenticate``: with a host, its two-argument form."""
+    token = _check_token(token)
+    if host is None:
+        return _AUTHENTICATE, (token,)
+    if not isinstance(host, str):
+        raise TypeError(f"host must be a str, got {type(host).__name__}")
+    return _AUTHENTICATE_HOST, (token, host)
 
 
 # DISCARD ALL cannot run inside a transaction block, so it runs in autocommit. prepare=True:
@@ -232,15 +243,19 @@ def tenant_transaction(
 
 
 def authenticated_transaction(
-    conn: Connection[Any], token: str
+    conn: Connection[Any], token: str, host: str | None = None
 ) -> AbstractContextManager[TenantContext]:
     """Open a transaction on ``conn`` with the tenant and user taken from a JWT.
 
     For applications (login roles in ``tenancy_app``): ``tenancy.authenticate`` verifies the
-    token and the membership. The transaction commits when the block exits normally and rolls
-    back when it raises; the tenant context ends with it.
+    token and the membership. Without ``host`` the tenant is the token's ``tenant_id`` claim;
+    with ``host`` (the request's raw ``Host`` header) it is the tenant at that host
+    (``tenancy.authenticate(token, host)``: ``TN010`` for a malformed host, ``TN012`` for a host
+    without a tenant, ``TN004`` when a ``tenant_id`` claim names another tenant). The
+    transaction commits when the block exits normally and rolls back when it raises; the tenant
+    context ends with it.
     """
-    return _transaction(conn, _AUTHENTICATE, (_check_token(token),))
+    return _transaction(conn, *_authenticate(token, host))
 
 
 @contextmanager
@@ -263,14 +278,14 @@ def pool_tenant_transaction(
 
 
 def pool_authenticated_transaction(
-    pool: ConnectionPool[CT], token: str
+    pool: ConnectionPool[CT], token: str, host: str | None = None
 ) -> AbstractContextManager[tuple[CT, TenantContext]]:
     """Borrow a connection from ``pool`` and run :func:`authenticated_transaction` on it.
 
     Yields ``(conn, context)``; the connection goes back to the pool when the block exits,
     after the transaction has ended.
     """
-    return _pool_transaction(pool, _AUTHENTICATE, (_check_token(token),))
+    return _pool_transaction(pool, *_authenticate(token, host))
 
 
 # -- asynchronous connections --------------------------------------------------------------
@@ -303,10 +318,10 @@ def atenant_transaction(
 
 
 def aauthenticated_transaction(
-    conn: AsyncConnection[Any], token: str
+    conn: AsyncConnection[Any], token: str, host: str | None = None
 ) -> AbstractAsyncContextManager[TenantContext]:
     """Asynchronous :func:`authenticated_transaction`, for ``async with``."""
-    return _atransaction(conn, _AUTHENTICATE, (_check_token(token),))
+    return _atransaction(conn, *_authenticate(token, host))
 
 
 @asynccontextmanager
@@ -325,7 +340,7 @@ def apool_tenant_transaction(
 
 
 def apool_authenticated_transaction(
-    pool: AsyncConnectionPool[ACT], token: str
+    pool: AsyncConnectionPool[ACT], token: str, host: str | None = None
 ) -> AbstractAsyncContextManager[tuple[ACT, TenantContext]]:
     """Asynchronous :func:`pool_authenticated_transaction`, for ``async with``."""
-    return _apool_transaction(pool, _AUTHENTICATE, (_check_token(token),))
+    return _apool_transaction(pool, *_authenticate(token, host))

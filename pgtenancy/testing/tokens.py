@@ -39,7 +39,7 @@ def encode_hs256(claims: Any, secret: str, header: dict[str, Any] | None = None)
 
 def tenant_token(
     secret: str,
-    tenant_id: UUID | str,
+    tenant_id: UUID | str | None,
     user_id: str | UUID,
     *,
     ttl: int = 300,
@@ -49,16 +49,17 @@ def tenant_token(
 ) -> str:
     """A token for ``user_id`` in ``tenant_id`` valid for ``ttl`` seconds (negative: expired).
 
+    ``tenant_id`` None leaves the ``tenant_id`` claim out: a token for
+    ``tenancy.authenticate(token, host)``, where the host names the tenant.
+
     Keep ``ttl`` within the maximum lifetime set with ``tenancy.configure_jwt_limits``, if any:
     tokens whose ``exp - iat`` exceeds it are refused.
     """
     issued = int(time.time()) if now is None else now
-    claims: dict[str, Any] = {
-        "sub": str(user_id),
-        "tenant_id": str(tenant_id),
-        "iat": issued,
-        "exp": issued + ttl,
-    }
+    claims: dict[str, Any] = {"sub": str(user_id)}
+    if tenant_id is not None:
+        claims["tenant_id"] = str(tenant_id)
+    claims.update(iat=issued, exp=issued + ttl)
     if issuer is not None:
         claims["iss"] = issuer
     if audience is not None:

@@ -2,7 +2,7 @@
 -- Catalog checks read pg_catalog as the connecting superuser; behaviour is checked as the real roles.
 
 begin;
-select plan(214);
+select plan(220);
 
 -- Ownership --------------------------------------------------------------------------------
 
@@ -115,6 +115,7 @@ from (
     ('tenancy.configure_jwt(text,text,text)', array['tenancy_admin']),
     ('tenancy.set_context(uuid,text)', array['tenancy_admin', 'tenancy_service']),
     ('tenancy.authenticate(text)', array['tenancy_app']),
+    ('tenancy.authenticate(text,text)', array['tenancy_app']),
     ('tenancy.add_member(text,text)', array['tenancy_app']),
     ('tenancy.set_member_role(text,text)', array['tenancy_app']),
     ('tenancy.remove_member(text)', array['tenancy_app']),
@@ -156,7 +157,7 @@ from (
 order by e.fn;
 
 -- Effective privileges of each pgtenancy role, inheritance included (tenancy_service inherits
--- tenancy_app): 35 functions x 4 roles.
+-- tenancy_app): 36 functions x 4 roles.
 select
     function_privs_are(
         'tenancy',
@@ -183,6 +184,7 @@ from (
     ('configure_jwt', array['text', 'text', 'text'], array['tenancy_admin']),
     ('set_context', array['uuid', 'text'], array['tenancy_admin', 'tenancy_service']),
     ('authenticate', array['text'], array['tenancy_app', 'tenancy_service']),
+    ('authenticate', array['text', 'text'], array['tenancy_app', 'tenancy_service']),
     ('add_member', array['text', 'text'], array['tenancy_app', 'tenancy_service']),
     ('set_member_role', array['text', 'text'], array['tenancy_app', 'tenancy_service']),
     ('remove_member', array['text'], array['tenancy_app', 'tenancy_service']),
@@ -249,6 +251,9 @@ order by f.name, r.role;
 -- The API functions that act on platform tables run as their owner.
 select is_definer('tenancy', 'set_context', array['uuid', 'text'], 'set_context is SECURITY DEFINER');
 select is_definer('tenancy', 'authenticate', array['text'], 'authenticate is SECURITY DEFINER');
+select is_definer(
+    'tenancy', 'authenticate', array['text', 'text'], 'authenticate(p_token, p_host) is SECURITY DEFINER'
+);
 
 -- The policy key must stay inlinable SQL without SECURITY DEFINER, or policies pay per call.
 select isnt_definer(

@@ -653,6 +653,44 @@ def test_resigned_function_leaves_no_stale_overload(empty_db: str, sql_copy: Pat
     assert scalar(empty_db, "select tenancy.zz_extra(1)") == 1
 
 
+def test_both_authenticate_signatures_are_installed_and_a_removed_one_is_dropped(
+    empty_db: str, sql_copy: Path
+) -> None:
+    """authenticate(p_token, p_host) is an overload beside authenticate(p_token): both exist after
+    migrate, each granted to tenancy_app alone; were the host form's definition removed from
+    the sources (or re-signed), the next migrate drops it rather than leave it callable (the
+    mechanism: test_removed_function_is_dropped_with_its_grants and
+    test_resigned_function_leaves_no_stale_overload)."""
+    migrate(empty_db)
+    assert overloads(empty_db, "authenticate") == [
+        "tenancy.authenticate(text)",
+        "tenancy.authenticate(text,text)",
+    ]
+    for signature in ("tenancy.authenticate(text)", "tenancy.authenticate(text, text)"):
+        assert scalar(
+            empty_db, "select has_function_privilege('tenancy_app', %s, 'execute')", (signature,)
+        )
+        assert not scalar(
+            empty_db, "select has_function_privilege('tenancy_admin', %s, 'execute')", (signature,)
+        )
+
+    # Their shared body applies first: an upgrade of a live database never runs an authenticate
+    # calling a function that does not exist yet.
+    order = [s.display for s in steps()]
+    assert order.index("functions/context/apply_token.sql") < order.index(
+        "functions/context/authenticate.sql"
+    )
+
+    (sql_copy / "functions" / "context" / "authenticate_host.sql").unlink()
+    outcome = migrate_mod.migrate_database(empty_db)
+    assert outcome.dropped == ["tenancy.authenticate(text,text)"]
+    assert overloads(empty_db, "authenticate") == ["tenancy.authenticate(text)"]
+    assert scalar(
+        empty_db,
+        "select has_function_privilege('tenancy_app', 'tenancy.authenticate(text)', 'execute')",
+    )
+
+
 def test_removed_function_still_used_is_refused(empty_db: str, sql_copy: Path) -> None:
     path = write_extra(sql_copy, "p_x integer", "integer")
     migrate(empty_db)
