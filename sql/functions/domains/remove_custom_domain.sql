@@ -8,7 +8,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_caller record := tenancy.require_domain_manager();
+    v_caller record := tenancy.require_member_manager('domains');
     v_host text := tenancy.normalized_host(p_hostname);  -- TN010 when malformed
     v_domain record;
 begin

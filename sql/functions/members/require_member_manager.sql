@@ -1,4 +1,4 @@
--- tenancy.require_member_manager: lock the current tenant for a membership change; the caller's current role.
+-- tenancy.require_member_manager: lock the current tenant for a change of its members (or domains); the caller's current role.
 
 -- How membership changes stay correct under concurrency, in every isolation level:
 -- 1. Every change of a tenant's memberships first locks the tenant row (FOR UPDATE), so the
@@ -16,7 +16,9 @@
 -- an admin adds someone; with row locks only changes that touch the same members collide.
 -- The context is read before the lock only to refuse, without taking it, roles that never
 -- manage members; whether the caller may act is decided by the membership read after the lock.
+-- The domain functions take turns the same way: p_what names what is managed in the messages.
 create or replace function tenancy.require_member_manager(
+    p_what text default 'members',
     out tenant_id uuid, out user_id text, out role text
 )
 language plpgsql
@@ -36,8 +38,8 @@ begin
     if role not in ('owner', 'admin', 'service') then
         raise exception using
             errcode = '42501',
-            message = format('role %s of tenant %s cannot manage members', role, tenant_id),
-            hint = 'Only owners and admins manage members.';
+            message = format('role %s of tenant %s cannot manage %s', role, tenant_id, p_what),
+            hint = format('Only owners and admins manage %s.', p_what);
     end if;
     perform 1 from tenancy.tenants as t where t.id = tenant_id for update;
     -- A service context (set_context without a user) has no membership to read again.
@@ -57,16 +59,16 @@ begin
     if role not in ('owner', 'admin') then
         raise exception using
             errcode = '42501',
-            message = format('role %s of tenant %s cannot manage members', role, tenant_id),
-            hint = 'Only owners and admins manage members.';
+            message = format('role %s of tenant %s cannot manage %s', role, tenant_id, p_what),
+            hint = format('Only owners and admins manage %s.', p_what);
     end if;
 end
 $$;
 
-comment on function tenancy.require_member_manager() is
+comment on function tenancy.require_member_manager(text) is
 'pgtenancy internal: TN001 without a context; locks the tenant row, then 42501 unless the '
 'caller''s membership, read again and locked, is owner or admin (or the context is a service '
 'one); 40001 under REPEATABLE READ or SERIALIZABLE when that membership changed after the '
 'snapshot. Returns the tenant, the user and the current role.';
 
-revoke all on function tenancy.require_member_manager() from public;
+revoke all on function tenancy.require_member_manager(text) from public;
