@@ -13,26 +13,6 @@ delete from tenancy.jwt_config;
 \set issuer 'https://auth.example.test'
 \set audience 'pgtenancy-tests'
 
--- jwt(claims, secret, header): a compact JWS signed with HMAC-SHA256 (whatever the header says).
-create function pg_temp.jwt(
-    p_claims jsonb,
-    p_secret text,
-    p_header jsonb default '{"alg": "HS256", "typ": "JWT"}'
-)
-returns text
-language sql
-as $$
-    select s.signing_input || '.' || tenancy.base64url_encode(
-        tenancy.hmac_sha256(convert_to(s.signing_input, 'UTF8'), convert_to(p_secret, 'UTF8'))
-    )
-    from (
-        select
-            tenancy.base64url_encode(convert_to(p_header::text, 'UTF8'))
-            || '.'
-            || tenancy.base64url_encode(convert_to(p_claims::text, 'UTF8')) as signing_input
-    ) as s
-$$;
-
 \ir setup/helpers.psql
 
 select

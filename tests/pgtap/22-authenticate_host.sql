@@ -11,22 +11,6 @@ delete from tenancy.jwt_config;
 
 \set secret 'pgtap-host-secret-0123456789abcdefghijklmnopqrstuvwxyz'
 
--- jwt(claims): a compact JWS signed with HMAC-SHA256 under the test secret.
-create function pg_temp.jwt(p_claims jsonb, p_secret text)
-returns text
-language sql
-as $$
-    select s.signing_input || '.' || tenancy.base64url_encode(
-        tenancy.hmac_sha256(convert_to(s.signing_input, 'UTF8'), convert_to(p_secret, 'UTF8'))
-    )
-    from (
-        select
-            tenancy.base64url_encode(convert_to('{"alg": "HS256", "typ": "JWT"}', 'UTF8'))
-            || '.'
-            || tenancy.base64url_encode(convert_to(p_claims::text, 'UTF8')) as signing_input
-    ) as s
-$$;
-
 \ir setup/helpers.psql
 
 select
