@@ -52,6 +52,7 @@ comment on table tenancy.jwt_issuers is
 comment on column tenancy.jwt_issuers.tenant_claim is
 'The claim naming the tenant (a uuid) when a token is presented without a host: tenant_id unless '
 'the identity provider needs a namespaced claim (e.g. https://example.com/tenant_id).';
+comment on sequence tenancy.jwt_issuers_id_seq is 'pgtenancy: numbers tenancy.jwt_issuers.';
 revoke all on tenancy.jwt_issuers from public;
 
 create table tenancy.jwt_keys (

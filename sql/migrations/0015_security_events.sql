@@ -1,8 +1,9 @@
 -- pgtenancy security events: tenancy.security_events and the failure counters behind lockouts.
 -- tenancy.security_events records failed and refused authentications, lockouts, refused
 -- member management and support access. tenant_id is NULL when no tenant is known (a malformed
--- token, an unknown host), so this is not a generated tenant table: its policies are written
--- here. Owners and admins of a tenant read its events; tenancy_auditor reads all.
+-- token, an unknown host), so this is a platform table, not a tenant table: tenancy_auditor reads
+-- it all, owners and admins of a tenant read their tenant's rows through
+-- tenancy.tenant_security_events(), and no application role reads the table itself.
 -- An event row is written in the transaction of the attempt it describes. So that attempts are
 -- counted even when that transaction rolls back, failures are also counted in sequences, which
 -- PostgreSQL never rolls back: tenancy.auth_failures_total numbers every failure (an event
@@ -30,7 +31,9 @@ create index security_events_tenant_id_idx on tenancy.security_events (tenant_id
 comment on table tenancy.security_events is
 'pgtenancy: security events: failed authentications (attempt numbers every failure, so gaps show '
 'failures whose transaction rolled back), lockouts, refused member management, support access. '
-'Never holds a token or key. Owners and admins of a tenant read its rows; tenancy_auditor all.';
+'Never holds a token or key. Platform table: tenancy_auditor reads all of it; owners and admins '
+'of a tenant read its rows with tenancy.tenant_security_events().';
+comment on column tenancy.security_events.id is 'Event number, in the order events were written.';
 comment on column tenancy.security_events.kind is
 'authentication.failed, authentication.lockout, member_management.refused, support_access.begun, '
 'api_key.created, api_key.revoked, invitation.created, invitation.accepted, invitation.revoked, ...';
@@ -42,15 +45,14 @@ comment on column tenancy.security_events.database_user is
 'function).';
 
 revoke all on tenancy.security_events from public;
-grant select on tenancy.security_events to tenancy_app, tenancy_auditor;
+grant select on tenancy.security_events to tenancy_auditor;
 
-alter table tenancy.security_events enable row level security;
-alter table tenancy.security_events force row level security;
--- Its policies call context functions defined after the migrations: sql/functions/security/security_events_policies.sql.
+comment on sequence tenancy.security_events_id_seq is 'pgtenancy: numbers tenancy.security_events.';
 
 create sequence tenancy.auth_failures_total as bigint;
 comment on sequence tenancy.auth_failures_total is
-'pgtenancy: numbers every failed authentication (never rolled back); see tenancy.security_events.attempt.';
+'pgtenancy: numbers every failed authentication and refused attempt (never rolled back); see '
+'tenancy.security_events.attempt.';
 revoke all on sequence tenancy.auth_failures_total from public;
 
 do $counters$

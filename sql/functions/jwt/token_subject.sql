@@ -11,6 +11,8 @@ declare
     v_claims jsonb := tenancy.verify_jwt(p_token);
     v_user_id tenancy.user_id;
 begin
+    -- Until tenant-owned issuers exist every trusted token speaks for any tenant.
+    perform p_tenant_id;
     begin
         if jsonb_typeof(v_claims -> 'sub') is distinct from 'string' then
             raise exception using errcode = '23514';
