@@ -88,30 +88,35 @@ revoke all on tenancy.jwt_keys from public;
 
 create table tenancy.verified_tokens (
     slot integer not null,
-    token_hash bytea not null,
-    issuer_id bigint not null,
-    kid text not null,
-    subject text not null,
+    token_hash bytea not null default '\x'::bytea,
+    issuer_id bigint,
+    kid text,
+    subject text,
     tenant_claim text,
     issuer_tenant_id uuid,
-    expires_at timestamptz not null,
-    constraint verified_tokens_pkey primary key (slot),
-    constraint verified_tokens_key_fkey foreign key (issuer_id, kid)
-    references tenancy.jwt_keys (issuer_id, kid) on delete cascade
+    expires_at timestamptz not null default '-infinity',
+    constraint verified_tokens_pkey primary key (slot)
 ) with (fillfactor = 50);
-create index verified_tokens_key_idx on tenancy.verified_tokens (issuer_id, kid);
+-- Every slot exists from the start (tenancy.configure_auth adds or drops slots): storing a
+-- verification is an UPDATE of a row no index but the primary key covers (a HOT update, no index
+-- write), and SKIP LOCKED lets a busy slot be passed over instead of waited for.
+insert into tenancy.verified_tokens (slot) select pg_catalog.generate_series(0, 8191);
 comment on table tenancy.verified_tokens is
 'pgtenancy: tokens whose signature and claims were verified, in a fixed number of slots chosen by '
 'the SHA-256 of the token (the token itself is never stored): a later presentation of the same '
-'token costs one index lookup. A slot is overwritten by the next token hashed to it; entries go '
-'with their key (revocation) and are never used past their expiry. Membership and tenant status '
-'are checked on every authentication, never cached.';
+'token costs one index lookup. A slot is overwritten by the next token hashed to it; slots are '
+'emptied when their issuer changes or their key is revoked, and never used past their expiry. '
+'Membership and tenant status are checked on every authentication, never cached.';
+comment on column tenancy.verified_tokens.token_hash is
+'SHA-256 of the token; empty for an empty slot.';
+comment on column tenancy.verified_tokens.expires_at is
+'The token''s exp plus its issuer''s leeway: the slot is not used after it.';
 revoke all on tenancy.verified_tokens from public;
 
 create table tenancy.auth_config (
     singleton boolean not null default true,
     max_token_bytes integer not null default 16384,
-    cache_slots integer not null default 65536,
+    cache_slots integer not null default 8192,
     lockout_failures integer not null default 10,
     lockout_window interval not null default interval '15 minutes',
     updated_at timestamptz not null default pg_catalog.now(),

@@ -222,13 +222,13 @@ select throws_ok(
 select throws_ok(
     format('select tenancy.authenticate(%L)', :'t_alg_none'),
     'TN004',
-    'token algorithm ''none'' is not accepted; only HS256 is',
+    'token algorithm ''none'' is not accepted: HS256, RS256 and ES256 are',
     'alg none is TN004'
 );
 select throws_ok(
     format('select tenancy.authenticate(%L)', :'t_hs512'),
     'TN004',
-    'token algorithm ''HS512'' is not accepted; only HS256 is',
+    'token algorithm ''HS512'' is not accepted: HS256, RS256 and ES256 are',
     'alg HS512 is TN004'
 );
 select throws_ok(

@@ -41,7 +41,8 @@ select
     format(
         '{"sub":"%s","tenant_id":"%s","iat":%s,"exp":%s',
         :'owner_a', :'tenant_a', :now_s, :now_s + 300
-    ) as claims_open
+    ) as claims_open,
+    format('{"sub":"%s","tenant_id":"%s","iat":%s', :'owner_a', :'tenant_a', :now_s) as claims_no_exp
 \gset
 
 select
@@ -52,8 +53,8 @@ select
     pg_temp.signed(
         pg_temp.b64('{"alg":"HS256","typ":"JWT","crit":["exp"]}'), pg_temp.b64(:'claims_open' || '}')
     ) as t_crit,
-    pg_temp.signed(pg_temp.b64(:'header'), pg_temp.b64(:'claims_open' || ',"exp":-1e300}')) as t_exp_negative,
-    pg_temp.signed(pg_temp.b64(:'header'), pg_temp.b64(:'claims_open' || ',"exp":1e400}')) as t_exp_huge,
+    pg_temp.signed(pg_temp.b64(:'header'), pg_temp.b64(:'claims_no_exp' || ',"exp":-1e300}')) as t_exp_negative,
+    pg_temp.signed(pg_temp.b64(:'header'), pg_temp.b64(:'claims_no_exp' || ',"exp":1e400}')) as t_exp_huge,
     pg_temp.signed(pg_temp.b64(:'header'), pg_temp.b64(:'claims_open' || ',"nbf":1e400}')) as t_nbf_huge,
     -- Without iat: only exp - now counts.
     pg_temp.signed(pg_temp.b64(:'header'), pg_temp.b64(format(

@@ -1,12 +1,14 @@
--- tenancy.apply_token: the body of both tenancy.authenticate forms.
+-- tenancy.apply_token: the body of both tenancy.authenticate forms and tenancy.try_authenticate.
 
 -- Named to apply before them (files apply in the order of their paths): upgrading a live
 -- database never runs an authenticate whose body calls a function not yet created.
 
--- p_host_tenant_id NULL: the tenant is the token's tenant_id claim (required). Otherwise the
--- tenant is p_host_tenant_id, the one at p_host (named in messages), and the claim, when present,
--- must name it: the message says which tenant the token names and which the host has, nothing
--- more (the tenant the claim names is not looked up).
+-- The token is verified by tenancy.verified_token (cache, HS256 or a trusted issuer's keys). The
+-- tenant: p_host_tenant_id, the one at p_host (named in messages), when given; else the tenant
+-- of the token's issuer when the issuer is a tenant's own identity provider; else the token's
+-- tenant claim (required then). A tenant claim, when present, must name that tenant: the message
+-- says which tenant the token names and which the host (or issuer) has, nothing more (the tenant
+-- the claim names is not looked up).
 create or replace function tenancy.apply_token(p_token text, p_host text, p_host_tenant_id uuid)
 returns table (tenant_id uuid, user_id text, role text)
 language plpgsql
@@ -15,66 +17,54 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_claims jsonb := tenancy.verify_jwt(p_token);
+    v_user_id text;
+    v_claim_tenant_id uuid;
+    v_issuer_tenant_id uuid;
     v_tenant_id uuid;
-    v_user_id tenancy.user_id;
     v_role text;
     v_status text;
     v_key text;
 begin
-    if p_host_tenant_id is null and (v_claims -> 'sub' is null or v_claims -> 'tenant_id' is null) then
-        raise exception using
-            errcode = 'TN004',
-            message = format(
-                'token claims sub %s and tenant_id %s are required',
-                coalesce(v_claims -> 'sub', '"missing"'::jsonb),
-                coalesce(v_claims -> 'tenant_id', '"missing"'::jsonb)
-            );
-    end if;
-    if v_claims -> 'sub' is null then
-        raise exception using errcode = 'TN004', message = 'token claim sub "missing" is required';
-    end if;
-    -- The subject is the user id verbatim: a JSON string of 1 to 255 characters without control
-    -- characters (tenancy.user_id), whatever the identity provider's format.
-    begin
-        if jsonb_typeof(v_claims -> 'sub') <> 'string' then
-            raise exception using errcode = '23514';
-        end if;
-        v_user_id := v_claims ->> 'sub';
-    exception when check_violation then
-        raise exception using
-            errcode = 'TN004',
-            message = format(
-                'token claim sub %s must be a string of 1 to 255 characters without control characters',
-                tenancy.token_excerpt((v_claims -> 'sub')::text, 300)
-            );
-    end;
-    if v_claims -> 'tenant_id' is not null then
-        begin
-            if jsonb_typeof(v_claims -> 'tenant_id') <> 'string' then
-                raise exception using errcode = '22P02';
-            end if;
-            v_tenant_id := (v_claims ->> 'tenant_id')::uuid;
-        exception when invalid_text_representation then
-            raise exception using
-                errcode = 'TN004',
-                message = format(
-                    'token claim tenant_id %s must be a UUID',
-                    tenancy.token_excerpt((v_claims -> 'tenant_id')::text, 100)
-                );
-        end;
-    end if;
+    select v.subject, v.claim_tenant_id, v.issuer_tenant_id
+    into v_user_id, v_claim_tenant_id, v_issuer_tenant_id
+    from tenancy.verified_token(p_token, p_host, p_host_tenant_id) as v;
     if p_host_tenant_id is not null then
-        if v_tenant_id is distinct from p_host_tenant_id and v_tenant_id is not null then
+        if v_claim_tenant_id is distinct from p_host_tenant_id and v_claim_tenant_id is not null then
             raise exception using
                 errcode = 'TN004',
                 message = format(
                     'token claim tenant_id %s does not name tenant %s of host %L',
-                    v_tenant_id, p_host_tenant_id, tenancy.token_excerpt(p_host, 100)
+                    v_claim_tenant_id, p_host_tenant_id, tenancy.token_excerpt(p_host, 100)
                 ),
                 hint = 'A token names at most the tenant of the host it is presented on.';
         end if;
+        if v_issuer_tenant_id is distinct from p_host_tenant_id and v_issuer_tenant_id is not null then
+            raise exception using
+                errcode = 'TN004',
+                message = format(
+                    'token of the identity provider of tenant %s cannot authenticate into tenant %s of host %L',
+                    v_issuer_tenant_id, p_host_tenant_id, tenancy.token_excerpt(p_host, 100)
+                );
+        end if;
         v_tenant_id := p_host_tenant_id;
+    elsif v_issuer_tenant_id is not null then
+        -- A tenant's own identity provider speaks for that tenant only.
+        if v_claim_tenant_id is distinct from v_issuer_tenant_id and v_claim_tenant_id is not null then
+            raise exception using
+                errcode = 'TN004',
+                message = format(
+                    'token claim tenant_id %s does not name tenant %s, whose identity provider issued it',
+                    v_claim_tenant_id, v_issuer_tenant_id
+                );
+        end if;
+        v_tenant_id := v_issuer_tenant_id;
+    else
+        if v_claim_tenant_id is null then
+            raise exception using
+                errcode = 'TN004',
+                message = format('token claims sub %s and tenant_id "missing" are required', to_jsonb(v_user_id));
+        end if;
+        v_tenant_id := v_claim_tenant_id;
     end if;
     select c.status, c.role, c.key into v_status, v_role, v_key
     from tenancy.context_preconditions(v_tenant_id, v_user_id) as c;
@@ -87,13 +77,13 @@ begin
             message = format('user %L is not a member of tenant %s', v_user_id, v_tenant_id);
     end if;
     perform tenancy.establish_context(v_tenant_id, v_user_id, v_role, v_key);
-    return query select v_tenant_id, v_user_id::text, v_role;
+    return query select v_tenant_id, v_user_id, v_role;
 end
 $$;
 
 comment on function tenancy.apply_token(text, text, uuid) is
 'pgtenancy internal: the body of tenancy.authenticate(p_token) (p_host_tenant_id NULL: the '
-'tenant from the tenant_id claim) and tenancy.authenticate(p_token, p_host) (the tenant at the '
-'host; a tenant_id claim must name it).';
+'tenant of the token''s own-tenant issuer, else of its tenant claim), tenancy.authenticate(p_token, '
+'p_host) (the tenant at the host; a tenant claim must name it) and tenancy.try_authenticate.';
 
 revoke all on function tenancy.apply_token(text, text, uuid) from public;

@@ -44,8 +44,18 @@ begin
         updated_at = now()
     where c.singleton
     returning c.* into v_config;
-    -- A smaller cache leaves slots nothing hashes to any more.
+    -- The cache has exactly cache_slots slots, numbered from 0; the slot of a token is its hash
+    -- modulo their number, so resizing empties every slot.
     delete from tenancy.verified_tokens as t where t.slot >= v_config.cache_slots;
+    insert into tenancy.verified_tokens (slot)
+    select generate_series(0, v_config.cache_slots - 1)
+    on conflict (slot) do nothing;
+    if p_cache_slots is not null then
+        update tenancy.verified_tokens as t
+        set token_hash = '\x'::bytea, issuer_id = null, kid = null, subject = null, tenant_claim = null,
+            issuer_tenant_id = null, expires_at = '-infinity'
+        where t.token_hash <> '\x'::bytea;
+    end if;
     return v_config;
 end
 $$;
