@@ -7,6 +7,7 @@ open a transaction with the tenant set (see :mod:`pgtenancy.context`).
 from __future__ import annotations
 
 from .context import (
+    AuthenticationRefused,
     ContextError,
     TenantContext,
     aauthenticated_transaction,
@@ -24,6 +25,7 @@ from .context import (
 __version__ = "0.2.0.dev0"
 
 __all__ = [
+    "AuthenticationRefused",
     "ContextError",
     "TenantContext",
     "__version__",

@@ -14,7 +14,12 @@ survive the release of that savepoint and last until the caller's transaction en
 tenant would outlive the block and apply to whatever the caller runs next.
 
 Errors raised by the database (``psycopg.errors`` with SQLSTATE ``TN00x``, ``42501`` ...)
-propagate unchanged, after the transaction has been rolled back.
+propagate unchanged, after the transaction has been rolled back. A refused token is the one
+exception: the authenticated helpers call ``tenancy.try_authenticate``, which records the
+refusal as a security event and returns it instead of raising it; the helper commits that
+transaction (no context was set in it, so the event is all it holds) and then raises
+:class:`AuthenticationRefused`, a ``psycopg.DatabaseError`` with the same ``sqlstate`` and
+message as the error ``tenancy.authenticate`` raises.
 
 A pooled connection is shared furniture: temporary objects, holdable cursors, session-level
 settings and prepared statements that one borrower leaves are there for the next.
@@ -37,12 +42,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
-from psycopg import AsyncConnection, AsyncCursor, Connection, Cursor, Pipeline
+from psycopg import AsyncConnection, AsyncCursor, Connection, Cursor, DatabaseError, Pipeline
 from psycopg.pq import TransactionStatus
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 __all__ = [
+    "AuthenticationRefused",
     "ContextError",
     "TenantContext",
     "aauthenticated_transaction",
@@ -60,9 +66,17 @@ __all__ = [
 CT = TypeVar("CT", bound=Connection[Any])
 ACT = TypeVar("ACT", bound=AsyncConnection[Any])
 
-_SET_CONTEXT = "select tenant_id, user_id, role from tenancy.set_context(%s, %s)"
-_AUTHENTICATE = "select tenant_id, user_id, role from tenancy.authenticate(%s)"
-_AUTHENTICATE_HOST = "select tenant_id, user_id, role from tenancy.authenticate(%s, %s)"
+_SET_CONTEXT = (
+    "select tenant_id, user_id, role, null::pg_catalog.text as sqlstate,"
+    " null::pg_catalog.text as message"
+    " from tenancy.set_context(%s, %s)"
+)
+_AUTHENTICATE = (
+    "select tenant_id, user_id, role, sqlstate, message from tenancy.try_authenticate(%s)"
+)
+_AUTHENTICATE_HOST = (
+    "select tenant_id, user_id, role, sqlstate, message from tenancy.try_authenticate(%s, %s)"
+)
 
 # Pipeline mode needs libpq 14 or newer; without it the helpers take two round trips.
 _PIPELINE = Pipeline.is_supported()
@@ -70,6 +84,29 @@ _PIPELINE = Pipeline.is_supported()
 
 class ContextError(RuntimeError):
     """A tenant transaction cannot be opened on this connection in its current state."""
+
+
+class AuthenticationRefused(DatabaseError):
+    """The database refused a token or key: ``sqlstate`` and message as ``tenancy.authenticate``
+    raises them (``TN004`` invalid token, ``TN003`` not a member, ``TN013`` locked out ...).
+
+    Raised after the transaction that recorded the refusal's security event has committed.
+    """
+
+    def __init__(self, sqlstate: str, message: str) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """A row of ``tenancy.set_context`` or ``tenancy.try_authenticate``."""
+
+    tenant_id: UUID | None
+    user_id: str | None
+    role: str | None
+    sqlstate: str | None
+    message: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,10 +235,15 @@ async def areset_session(conn: AsyncConnection[Any]) -> None:
             await conn.set_autocommit(False)
 
 
-def _context_of(row: TenantContext | None) -> TenantContext:
+def _context_of(row: _Outcome | None) -> TenantContext | AuthenticationRefused:
+    """The context a row carries, or the refusal it reports."""
     if row is None:  # the database functions always return one row or raise
         raise ContextError("the database returned no tenant context")
-    return row
+    if row.sqlstate is not None:
+        return AuthenticationRefused(row.sqlstate, row.message or "")
+    if row.tenant_id is None or row.role is None:
+        raise ContextError("the database returned no tenant context")
+    return TenantContext(row.tenant_id, row.user_id, row.role)
 
 
 # -- synchronous connections ---------------------------------------------------------------
@@ -215,7 +257,7 @@ def _transaction(
     # A plain (server-side binding) cursor whatever the connection's cursor_factory: a
     # ClientCursor would put the token into the query text, readable in pg_stat_activity.
     with ExitStack() as stack:
-        cur = stack.enter_context(Cursor(conn, row_factory=class_row(TenantContext)))
+        cur = stack.enter_context(Cursor(conn, row_factory=class_row(_Outcome)))
         if _PIPELINE:
             # BEGIN and the context call leave in one round trip: leaving pipeline mode sends
             # the only Sync and collects both results (an error in either is raised here, and
@@ -226,7 +268,12 @@ def _transaction(
         else:
             stack.enter_context(conn.transaction())
             cur.execute(query, params)
-        yield _context_of(cur.fetchone())
+        outcome = _context_of(cur.fetchone())
+        if isinstance(outcome, TenantContext):
+            yield outcome
+            return
+    # The refusal's transaction has committed, keeping its security event.
+    raise outcome
 
 
 def tenant_transaction(
@@ -297,9 +344,7 @@ async def _atransaction(
 ) -> AsyncIterator[TenantContext]:
     _require_idle(conn)
     async with AsyncExitStack() as stack:
-        cur = await stack.enter_async_context(
-            AsyncCursor(conn, row_factory=class_row(TenantContext))
-        )
+        cur = await stack.enter_async_context(AsyncCursor(conn, row_factory=class_row(_Outcome)))
         if _PIPELINE:
             async with conn.pipeline():  # one round trip, as in _transaction
                 await stack.enter_async_context(conn.transaction())
@@ -307,7 +352,11 @@ async def _atransaction(
         else:
             await stack.enter_async_context(conn.transaction())
             await cur.execute(query, params)
-        yield _context_of(await cur.fetchone())
+        outcome = _context_of(await cur.fetchone())
+        if isinstance(outcome, TenantContext):
+            yield outcome
+            return
+    raise outcome  # after the commit that keeps the refusal's security event
 
 
 def atenant_transaction(

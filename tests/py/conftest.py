@@ -74,6 +74,9 @@ def roles(database_url: str) -> Roles:
         conn.execute(
             "select tenancy.configure_jwt(%s, %s, %s)", (JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE)
         )
+        # Lockouts off: many tests refuse one user's tokens on purpose. The lockout tests set a
+        # limit (the `lockout` fixture of test_lockout.py) and restore this.
+        conn.execute("select tenancy.configure_auth(p_lockout_failures => 0)")
         conn.execute("reset role")
     return Roles(
         superuser=database_url,
