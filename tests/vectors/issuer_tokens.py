@@ -112,6 +112,7 @@ def main() -> None:
         "rs_other_tenant": rs(rsa1, "rsa-1", tenant_id=TENANT_B),
         "rs_untrusted_iss": rs(rsa1, "rsa-1", iss="https://evil.pgtap.test/"),
         "rs_tampered": f"{header_good}.{tampered_body}.{sig_good}",
+        "hs_confusion": hs_confusion,
         "rs_signed_by_ec_key_kid": compact(
             {"alg": "RS256", "typ": "JWT", "kid": "ec-1"}, claims(),
             lambda m: b"\x00" * 256,

@@ -28,6 +28,8 @@ exception when others then
     if not tenancy.authentication_refused(p_token, p_host, v_sqlstate, v_message) and v_sqlstate <> 'TN013' then
         raise;
     end if;
+    -- Whatever context the transaction had before is gone: a refused token leaves none.
+    perform tenancy.clear_context();
     return query select null::uuid, null::text, null::text, v_sqlstate, v_message;
 end
 $$;
@@ -35,7 +37,7 @@ $$;
 comment on function tenancy.try_authenticate(text, text) is
 'For tenancy_app: tenancy.authenticate(p_token) (p_host NULL) or authenticate(p_token, p_host), '
 'except that a refused token (TN002, TN003, TN004, TN010, TN012, TN013, P0002) is returned as '
-'sqlstate and message, with no context set, instead of raised: the authentication.failed event '
+'sqlstate and message, with no context (an earlier one is cleared), instead of raised: the authentication.failed event '
 'stays when the caller commits. Other errors are raised.';
 
 revoke all on function tenancy.try_authenticate(text, text) from public;
