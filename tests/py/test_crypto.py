@@ -1,11 +1,12 @@
 """RS256 and ES256 verification and JWK parsing in SQL, against the ``cryptography`` package.
 
-Fresh random keys every run: RSA of 2048 and 3072 bits with the exponents 65537 and 3, P-256
-keys, and the P-256 keys whose evaluation takes the rare paths of tenancy.es256_verify (Q = G,
-Q = -G, 2G, -2G). Each key goes through tenancy.jwk_key_material as a JWK; every signature made
-by ``cryptography`` verifies, and every single-bit change of the signature or the message is
-refused. Property tests feed arbitrary bytes as signatures and arbitrary JSON as JWKs: the
-verifiers answer false, the parser returns a key or raises 22023, and nothing else ever happens.
+Fresh random keys every run: RSA of 2048 and 3072 bits with the exponents 65537 and 3 (and one
+of 2055 bits), P-256 keys, and the P-256 keys whose evaluation takes the rare paths of
+tenancy.es256_verify (Q = G, Q = -G, 2G, -2G). Each key goes through tenancy.jwk_key_material
+as a JWK; every signature made by ``cryptography`` verifies, and every single-bit change of the
+signature or the message is refused. Property tests feed arbitrary bytes as signatures and
+arbitrary JSON as JWKs: the verifiers answer false, the parser returns a key or raises 22023,
+and nothing else ever happens.
 
 The functions are internal (no pgtenancy role may call them): the superuser connection calls them.
 """
@@ -97,7 +98,11 @@ def some_bits(length: int, rng: random.Random, count: int = 12) -> list[int]:
     return sorted({0, length * 8 - 1, *rng.sample(range(length * 8), count)})
 
 
-@pytest.mark.parametrize(("bits", "exponent"), [(2048, 65537), (3072, 65537), (2048, 3), (3072, 3)])
+@pytest.mark.parametrize(
+    ("bits", "exponent"),
+    # 2055 bits: a modulus that is not a whole number of bytes (257 bytes)
+    [(2048, 65537), (3072, 65537), (2048, 3), (3072, 3), (2055, 65537)],
+)
 def test_rs256_signatures_of_fresh_keys(
     conn: psycopg.Connection[Any], bits: int, exponent: int
 ) -> None:
@@ -108,7 +113,7 @@ def test_rs256_signatures_of_fresh_keys(
         "select modulus, exponent, modulus_bytes from tenancy.jwk_key_material(%s)", (Jsonb(jwk),)
     ).fetchone()
     numbers = key.public_key().public_numbers()
-    assert row == (numbers.n, numbers.e, bits // 8)
+    assert row == (numbers.n, numbers.e, (numbers.n.bit_length() + 7) // 8)
     for length in (0, 1, 43, 1000):
         message = os.urandom(length)
         sig = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
