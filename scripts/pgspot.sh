@@ -48,6 +48,11 @@ no_search_path=(
     'tenancy.feature_enabled(p_flag text)'
     'tenancy.feature_value(p_flag text)'
     'tenancy.require_feature_flag_name(p_flag text)'
+    'tenancy.auth_failure_counter(p_subject text,p_row integer)'
+    'tenancy.secret_hash(p_secret text)'
+    # runs as the caller so that it can tell tenancy_admin from an application (pg_has_role on
+    # current_user) and hand over to the SECURITY DEFINER function that caller may execute
+    'tenancy.set_jwks(p_issuer text,p_jwks jsonb,added integer,removed integer,kept integer,skipped integer)'
     'tenancy.normalized_host(p_host text)'
     'tenancy.tenant_key_int4(p_key text)'
     'tenancy.tenant_key_int8(p_key text)'

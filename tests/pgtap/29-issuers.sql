@@ -78,8 +78,10 @@ select throws_ok(
 );
 reset role;
 select is(
-    (select count(*)::integer from tenancy.jwt_keys as k join tenancy.jwt_issuers as i on i.id = k.issuer_id
-     where i.issuer = :'issuer'),
+    (
+        select count(*)::integer from tenancy.jwt_keys as k inner join tenancy.jwt_issuers as i on k.issuer_id = i.id
+        where i.issuer = :'issuer'
+    ),
     2, 'the refused JWKS left both stored keys'
 );
 
@@ -278,7 +280,10 @@ select results_eq(
 );
 reset role;
 select is(
-    (select count(*)::integer from tenancy.verified_tokens where token_hash = tenancy.secret_hash(:'rs_good')),
+    (
+        select count(*)::integer from tenancy.verified_tokens
+        where token_hash = tenancy.secret_hash(:'rs_good')
+    ),
     1, 'a verified RS256 token is cached under the SHA-256 of the token'
 );
 select is_empty(
@@ -286,12 +291,16 @@ select is_empty(
     'the cache holds no token'
 );
 select is(
-    (select count(*)::integer from tenancy.verified_tokens where token_hash = tenancy.secret_hash(:'hs_confusion')),
+    (
+        select count(*)::integer from tenancy.verified_tokens
+        where token_hash = tenancy.secret_hash(:'hs_confusion')
+    ),
     0, 'a refused token is not cached'
 );
 -- The cached entry is used: a slot holding the token's hash answers without verifying (shown by
 -- giving the entry another subject as the superuser; the next authentication takes it from there).
-update tenancy.verified_tokens set subject = 'auth0|from-the-cache' where token_hash = tenancy.secret_hash(:'rs_good');
+update tenancy.verified_tokens set subject = 'auth0|from-the-cache'
+where token_hash = tenancy.secret_hash(:'rs_good');
 set local role tenancy_app;
 select throws_ok(
     format('select * from tenancy.authenticate(%L)', :'rs_good'),
@@ -299,7 +308,8 @@ select throws_ok(
     'a cached token costs one lookup: its verified claims come from the cache'
 );
 reset role;
-update tenancy.verified_tokens set subject = :'owner_a' where token_hash = tenancy.secret_hash(:'rs_good');
+update tenancy.verified_tokens set subject = :'owner_a'
+where token_hash = tenancy.secret_hash(:'rs_good');
 set local role tenancy_app;
 select results_eq(
     format('select user_id from tenancy.authenticate(%L)', :'rs_good'),
@@ -323,7 +333,10 @@ select results_eq(
 );
 reset role;
 select is(
-    (select count(*)::integer from tenancy.verified_tokens where token_hash = tenancy.secret_hash(:'rs_good')),
+    (
+        select count(*)::integer from tenancy.verified_tokens
+        where token_hash = tenancy.secret_hash(:'rs_good')
+    ),
     0, 'the revoked key''s cached tokens are forgotten at once'
 );
 set local role tenancy_app;

@@ -2,9 +2,9 @@
 
 create or replace function tenancy.configure_issuer(
     p_issuer text,
-    p_audience text [],
+    p_audience text[],
     p_jwks_url text default null,
-    p_algorithms text [] default array['RS256'],
+    p_algorithms text[] default array['RS256'],
     p_leeway interval default interval '60 seconds',
     p_tenant_id uuid default null,
     p_tenant_claim text default 'tenant_id',
@@ -109,7 +109,7 @@ begin
 end
 $$;
 
-comment on function tenancy.configure_issuer(text, text [], text, text [], interval, uuid, text, interval) is
+comment on function tenancy.configure_issuer(text, text[], text, text[], interval, uuid, text, interval) is
 'For tenancy_admin: trusts tokens whose iss is p_issuer, for the audiences p_audience (a token''s '
 'aud must name one), signed with p_algorithms (RS256, ES256) by a key of its JWKS (tenancy.set_jwks, '
 'or fetched from p_jwks_url by pgtenancy jwks sync), with p_leeway of clock skew on exp and nbf. '
@@ -117,5 +117,5 @@ comment on function tenancy.configure_issuer(text, text [], text, text [], inter
 'tenant''s own identity provider, whose tokens authenticate into that tenant only. Changing an '
 'issuer drops its cached verifications. Returns the issuer''s id.';
 
-revoke all on function tenancy.configure_issuer(text, text [], text, text [], interval, uuid, text, interval) from public;
-grant execute on function tenancy.configure_issuer(text, text [], text, text [], interval, uuid, text, interval) to tenancy_admin;
+revoke all on function tenancy.configure_issuer(text, text[], text, text[], interval, uuid, text, interval) from public;
+grant execute on function tenancy.configure_issuer(text, text[], text, text[], interval, uuid, text, interval) to tenancy_admin;

@@ -1,6 +1,6 @@
 -- tenancy.replace_issuer_keys: make a JWKS the whole set of keys of some issuers; rotation and revocation.
 
-create or replace function tenancy.replace_issuer_keys(p_issuer_ids bigint [], p_jwks jsonb)
+create or replace function tenancy.replace_issuer_keys(p_issuer_ids bigint[], p_jwks jsonb)
 returns table (added integer, removed integer, kept integer, skipped integer)
 language plpgsql
 volatile
@@ -95,10 +95,10 @@ begin
 end
 $$;
 
-comment on function tenancy.replace_issuer_keys(bigint [], jsonb) is
+comment on function tenancy.replace_issuer_keys(bigint[], jsonb) is
 'pgtenancy internal: makes the signing keys of JWKS p_jwks the keys of each issuer in '
 'p_issuer_ids: new kids added (rotation), kids no longer published removed with their cached '
 'verifications (revocation), keys of another use or algorithm skipped; 22023 for a malformed set '
 'or key (nothing is changed). Counts per call (added and removed of the last issuer).';
 
-revoke all on function tenancy.replace_issuer_keys(bigint [], jsonb) from public;
+revoke all on function tenancy.replace_issuer_keys(bigint[], jsonb) from public;

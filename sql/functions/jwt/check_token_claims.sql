@@ -1,7 +1,7 @@
 -- tenancy.check_token_claims: refuse a token whose exp, nbf, iat, lifetime, iss or aud is not acceptable.
 
 create or replace function tenancy.check_token_claims(
-    p_claims jsonb, p_leeway interval, p_max_lifetime interval, p_issuer text, p_audience text []
+    p_claims jsonb, p_leeway interval, p_max_lifetime interval, p_issuer text, p_audience text[]
 )
 returns void
 language plpgsql
@@ -129,10 +129,10 @@ begin
 end
 $$;
 
-comment on function tenancy.check_token_claims(jsonb, interval, interval, text, text []) is
+comment on function tenancy.check_token_claims(jsonb, interval, interval, text, text[]) is
 'pgtenancy internal: TN004 naming the claim unless exp is a NumericDate after now (minus '
 'p_leeway), nbf and iat, when present, NumericDates with nbf not after now (plus p_leeway), the '
 'lifetime within p_max_lifetime (from now and from iat; NULL: any), iss equal to p_issuer and aud '
 'naming one of p_audience (each skipped when NULL).';
 
-revoke all on function tenancy.check_token_claims(jsonb, interval, interval, text, text []) from public;
+revoke all on function tenancy.check_token_claims(jsonb, interval, interval, text, text[]) from public;
