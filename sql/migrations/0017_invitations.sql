@@ -39,7 +39,9 @@ create table tenancy.invitations (
     constraint invitations_tenant_id_fkey foreign key (tenant_id)
     references tenancy.tenants (id) on delete cascade,
     constraint invitations_expires_at_check check (expires_at operator (pg_catalog.>) created_at),
-    constraint invitations_accepted_check check ((accepted_at is null) = (accepted_by is null)),
+    constraint invitations_accepted_check check (
+        (accepted_at is null) operator (pg_catalog.=) (accepted_by is null)
+    ),
     constraint invitations_accepted_or_revoked_check check (accepted_at is null or revoked_at is null)
 );
 comment on table tenancy.invitations is

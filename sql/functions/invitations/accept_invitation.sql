@@ -17,9 +17,10 @@
 -- pending: an invitation never changes a role.
 -- Every refusal is counted by tenancy.authentication_failed: an attempt number no rollback takes
 -- back and an authentication.failed event whose details name the function and the invitation.
--- Only refusals that are the user's doing (an email claim that does not match, an attempt while
--- locked out) count towards the user's lockout. Neither token is ever in a message or an event:
--- an invitation is named by its id, an unknown invitation token by its first 12 characters.
+-- Only an email claim that does not match counts towards the (verified) user's lockout. Errors
+-- of the server or the session (55000, 40001, 40P01) and TN013 (the lockout was recorded once)
+-- are neither counted nor recorded, as for authenticate. Neither token is ever in a message or
+-- an event: an invitation is named by its id, an unknown invitation token by 12 characters.
 -- A read-only transaction is refused (25006) before anything is looked at: it could not count.
 create or replace function tenancy.accept_invitation(p_jwt text, p_invitation text)
 returns table (tenant_id uuid, user_id text, role text)
@@ -130,16 +131,18 @@ begin
         );
     exception when others then
         get stacked diagnostics v_sqlstate = returned_sqlstate, v_message = message_text;
-        perform tenancy.authentication_failed(
-            v_sqlstate,
-            v_message,
-            case when v_sqlstate in ('42501', 'TN013') then array['user:' || v_user_id] else '{}'::text [] end,
-            v_tenant_id,
-            v_user_id,
-            null,
-            null,
-            jsonb_build_object('function', 'accept_invitation', 'invitation_id', v_invitation_id)
-        );
+        if v_sqlstate not in ('55000', '40001', '40P01', 'TN013') then
+            perform tenancy.authentication_failed(
+                v_sqlstate,
+                v_message,
+                case when v_sqlstate = '42501' then array['user:' || v_user_id] else '{}'::text [] end,
+                v_tenant_id,
+                v_user_id,
+                null,
+                null,
+                jsonb_build_object('function', 'accept_invitation', 'invitation_id', v_invitation_id)
+            );
+        end if;
         raise;
     end;
     return query select v_tenant_id, v_user_id, v_invitation.role::text;
