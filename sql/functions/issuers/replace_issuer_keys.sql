@@ -11,8 +11,8 @@ declare
     v_issuer text := (select i.issuer from tenancy.jwt_issuers as i where i.id = p_issuer_ids[1]);
     v_jwk jsonb;
     v_kid text;
-    v_kids text [] := '{}';
-    v_jwks jsonb [] := '{}';
+    v_kids text [] := array[]::text [];
+    v_jwks jsonb [] := array[]::jsonb [];
     v_added integer := 0;
     v_removed integer := 0;
     v_kept integer := 0;

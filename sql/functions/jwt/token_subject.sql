@@ -8,31 +8,28 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_claims jsonb := tenancy.verify_jwt(p_token);
-    v_user_id tenancy.user_id;
+    v_subject text;
+    v_issuer_tenant_id uuid;
 begin
-    -- Until tenant-owned issuers exist every trusted token speaks for any tenant.
-    perform p_tenant_id;
-    begin
-        if jsonb_typeof(v_claims -> 'sub') is distinct from 'string' then
-            raise exception using errcode = '23514';
-        end if;
-        v_user_id := v_claims ->> 'sub';
-    exception when check_violation then
+    -- Verified as for the tenant at a host: the tenant's own issuer or a platform-wide one.
+    select v.subject, v.issuer_tenant_id into v_subject, v_issuer_tenant_id
+    from tenancy.verified_token(p_token, null, p_tenant_id) as v;
+    if v_issuer_tenant_id is distinct from p_tenant_id and v_issuer_tenant_id is not null then
         raise exception using
             errcode = 'TN004',
             message = format(
-                'token claim sub %s must be a string of 1 to 255 characters without control characters',
-                tenancy.token_excerpt(coalesce(v_claims -> 'sub', '"missing"'::jsonb)::text, 300)
+                'token of the identity provider of tenant %s cannot speak for a user of tenant %s',
+                v_issuer_tenant_id, p_tenant_id
             );
-    end;
-    return v_user_id;
+    end if;
+    return v_subject;
 end
 $$;
 
 comment on function tenancy.token_subject(text, uuid) is
 'pgtenancy internal: verifies p_token as authenticate does for tenant p_tenant_id (signature, '
-'claims, issuer trusted for that tenant) and returns its subject; TN004 naming the failed check. '
-'Membership is not required (invitations are accepted by users who are not members yet).';
+'claims, an issuer trusted for that tenant; the cache, lockouts) and returns its subject; TN004 '
+'naming the failed check. Membership is not required (invitations are accepted by users who are '
+'not members yet).';
 
 revoke all on function tenancy.token_subject(text, uuid) from public;
