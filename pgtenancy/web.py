@@ -58,6 +58,7 @@ _STATUS_OF_SQLSTATE = {
     "TN004": 401,  # invalid token, or a tenant_id claim naming another tenant
     "TN003": 403,  # not a member of the host's tenant
     "TN002": 403,  # the tenant stopped being active while the request was authenticated
+    "TN013": 429,  # too many failed attempts for this user, key or host: locked out for now
 }
 
 
