@@ -52,6 +52,7 @@ no_search_path=(
     'tenancy.secret_hash(p_secret text)'
     'tenancy.normalized_host(p_host text)'
     'tenancy.support_access_open(p_role text)'
+    'tenancy.support_key_of(p_tenant_id uuid,p_role text)'
     'tenancy.tenant_key_int4(p_key text)'
     'tenancy.tenant_key_int8(p_key text)'
     'tenancy.token_excerpt(p_value text,p_length integer)'

@@ -2,7 +2,7 @@
 -- Catalog checks read pg_catalog as the connecting superuser; behaviour is checked as the real roles.
 
 begin;
-select plan(232);
+select plan(233);
 
 -- Ownership --------------------------------------------------------------------------------
 
@@ -116,6 +116,10 @@ from (
     ('tenancy.set_context(uuid,text)', array['tenancy_service']),
     ('tenancy.begin_support_access(uuid,text,integer)', array['tenancy_admin']),
     ('tenancy.support_access_gaps()', array['tenancy_auditor']),
+    (
+        'tenancy.support_key_of(uuid,text)',
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    ),
     (
         'tenancy.support_access_open(text)',
         array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']

@@ -16,10 +16,6 @@
 -- one that sees two sets of codes. Appending a role keeps every member role's code and gives the
 -- new role service's, so such a transaction's service context can at most read as the new role,
 -- never as more. A role added BEFORE others would renumber them: add roles at the end.
--- Support access (tenancy.begin_support_access) has code 0 and a role naming its expiry and
--- transaction ('support/<expiry>/<xid>'): a hash of the whole role fills the bits above the code,
--- so a value written by hand with a later expiry does not match the stored key. Tested last, it
--- costs the member roles and service nothing.
 do $key_of$
 declare
     v_cases text;
@@ -63,9 +59,6 @@ begin
                 case
                     %s
                     when p_role operator(pg_catalog.=) 'service' then %s
-                    when p_role operator(pg_catalog.~~) 'support/%%'
-                        then pg_catalog.hashtextextended(p_role, 0::pg_catalog.int8)
-                        operator(pg_catalog.&) (-8)::pg_catalog.int8
                 end
             )::pg_catalog.int8
         $body$
@@ -79,8 +72,7 @@ $key_of$;
 comment on function tenancy.context_key_of(uuid, text) is
 'pgtenancy internal: a 64-bit hash of the tenant and the start time of the current transaction '
 'with the role code (the role''s position in tenancy.member_role: owner 1, admin 2, member 3, '
-'viewer 4; service 5) in its low bits; for a support role (support/<expiry>/<xid>) code 0 and a '
-'hash of the role above it; NULL for an unknown role. Stored with setval() by '
+'viewer 4; service 5) in its low bits; NULL for an unknown role. Stored with setval() by '
 'establish_context, compared by context_tenant_id.';
 
 revoke all on function tenancy.context_key_of(uuid, text) from public;

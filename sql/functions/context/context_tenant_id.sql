@@ -44,17 +44,19 @@ begin
     if pg_catalog.currval('tenancy.context_key'::pg_catalog.regclass)
         operator(pg_catalog.=) tenancy.context_key_of(v_tenant_id, v_role)
         and (
-            (p_roles is null and v_role operator(pg_catalog.!~~) 'support/%')
+            p_roles is null
             or v_role operator(pg_catalog.=) 'service'
             or v_role operator(pg_catalog.=) any(p_roles)
         ) then
         return v_tenant_id;
     end if;
-    -- Support access (tenancy.begin_support_access): any role list, while the access holds
-    -- (tenancy.support_access_open). Tested after the member roles, which pay nothing for it.
+    -- Support access (tenancy.begin_support_access): context_key_of gives NULL for its role
+    -- (support/<expiry>/<xid>), so the test above never admits one; its own key, any role list,
+    -- while the access holds (tenancy.support_access_open). Reached only when the member roles'
+    -- test fails: a valid member or service context neither runs nor plans it.
     if v_role operator(pg_catalog.~~) 'support/%'
         and pg_catalog.currval('tenancy.context_key'::pg_catalog.regclass)
-        operator(pg_catalog.=) tenancy.context_key_of(v_tenant_id, v_role)
+        operator(pg_catalog.=) tenancy.support_key_of(v_tenant_id, v_role)
         and tenancy.support_access_open(v_role) then
         return v_tenant_id;
     end if;

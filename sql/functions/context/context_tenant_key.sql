@@ -40,14 +40,16 @@ begin
         return null;
     end if;
     v_role := pg_catalog.split_part(v_value, '|', 3);
-    -- A support context passes any list while its access holds (see context_tenant_id).
     if not (
         (p_roles is null and v_role operator(pg_catalog.!~~) 'support/%')
         or v_role operator(pg_catalog.=) 'service'
         or v_role operator(pg_catalog.=) any(p_roles)
-        or (v_role operator(pg_catalog.~~) 'support/%' and tenancy.support_access_open(v_role))
     ) then
-        return null;
+        -- A support context passes any list while its access holds (see context_tenant_id).
+        -- Planned and run only here, so the member roles' path pays nothing for it.
+        if v_role operator(pg_catalog.!~~) 'support/%' or not tenancy.support_access_open(v_role) then
+            return null;
+        end if;
     end if;
     -- The key: as many characters as the fourth field says, after the fourth '|'; none for a
     -- tenant without a key.

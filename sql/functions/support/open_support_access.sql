@@ -13,8 +13,8 @@
 --    does not, and tenancy.support_access_gaps() shows it to the auditor. A LOG line in the
 --    server log says the same, and stays too;
 -- 2. a context in the tenant with the role support/<expiry>/<xid> (expiry in whole epoch
---    seconds, rounded down; the transaction's id) and no user. The role is bound into the
---    context key (tenancy.context_key_of hashes it), so neither can be changed by hand;
+--    seconds, rounded down; the transaction's id) and no user. The whole role is bound into the
+--    context key (tenancy.support_key_of), so neither can be changed by hand;
 -- 3. SET LOCAL transaction_read_only = on. After the transaction's first query PostgreSQL
 --    refuses SET TRANSACTION READ WRITE and transaction_read_only = off, in a savepoint too, so
 --    every write is refused by the server (25006). Where it can be undone (RESET on PostgreSQL 15,

@@ -1,8 +1,8 @@
 -- tenancy.support_access_open: whether a support role's access still holds in this statement.
 
 -- A support context's role is 'support/<expiry>/<xid>' (tenancy.begin_support_access), bound
--- into the context key, so the values read here are the ones pgtenancy wrote. The access holds
--- while all three are true:
+-- into the context key (tenancy.support_key_of), so the values read here are the ones pgtenancy
+-- wrote. The access holds while all three are true:
 -- * the transaction is read-only. begin_support_access makes it so, and PostgreSQL refuses to
 --   make it read-write again after its first query, except that PostgreSQL 15 lets RESET
 --   transaction_read_only (or set_config(..., NULL, true)) do it, as does rolling back a
