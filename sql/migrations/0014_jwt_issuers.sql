@@ -11,8 +11,8 @@ create table tenancy.jwt_issuers (
     id bigint generated always as identity,
     issuer text not null,
     tenant_id uuid,
-    audience text [] not null,
-    algorithms text [] not null default array['RS256'],
+    audience text[] not null,
+    algorithms text[] not null default array['RS256'],
     leeway interval not null default interval '60 seconds',
     max_lifetime interval,
     tenant_claim text not null default 'tenant_id',
@@ -25,7 +25,7 @@ create table tenancy.jwt_issuers (
     constraint jwt_issuers_tenant_id_fkey foreign key (tenant_id)
     references tenancy.tenants (id) on delete cascade,
     constraint jwt_issuers_issuer_check check (
-        pg_catalog.length(issuer) operator (pg_catalog.>=) 1 and pg_catalog.length(issuer) operator (pg_catalog.<=) 2048
+        pg_catalog.length(issuer) operator (pg_catalog.>=) 1 and pg_catalog.length(issuer) operator (pg_catalog.<=) 2048  -- noqa: LT01
     ),
     constraint jwt_issuers_audience_check check (
         pg_catalog.cardinality(audience) operator (pg_catalog.>) 0
@@ -37,8 +37,8 @@ create table tenancy.jwt_issuers (
         and algorithms operator (pg_catalog.<@) array['RS256', 'ES256']
     ),
     constraint jwt_issuers_leeway_check check (
-        leeway operator (pg_catalog.>=) interval '0'
-        and leeway operator (pg_catalog.<=) interval '5 minutes'
+        leeway operator (pg_catalog.>=) interval '0'  -- noqa: LT01
+        and leeway operator (pg_catalog.<=) interval '5 minutes'  -- noqa: LT01
     ),
     constraint jwt_issuers_max_lifetime_check check (max_lifetime operator (pg_catalog.>) interval '0'),
     constraint jwt_issuers_jwks_url_check check (jwks_url operator (pg_catalog.~) '^https?://[^[:space:]]+$')
@@ -71,13 +71,17 @@ create table tenancy.jwt_keys (
     constraint jwt_keys_issuer_id_fkey foreign key (issuer_id)
     references tenancy.jwt_issuers (id) on delete cascade,
     constraint jwt_keys_kid_check check (
-        pg_catalog.length(kid) operator (pg_catalog.>=) 1 and pg_catalog.length(kid) operator (pg_catalog.<=) 256
+        pg_catalog.length(kid) operator (pg_catalog.>=) 1 and pg_catalog.length(kid) operator (pg_catalog.<=) 256  -- noqa: LT01
     ),
     constraint jwt_keys_material_check check (
-        (kty operator (pg_catalog.=) 'RSA' and alg operator (pg_catalog.=) 'RS256'
-            and modulus is not null and exponent is not null and modulus_bytes is not null)
-        or (kty operator (pg_catalog.=) 'EC' and alg operator (pg_catalog.=) 'ES256'
-            and x is not null and y is not null)
+        (
+            kty operator (pg_catalog.=) 'RSA' and alg operator (pg_catalog.=) 'RS256'
+            and modulus is not null and exponent is not null and modulus_bytes is not null
+        )
+        or (
+            kty operator (pg_catalog.=) 'EC' and alg operator (pg_catalog.=) 'ES256'
+            and x is not null and y is not null
+        )
     )
 );
 comment on table tenancy.jwt_keys is
@@ -118,16 +122,16 @@ create table tenancy.auth_config (
     constraint auth_config_pkey primary key (singleton),
     constraint auth_config_singleton_check check (singleton),
     constraint auth_config_max_token_bytes_check check (
-        max_token_bytes operator (pg_catalog.>=) 1024 and max_token_bytes operator (pg_catalog.<=) 1048576
+        max_token_bytes operator (pg_catalog.>=) 1024 and max_token_bytes operator (pg_catalog.<=) 1048576  -- noqa: LT01
     ),
     constraint auth_config_cache_slots_check check (
-        cache_slots operator (pg_catalog.>=) 0 and cache_slots operator (pg_catalog.<=) 16777216
+        cache_slots operator (pg_catalog.>=) 0 and cache_slots operator (pg_catalog.<=) 16777216  -- noqa: LT01
     ),
     constraint auth_config_lockout_failures_check check (
-        lockout_failures operator (pg_catalog.>=) 0 and lockout_failures operator (pg_catalog.<=) 1000000
+        lockout_failures operator (pg_catalog.>=) 0 and lockout_failures operator (pg_catalog.<=) 1000000  -- noqa: LT01
     ),
     constraint auth_config_lockout_window_check check (
-        lockout_window operator (pg_catalog.>=) interval '1 second' and lockout_window operator (pg_catalog.<=) interval '1 day'
+        lockout_window operator (pg_catalog.>=) interval '1 second' and lockout_window operator (pg_catalog.<=) interval '1 day'  -- noqa: LT01
     )
 );
 insert into tenancy.auth_config default values;

@@ -3,7 +3,7 @@
 create or replace function tenancy.authentication_failed(
     p_sqlstate text,
     p_reason text,
-    p_subjects text [],
+    p_subjects text[],
     p_tenant_id uuid default null,
     p_user_id text default null,
     p_host text default null,
@@ -66,10 +66,10 @@ begin
 end
 $$;
 
-comment on function tenancy.authentication_failed(text, text, text [], uuid, text, text, text, jsonb) is
+comment on function tenancy.authentication_failed(text, text, text[], uuid, text, text, text, jsonb) is
 'pgtenancy internal: numbers a failed attempt (tenancy.auth_failures_total), records it in '
 'tenancy.security_events, counts it for each subject (user:<id>, host:<host>, api_key:<id>) in the '
 'lockout sketch and records one authentication.lockout event when a subject reaches the limit. '
 'The counts survive a rollback of the caller''s transaction; the event rows do not.';
 
-revoke all on function tenancy.authentication_failed(text, text, text [], uuid, text, text, text, jsonb) from public;
+revoke all on function tenancy.authentication_failed(text, text, text[], uuid, text, text, text, jsonb) from public;

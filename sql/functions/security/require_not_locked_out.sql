@@ -1,6 +1,6 @@
 -- tenancy.require_not_locked_out: TN013 when any of the subjects is locked out.
 
-create or replace function tenancy.require_not_locked_out(p_subjects text [])
+create or replace function tenancy.require_not_locked_out(p_subjects text[])
 returns void
 language plpgsql
 stable
@@ -33,8 +33,8 @@ begin
 end
 $$;
 
-comment on function tenancy.require_not_locked_out(text []) is
+comment on function tenancy.require_not_locked_out(text[]) is
 'pgtenancy internal: raises TN013 naming the first subject (user:<id>, host:<host>, api_key:<id>) '
 'that has reached tenancy.auth_config.lockout_failures in the current window.';
 
-revoke all on function tenancy.require_not_locked_out(text []) from public;
+revoke all on function tenancy.require_not_locked_out(text[]) from public;
