@@ -162,9 +162,13 @@ def schema_dump(url: str) -> list[str]:
         for line in out.splitlines()
         if line and not line.startswith(("--", "\\restrict ", "\\unrestrict "))
     ]
-    # tenancy.hmac_sha256 names the schema pgcrypto lives in: public for an installation made by
-    # 0.1.0, its own schema for a fresh one. That one name is all that may differ.
-    return [re.sub(r"\b(public|pgcrypto)\.hmac\(", "<pgcrypto>.hmac(", line) for line in lines]
+    # tenancy.hmac_sha256 and tenancy.random_token name the schema pgcrypto lives in: public for
+    # an installation made by 0.1.0, its own schema for a fresh one. That name is all that may
+    # differ.
+    return [
+        re.sub(r"\b(public|pgcrypto)\.(hmac|gen_random_bytes)\(", r"<pgcrypto>.\2(", line)
+        for line in lines
+    ]
 
 
 def main(argv: list[str]) -> int:
