@@ -33,6 +33,7 @@ while IFS= read -r f; do files+=("$f"); done < <(
 # pgspot checks in their bodies all the same (and tests/pgtap/08-plpgsql_check.sql and the
 # hostile-session tests check with temporary objects).
 no_search_path=(
+    'tenancy.auth_failure_counter(p_subject text,p_row integer)'
     'tenancy.base64url_decode(p_value text)'
     'tenancy.base64url_encode(p_value bytea)'
     'tenancy.claim_number_text(p_value numeric)'
@@ -54,6 +55,8 @@ no_search_path=(
     # current_user) and hand over to the SECURITY DEFINER function that caller may execute
     'tenancy.set_jwks(p_issuer text,p_jwks jsonb,added integer,removed integer,kept integer,skipped integer)'
     'tenancy.normalized_host(p_host text)'
+    'tenancy.support_access_open(p_role text)'
+    'tenancy.support_key_of(p_tenant_id uuid,p_role text)'
     'tenancy.tenant_key_int4(p_key text)'
     'tenancy.tenant_key_int8(p_key text)'
     'tenancy.token_excerpt(p_value text,p_length integer)'

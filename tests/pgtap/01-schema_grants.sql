@@ -2,7 +2,7 @@
 -- Catalog checks read pg_catalog as the connecting superuser; behaviour is checked as the real roles.
 
 begin;
-select plan(220);
+select plan(233);
 
 -- Ownership --------------------------------------------------------------------------------
 
@@ -113,7 +113,17 @@ from (
     ('tenancy.suspend_tenant(uuid)', array['tenancy_admin', 'tenancy_service']),
     ('tenancy.reactivate_tenant(uuid)', array['tenancy_admin', 'tenancy_service']),
     ('tenancy.configure_jwt(text,text,text)', array['tenancy_admin']),
-    ('tenancy.set_context(uuid,text)', array['tenancy_admin', 'tenancy_service']),
+    ('tenancy.set_context(uuid,text)', array['tenancy_service']),
+    ('tenancy.begin_support_access(uuid,text,integer)', array['tenancy_admin']),
+    ('tenancy.support_access_gaps()', array['tenancy_auditor']),
+    (
+        'tenancy.support_key_of(uuid,text)',
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    ),
+    (
+        'tenancy.support_access_open(text)',
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    ),
     ('tenancy.authenticate(text)', array['tenancy_app']),
     ('tenancy.authenticate(text,text)', array['tenancy_app']),
     ('tenancy.add_member(text,text)', array['tenancy_app']),
@@ -182,7 +192,9 @@ from (
     ('suspend_tenant', array['uuid'], array['tenancy_admin', 'tenancy_service']),
     ('reactivate_tenant', array['uuid'], array['tenancy_admin', 'tenancy_service']),
     ('configure_jwt', array['text', 'text', 'text'], array['tenancy_admin']),
-    ('set_context', array['uuid', 'text'], array['tenancy_admin', 'tenancy_service']),
+    ('set_context', array['uuid', 'text'], array['tenancy_service']),
+    ('begin_support_access', array['uuid', 'text', 'integer'], array['tenancy_admin']),
+    ('support_access_gaps', array[]::text[], array['tenancy_auditor']),
     ('authenticate', array['text'], array['tenancy_app', 'tenancy_service']),
     ('authenticate', array['text', 'text'], array['tenancy_app', 'tenancy_service']),
     ('add_member', array['text', 'text'], array['tenancy_app', 'tenancy_service']),
@@ -250,6 +262,9 @@ order by f.name, r.role;
 
 -- The API functions that act on platform tables run as their owner.
 select is_definer('tenancy', 'set_context', array['uuid', 'text'], 'set_context is SECURITY DEFINER');
+select is_definer(
+    'tenancy', 'begin_support_access', array['uuid', 'text', 'integer'], 'begin_support_access is SECURITY DEFINER'
+);
 select is_definer('tenancy', 'authenticate', array['text'], 'authenticate is SECURITY DEFINER');
 select is_definer(
     'tenancy', 'authenticate', array['text', 'text'], 'authenticate(p_token, p_host) is SECURITY DEFINER'

@@ -187,12 +187,14 @@ select results_eq(
     'a service context of tenant B sees B''s project only'
 );
 
--- tenancy_admin may set contexts too.
+-- tenancy_admin may not: an operator reads a tenant's rows through tenancy.begin_support_access
+-- (audited, read-only, time-limited; tests/pgtap/28-support_access.sql). 42501.
 set local role tenancy_admin;
-select results_eq(
-    format('select tenant_id, role from tenancy.set_context(%L)', :'tenant_a'),
-    format('values (%L::uuid, %L::text)', :'tenant_a', 'service'),
-    'tenancy_admin sets a service context'
+select throws_ok(
+    format('select tenancy.set_context(%L)', :'tenant_a'),
+    '42501',
+    'permission denied for function set_context',
+    'tenancy_admin cannot set a context without support access'
 );
 
 -- Suspension in the same transaction ---------------------------------------------------------------

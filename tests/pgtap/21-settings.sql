@@ -412,13 +412,18 @@ select is(
     (select count(*)::int from tenancy.tenant_region_changes), 0, 'a member of A reads no region change'
 );
 reset role;
+-- An operator reads them in a support access to A (read-only for the rest of its transaction:
+-- observed in a savepoint, checked after it).
+savepoint support_reads;  -- noqa: PRS
 set local role tenancy_admin;
-select tenant_id as ignored from tenancy.set_context(:'tenant_a') \gset
-select is(
-    (select count(*)::int from tenancy.tenant_region_changes), 2,
-    'tenancy_admin reads A''s region changes in a context of A'
-);
+select access_number as ignored from tenancy.begin_support_access(:'tenant_a', 'region history', 5) \gset
+select count(*) as admin_region_changes from tenancy.tenant_region_changes \gset
 reset role;
+rollback to savepoint support_reads;
+select is(
+    :'admin_region_changes'::int, 2,
+    'tenancy_admin reads A''s region changes in a support access to A'
+);
 select pg_temp.act_as(:'tenant_b', :'owner_b');
 select is(
     (
@@ -593,14 +598,16 @@ select is(
     'a role exempt from row level security in a context of B gets B''s value, not A''s override'
 );
 select tenancy.clear_context();
+savepoint support_flags;  -- noqa: PRS
 set local role tenancy_admin;
-select tenant_id as ignored from tenancy.set_context(:'tenant_a') \gset
-select is(
-    tenancy.feature_value('notes.page_size'), '{"rows": 50}'::jsonb,
-    'tenancy_admin in a context of A reads A''s value'
-);
-select tenancy.clear_context();
+select access_number as ignored from tenancy.begin_support_access(:'tenant_a', 'flag check', 5) \gset
+select tenancy.feature_value('notes.page_size') as admin_page_size \gset
 reset role;
+rollback to savepoint support_flags;
+select is(
+    :'admin_page_size'::jsonb, '{"rows": 50}'::jsonb,
+    'tenancy_admin in a support access to A reads A''s value'
+);
 set local role tenancy_auditor;
 select is(tenancy.feature_enabled('notes.visible'), false, 'tenancy_auditor (no context) gets false');
 reset role;

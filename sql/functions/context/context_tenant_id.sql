@@ -50,13 +50,24 @@ begin
         ) then
         return v_tenant_id;
     end if;
+    -- Support access (tenancy.begin_support_access): context_key_of gives NULL for its role
+    -- (support/<expiry>/<xid>), so the test above never admits one; its own key, any role list,
+    -- while the access holds (tenancy.support_access_open). Reached only when the member roles'
+    -- test fails: a valid member or service context neither runs nor plans it.
+    if v_role operator(pg_catalog.~~) 'support/%'
+        and pg_catalog.currval('tenancy.context_key'::pg_catalog.regclass)
+        operator(pg_catalog.=) tenancy.support_key_of(v_tenant_id, v_role)
+        and tenancy.support_access_open(v_role) then
+        return v_tenant_id;
+    end if;
     return null;
 end
 $$;
 
 comment on function tenancy.context_tenant_id(text[]) is
 'The current tenant id when the context is valid and its role is one of p_roles (NULL: any '
-'role; a service context passes any list); NULL otherwise. Generated policies call it as '
+'role; a service context passes any list, and so does a support context while its access holds: '
+'read-only transaction, before its expiry); NULL otherwise. Generated policies call it as '
 '(select tenancy.context_tenant_id(array[...])) so it runs once per statement. A hand-written '
 'value whose tenant is not a uuid raises 22P02.';
 

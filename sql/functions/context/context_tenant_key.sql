@@ -41,11 +41,15 @@ begin
     end if;
     v_role := pg_catalog.split_part(v_value, '|', 3);
     if not (
-        p_roles is null
+        (p_roles is null and v_role operator(pg_catalog.!~~) 'support/%')
         or v_role operator(pg_catalog.=) 'service'
         or v_role operator(pg_catalog.=) any(p_roles)
     ) then
-        return null;
+        -- A support context passes any list while its access holds (see context_tenant_id).
+        -- Planned and run only here, so the member roles' path pays nothing for it.
+        if v_role operator(pg_catalog.!~~) 'support/%' or not tenancy.support_access_open(v_role) then
+            return null;
+        end if;
     end if;
     -- The key: as many characters as the fourth field says, after the fourth '|'; none for a
     -- tenant without a key.
@@ -64,7 +68,8 @@ $$;
 
 comment on function tenancy.context_tenant_key(text[]) is
 'The current tenant''s key (tenancy.tenants.key) when the context is valid and its role is one '
-'of p_roles (NULL: any role; a service context passes any list); NULL otherwise, and for a '
+'of p_roles (NULL: any role; a service context passes any list, a support context too while its '
+'access holds); NULL otherwise, and for a '
 'tenant without a key. Generated policies of tables keyed by the tenant key call it in a '
 '(select ...), through tenancy.tenant_key_int8/int4 for number columns, so it runs once per '
 'statement.';

@@ -19,8 +19,13 @@ begin
             hint = 'Start the transaction without READ ONLY; reads stay reads. Hot standbys cannot set a context.';
     end if;
     v_context := tenancy.context_value(p_tenant_id, p_role, p_key, p_user_id);
-    -- Tenant and role, bound to this transaction: what every policy checks.
-    perform setval('tenancy.context_key'::regclass, tenancy.context_key_of(p_tenant_id, p_role), true);
+    -- Tenant and role, bound to this transaction: what every policy checks. A support role
+    -- (tenancy.open_support_access) has a key of its own, over the whole role.
+    if p_role like 'support/%' then
+        perform setval('tenancy.context_key'::regclass, tenancy.support_key_of(p_tenant_id, p_role), true);
+    else
+        perform setval('tenancy.context_key'::regclass, tenancy.context_key_of(p_tenant_id, p_role), true);
+    end if;
     -- The whole value (key and user included), bound to this transaction: what current_user_id() and
     -- context_tenant_key() check.
     -- The fingerprint's 8 bytes, big-endian, as the sequence value (int8send gives them back).

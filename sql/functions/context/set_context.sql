@@ -37,9 +37,11 @@ end
 $$;
 
 comment on function tenancy.set_context(uuid, text) is
-'For tenancy_service and tenancy_admin: sets the tenant (and user, who must be a member) for '
+'For tenancy_service: sets the tenant (and user, who must be a member) for '
 'the rest of the transaction. Without a user the role is service, which every generated '
 'policy admits. Returns tenant_id, user_id, role.';
 
-revoke all on function tenancy.set_context(uuid, text) from public;
-grant execute on function tenancy.set_context(uuid, text) to tenancy_service, tenancy_admin;
+-- Not for tenancy_admin (granted to it before support access existed): an operator reads a
+-- tenant's rows through tenancy.begin_support_access, audited, read-only and time-limited.
+revoke all on function tenancy.set_context(uuid, text) from public, tenancy_admin;
+grant execute on function tenancy.set_context(uuid, text) to tenancy_service;

@@ -17,6 +17,10 @@
 -- The context is read before the lock only to refuse, without taking it, roles that never
 -- manage members; whether the caller may act is decided by the membership read after the lock.
 -- The domain functions take turns the same way: p_what names what is managed in the messages.
+-- Every 42501 goes through tenancy.member_management_refused, which numbers the refusal from
+-- tenancy.auth_failures_total (never rolled back) and records a member_management.refused event
+-- that the error rolls back: the number stays, as a gap in tenancy.security_events.attempt.
+-- A read-only transaction (a support context's) is refused first, 25006.
 create or replace function tenancy.require_member_manager(
     p_what text default 'members',
     out tenant_id uuid, out user_id text, out role text
@@ -35,11 +39,19 @@ begin
             errcode = 'TN001',
             message = 'no tenant context: call tenancy.authenticate() or tenancy.set_context() first';
     end if;
-    if role not in ('owner', 'admin', 'service') then
+    -- Refusals are numbered and recorded (member_management_refused), which needs a read-write
+    -- transaction; so does every change this guards.
+    if current_setting('transaction_read_only') = 'on' then
         raise exception using
-            errcode = '42501',
-            message = format('role %s of tenant %s cannot manage %s', role, tenant_id, p_what),
-            hint = format('Only owners and admins manage %s.', p_what);
+            errcode = '25006',
+            message = format('managing %s of tenant %s needs a read-write transaction', p_what, tenant_id);
+    end if;
+    if role not in ('owner', 'admin', 'service') then
+        perform tenancy.member_management_refused(
+            tenant_id, user_id, role, p_what,
+            format('role %s of tenant %s cannot manage %s', role, tenant_id, p_what),
+            format('Only owners and admins manage %s.', p_what)
+        );
     end if;
     perform 1 from tenancy.tenants as t where t.id = tenant_id for update;
     -- A service context (set_context without a user) has no membership to read again.
@@ -51,22 +63,25 @@ begin
     where m.tenant_id = require_member_manager.tenant_id and m.user_id = require_member_manager.user_id
     for share;
     if not found then
-        raise exception using
-            errcode = '42501',
-            message = format('user %L is no longer a member of tenant %s', user_id, tenant_id),
-            hint = 'The membership was removed after the context was set.';
+        perform tenancy.member_management_refused(
+            tenant_id, user_id, null, p_what,
+            format('user %L is no longer a member of tenant %s', user_id, tenant_id),
+            'The membership was removed after the context was set.'
+        );
     end if;
     if role not in ('owner', 'admin') then
-        raise exception using
-            errcode = '42501',
-            message = format('role %s of tenant %s cannot manage %s', role, tenant_id, p_what),
-            hint = format('Only owners and admins manage %s.', p_what);
+        perform tenancy.member_management_refused(
+            tenant_id, user_id, role, p_what,
+            format('role %s of tenant %s cannot manage %s', role, tenant_id, p_what),
+            format('Only owners and admins manage %s.', p_what)
+        );
     end if;
 end
 $$;
 
 comment on function tenancy.require_member_manager(text) is
-'pgtenancy internal: TN001 without a context; locks the tenant row, then 42501 unless the '
+'pgtenancy internal: TN001 without a context, 25006 in a read-only transaction; locks the '
+'tenant row, then 42501 (numbered from tenancy.auth_failures_total, logged) unless the '
 'caller''s membership, read again and locked, is owner or admin (or the context is a service '
 'one); 40001 under REPEATABLE READ or SERIALIZABLE when that membership changed after the '
 'snapshot. Returns the tenant, the user and the current role.';

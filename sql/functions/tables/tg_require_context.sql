@@ -27,6 +27,16 @@ begin
                 tg_op, tg_table_schema, tg_table_name
             );
     end if;
+    -- Support access (tenancy.begin_support_access) only reads. Its transaction is read-only, so
+    -- PostgreSQL refuses a write when the statement starts; this also refuses a statement that
+    -- made the transaction read-only (and so the access valid) while it ran.
+    if split_part(current_setting('tenancy.context', true), '|', 3) like 'support/%' then
+        raise exception using
+            errcode = '25006',
+            message = format(
+                'support access is read-only: %s on %I.%I is refused', tg_op, tg_table_schema, tg_table_name
+            );
+    end if;
     if v_type = 'uuid' then
         return null;
     end if;
@@ -62,6 +72,7 @@ $$;
 comment on function tenancy.tg_require_context() is
 'Trigger (BEFORE INSERT/UPDATE/DELETE, FOR EACH STATEMENT; arguments: the tenant column and its '
 'type): TN001 when a role subject to row level security writes without a valid tenant context; '
+'25006 in a support context (tenancy.begin_support_access); '
 'TN009 when the column holds the tenant key (bigint, integer, text) and the tenant has none, or '
 'one the column''s type cannot hold.';
 
