@@ -37,6 +37,7 @@ from psycopg.types.json import Jsonb
 
 from pgtenancy import testing
 from pgtenancy.cli import main
+from pgtenancy.jwks import shown
 
 MB = 1_048_576
 
@@ -375,9 +376,12 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def failures(keys: dict[str, Key], good_url: str) -> dict[str, tuple[Reply | str, str]]:
+def failures(
+    keys: dict[str, Key], server: JwksServer, good_url: str
+) -> dict[str, tuple[Reply | str, str]]:
     """Each failing case: what the server answers (or the issuer's URL), and the error."""
     k1, k2 = keys["k1"], keys["k2"]
+    server.replies["/with-credentials"] = Reply(b"", 503)
     good = jwks(k1.jwk(), k2.jwk())
     big = json.dumps({"keys": [k1.jwk()], "padding": "x" * MB}).encode()
     return {
@@ -422,6 +426,10 @@ def failures(keys: dict[str, Key], good_url: str) -> dict[str, tuple[Reply | str
             "refused by the database (22023): JWK 'small' refused: RSA modulus of 1024 bits",
         ),
         "closed port": (f"http://127.0.0.1:{closed_port()}/jwks.json", "ConnectError"),
+        "credentials": (
+            f"http://user:hunter2@127.0.0.1:{server.port}/with-credentials",
+            "HTTP 503 Service Unavailable",
+        ),
         "plain http": ("http://jwks.example.test/jwks.json", "plain http: anyone on the path"),
     }
 
@@ -437,7 +445,7 @@ def test_a_failing_fetch_leaves_the_keys_and_the_other_issuers_alone(
     tenant = make_tenant()
     healthy = make_issuer()
     server.replies[healthy.path] = Reply(jwks(keys["k1"].jwk(), keys["k2"].jwk()))
-    cases = failures(keys, server.url(healthy.path))
+    cases = failures(keys, server, server.url(healthy.path))
     broken: dict[str, Issuer] = {}
     for name, (reply, _) in cases.items():
         if isinstance(reply, Reply):
@@ -467,7 +475,7 @@ def test_a_failing_fetch_leaves_the_keys_and_the_other_issuers_alone(
         (line,) = [x for x in lines if x.startswith(f"pgtenancy: jwks sync: {issuer.issuer}: ")]
         assert error in line, (name, line)
         if not error.startswith("refused by the database"):
-            assert f": {url}: " in line, (name, line)
+            assert f": {shown(url)}: " in line, (name, line)
         assert line.endswith(")") and "; its keys are unchanged (last stored 20" in line, line
         assert (stored(roles, issuer), synced_at(roles, issuer)) == stored_before[name], name
         assert stored(roles, issuer)["k1"] == keys["k1"].jwk()
@@ -476,8 +484,10 @@ def test_a_failing_fetch_leaves_the_keys_and_the_other_issuers_alone(
         assert authenticate(app_conn, tok) == (tenant.id, tenant.owner, "owner"), name
         if isinstance(reply, Reply):
             assert server.hits(issuer.path) == hits[name] + 1, name
-    # Private key material is never repeated.
+    # Private key material and passwords in URLs are never repeated.
     assert keys["k2"].private_jwk()["d"] not in res.stderr
+    assert "hunter2" not in res.stderr
+    assert f"127.0.0.1:{server.port}/with-credentials: HTTP 503" in res.stderr
     # The redirects were not followed: the healthy issuer's document was fetched once.
     assert server.hits(healthy.path) == 1
     # Two fetches cut off at 0.5 s, the others at once.
@@ -585,6 +595,10 @@ def test_refusals_before_anything_is_fetched(
     finally:
         with psycopg.connect(roles.admin, autocommit=True) as conn:
             conn.execute("select tenancy.remove_issuer(%s)", (no_url,))
+    # --watch: a first pass that cannot use the database ends the process.
+    res = run_cli("jwks", "sync", "--watch", "1", "--database-url", roles.app)
+    assert res.returncode == 2
+    assert "permission denied for function jwks_sync_targets" in res.stderr
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     res = run_cli("jwks", "sync", env=env)
     assert res.returncode == 2
