@@ -138,14 +138,17 @@ def fetch(
                 where = response.headers.get("location")
                 raise FetchError(
                     f"HTTP {response.status_code} redirect"
-                    + (f" to {where!r}" if where else "")
+                    + (f" to {_excerpt(where)!r}" if where else "")
                     + ", not followed: configure the final URL as the issuer's JWKS URL"
                 )
             if response.status_code != 200:
-                raise FetchError(f"HTTP {response.status_code} {response.reason_phrase}".rstrip())
+                reason = _excerpt(response.reason_phrase)
+                raise FetchError(f"HTTP {response.status_code} {reason}".rstrip())
             encoding = response.headers.get("content-encoding", "identity").strip().lower()
             if encoding not in ("", "identity"):
-                raise FetchError(f"the body is compressed ({encoding}) although identity was asked")
+                raise FetchError(
+                    f"the body is compressed ({_excerpt(encoding)}) although identity was asked"
+                )
             length = response.headers.get("content-length", "")
             if length.isdigit() and int(length) > max_bytes:
                 raise FetchError(f"the body of {length} bytes is larger than {max_bytes} bytes")
@@ -163,6 +166,11 @@ def fetch(
     return bytes(body)
 
 
+def _excerpt(text: str, limit: int = 200) -> str:
+    """Server-supplied text, cut for messages."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -177,6 +185,8 @@ def parse(body: bytes, allow_empty: bool = False) -> str:
         document = json.loads(text, parse_constant=_no_constant)
     except ValueError as exc:  # json.JSONDecodeError included
         raise FetchError(f"the body is not JSON ({exc})") from None
+    except RecursionError:
+        raise FetchError("the body is not a JWKS: JSON nested too deeply") from None
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise FetchError('the body is not a JWKS: a JSON object with a "keys" array is required')
     if not document["keys"] and not allow_empty:

@@ -406,6 +406,14 @@ def failures(
         "not UTF-8": (Reply(b'{"keys": ["\xff"]}'), "the body is not UTF-8"),
         "not JSON": (Reply(b"<html>maintenance</html>"), "the body is not JSON (Expecting value"),
         "NaN": (Reply(b'{"keys": [], "x": NaN}'), "the body is not JSON (NaN is not JSON)"),
+        "nested": (
+            Reply(b'{"keys": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+            "the body is not a JWKS: JSON nested too deeply",
+        ),
+        "long redirect": (
+            Reply(status=307, headers={"Location": "/" + "x" * 5000}),
+            "HTTP 307 redirect to '/" + "x" * 199 + "...', not followed",
+        ),
         "not a JWKS": (
             Reply(b'{"keys": {}}'),
             'the body is not a JWKS: a JSON object with a "keys"',
