@@ -112,8 +112,10 @@ class JwksServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                outer.requests.append((self.path, dict(self.headers.items())))
+                # The reply is chosen before the request is counted: a counted request has its
+                # answer whatever the test publishes next.
                 reply = outer.replies.get(self.path, Reply(b"not found", 404))
+                outer.requests.append((self.path, dict(self.headers.items())))
                 time.sleep(reply.delay)
                 try:
                     self.send_response(reply.status)
