@@ -279,6 +279,83 @@ def cmd_domains(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+class _Stop(Exception):
+    """SIGTERM ended ``jwks sync --watch``."""
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _Stop
+
+
+def _jwks_round(url: str, args: argparse.Namespace) -> int:
+    """One ``jwks sync`` pass: a line per issuer; 1 when any failed."""
+    from . import jwks
+
+    try:
+        outcomes = jwks.sync(
+            url,
+            args.issuer,
+            allow_empty=args.allow_empty,
+            allow_http=args.allow_http,
+            timeout=args.timeout,
+        )
+    except LookupError as exc:
+        raise UsageError(f"jwks sync: {exc}") from None
+    failed = 0
+    for o in outcomes:
+        if o.error is not None:
+            failed += 1
+            when = o.target.synced_at
+            stored = f"last stored {when.isoformat(' ', 'seconds')}" if when else "none stored yet"
+            print(
+                f"pgtenancy: jwks sync: {o.target.issuer}: {o.error}; its keys are unchanged "
+                f"({stored})",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            print(
+                f"synced {o.target.issuer}: {o.added} added, {o.removed} removed, "
+                f"{o.kept} kept, {o.skipped} skipped",
+                flush=True,
+            )
+    if not outcomes:
+        print("no trusted issuer has a JWKS URL", flush=True)
+    return 1 if failed else 0
+
+
+def cmd_jwks(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    url = _url(args)
+    if not 0 < args.timeout <= 300:
+        raise UsageError(f"jwks sync: --timeout {args.timeout:g} is not from 0 to 300 seconds")
+    if args.watch is None:
+        return _jwks_round(url, args)
+    if args.watch < 1:
+        raise UsageError(f"jwks sync: --watch {args.watch:g} is shorter than 1 second")
+    # The first pass must reach the database (a wrong URL or login fails at once, exit 2);
+    # later passes report a failure and try again at the next one.
+    signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        _jwks_round(url, args)
+        while True:
+            time.sleep(args.watch)
+            try:
+                _jwks_round(url, args)
+            except (UsageError, psycopg.Error) as exc:
+                what = str(exc).strip()
+                what = what if isinstance(exc, UsageError) else f"jwks sync: {what}"
+                print(
+                    f"pgtenancy: {what}; trying again in {args.watch:g} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    except (KeyboardInterrupt, _Stop):
+        return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pgtenancy", description="PostgreSQL-native multi-tenancy."
@@ -372,6 +449,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per lookup (default 5)")
     _add_url(p)
     p.set_defaults(func=cmd_domains)
+
+    p = sub.add_parser(
+        "jwks",
+        help="trusted issuers: fetch their JWKS and store the keys (connect as a tenancy_admin)",
+    )
+    p.add_argument("action", choices=["sync"])
+    p.add_argument(
+        "--issuer",
+        action="append",
+        metavar="ISSUER",
+        help="sync this issuer only (its iss value; repeat for several; default: every issuer "
+        "with a JWKS URL)",
+    )
+    p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="store a JWKS without any usable key, revoking every key of the issuer (refused "
+        "by default: an empty answer is far more often a fault than a revocation)",
+    )
+    p.add_argument(
+        "--allow-http",
+        action="store_true",
+        help="fetch plain http URLs from other hosts than this one (refused by default: anyone "
+        "on the path could replace the keys)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="seconds per fetch, each network step and the whole body (default 10)",
+    )
+    p.add_argument(
+        "--watch",
+        type=float,
+        metavar="SECONDS",
+        help="sync again every SECONDS until stopped (SIGTERM or Ctrl-C; exit 0); without it, "
+        "sync once and exit (1 when any issuer failed): for cron or a systemd timer",
+    )
+    _add_url(p)
+    p.set_defaults(func=cmd_jwks)
 
     p = sub.add_parser("db", help="a throwaway local cluster for development and tests")
     p.add_argument("action", choices=["start", "stop", "url", "status"])
