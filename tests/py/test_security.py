@@ -556,7 +556,7 @@ def test_app_cannot_call_set_context_but_service_can(
     "query",
     [
         "select tenancy.establish_context(%(t)s, %(u)s, 'owner', null)",
-        "select tenancy.verify_jwt('a.b.c')",
+        "select tenancy.verified_token('a.b.c', null, null)",
         "select tenancy.require_active_tenant(%(t)s)",
         "select tenancy.set_tenant_status(%(t)s, 'active', array['suspended'])",
         "select tenancy.suspend_tenant(%(t)s)",

@@ -105,6 +105,8 @@ begin
     returning i.id into v_id;
     -- Tokens verified under the old settings are verified again under the new ones.
     perform tenancy.forget_verified_tokens(v_id, null);
+    -- An HS256 token claiming this issuer's name is refused from now on, cached or not.
+    perform tenancy.forget_verified_tokens(null, null);
     return v_id;
 end
 $$;

@@ -12,11 +12,14 @@ as $$
     update tenancy.verified_tokens as t
     set token_hash = '\x'::bytea, issuer_id = null, kid = null, subject = null, tenant_claim = null,
         issuer_tenant_id = null, expires_at = '-infinity'
-    where t.issuer_id = p_issuer_id and (p_kid is null or t.kid = p_kid)
+    where t.token_hash operator(pg_catalog.<>) '\x'::bytea
+        and t.issuer_id is not distinct from p_issuer_id
+        and (p_kid is null or t.kid operator(pg_catalog.=) p_kid)
 $$;
 
 comment on function tenancy.forget_verified_tokens(bigint, text) is
 'pgtenancy internal: empties the verified-token cache slots holding tokens of issuer p_issuer_id '
-'(of its key p_kid only, when not NULL), so that they are verified again or refused.';
+'(of its key p_kid only, when not NULL; p_issuer_id NULL: the HS256 tokens of the shared secret), '
+'so that they are verified again or refused.';
 
 revoke all on function tenancy.forget_verified_tokens(bigint, text) from public;

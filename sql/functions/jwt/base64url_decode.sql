@@ -16,7 +16,7 @@ as $$
     -- substr() count the characters of the whole string first (several times slower).
     -- Characters outside the alphabet pass this test and make decode() raise 22023.
     -- decode() also accepts '=' padding, whitespace and the '+/' alphabet: callers that need
-    -- the one canonical spelling refuse those characters first (verify_jwt does, once for the
+    -- the one canonical spelling refuse those characters first (decode_token does, once for the
     -- whole token, which costs less than the same test on each part here).
     -- OPERATOR() syntax has no precedence of its own: every step is parenthesised.
     select case

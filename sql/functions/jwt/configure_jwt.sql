@@ -34,6 +34,8 @@ begin
             issuer = excluded.issuer,
             audience = excluded.audience,
             updated_at = excluded.updated_at;
+    -- HS256 tokens verified under the old settings are verified again under the new ones.
+    perform tenancy.forget_verified_tokens(null, null);
 end
 $$;
 

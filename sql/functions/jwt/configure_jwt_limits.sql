@@ -22,6 +22,8 @@ begin
             message = 'JWT verification is not configured',
             hint = 'Call tenancy.configure_jwt(secret) first.';
     end if;
+    -- HS256 tokens verified under the old settings are verified again under the new ones.
+    perform tenancy.forget_verified_tokens(null, null);
 end
 $$;
 

@@ -5,17 +5,19 @@
 --    (25006) before the token is looked at: it could never hold a context, and an attempt made
 --    there would answer whether the token is valid without the failure being counted;
 -- 2. the verified-token cache: the SHA-256 of the token picks one slot; a slot holding that
---    hash, unexpired, answers at the cost of one index lookup;
+--    hash, unexpired, answers at the cost of one index lookup (HS256 tokens and issuers' tokens
+--    alike; the lockout counters are still read);
 -- 3. otherwise the token is decoded (tenancy.decode_token: one canonical spelling, no repeated
 --    member names), its claimed user and the host are checked against the lockout counters
 --    (TN013) before any signature is computed, and then
---    - alg HS256: the shared secret of tenancy.configure_jwt (tenancy.verify_jwt), never for a
+--    - alg HS256: the shared secret of tenancy.configure_jwt, never for a
 --      token whose iss names a trusted issuer (an HS256 token signed with that issuer's public
 --      key as the secret would otherwise pass wherever the secret leaks or is guessed);
 --    - alg RS256 or ES256: the issuer is the trusted one named by iss, for the tenant at the host
 --      when there is one; the key is the issuer's key named by kid, of that algorithm; then the
---      claims, with the issuer's leeway, lifetime and audiences; a verified token is cached
---      (under READ COMMITTED: a slot another transaction is writing is skipped, not waited for);
+--      claims, with the issuer's leeway, lifetime and audiences;
+--    a verified token is cached (under READ COMMITTED: a slot another transaction is writing is
+--    skipped, not waited for);
 -- 4. sub must be a user id and the tenant claim, when present, a uuid.
 -- Membership and the tenant's status are the caller's to check, on every call.
 create or replace function tenancy.verified_token(
@@ -35,6 +37,7 @@ declare
     v_config tenancy.auth_config;
     v_hash bytea;
     v_slot integer;
+    v_other_slot integer;
     v_header jsonb;
     v_claims jsonb;
     v_signature bytea;
@@ -44,6 +47,10 @@ declare
     v_user_id tenancy.user_id;
     v_tenant_claim text := 'tenant_id';
     v_valid boolean;
+    v_jwt tenancy.jwt_config;
+    v_leeway interval := interval '0';
+    v_window bigint;
+    v_host text := tenancy.normalized_host(p_host);
 begin
     select c.* into v_config from tenancy.auth_config as c where c.singleton;
     if octet_length(p_token) > v_config.max_token_bytes then
@@ -63,17 +70,28 @@ begin
 
     if v_config.cache_slots > 0 and p_token is not null then
         v_hash := tenancy.secret_hash(p_token);
+        -- Two candidate slots from two parts of the hash: a token is cached in whichever holds
+        -- nothing current, so tokens rarely evict each other (with one slot each, 1,000 tokens in
+        -- 8,192 slots would share a slot 12% of the time).
         v_slot := (('x' || encode(substr(v_hash, 1, 4), 'hex'))::bit(32)::integer & 2147483647) % v_config.cache_slots;
+        v_other_slot := (('x' || encode(substr(v_hash, 5, 4), 'hex'))::bit(32)::integer & 2147483647) % v_config.cache_slots;
         select t.subject, t.tenant_claim::uuid, t.issuer_tenant_id
         into subject, claim_tenant_id, issuer_tenant_id
         from tenancy.verified_tokens as t
-        where t.slot = v_slot and t.token_hash = v_hash and t.expires_at > clock_timestamp();
+        where t.slot in (v_slot, v_other_slot) and t.token_hash = v_hash and t.expires_at > clock_timestamp()
+        limit 1;
         -- A token verified for one tenant's own issuer is verified again for another tenant
         -- (which may trust an issuer of the same name with its own row).
         if found and (issuer_tenant_id is null or p_host_tenant_id is null or issuer_tenant_id = p_host_tenant_id) then
-            perform tenancy.require_not_locked_out(array[
-                'user:' || subject, 'host:' || tenancy.normalized_host(p_host)
-            ]);
+            -- The lockout counters are read here, cheaply; require_not_locked_out reads them again
+            -- only to say which subject is locked out.
+            if v_config.lockout_failures > 0 then
+                v_window := floor(extract(epoch from clock_timestamp()) / extract(epoch from v_config.lockout_window))::bigint;
+                if tenancy.auth_failure_count('user:' || subject, v_window) >= v_config.lockout_failures
+                    or tenancy.auth_failure_count('host:' || v_host, v_window) >= v_config.lockout_failures then
+                    perform tenancy.require_not_locked_out(array['user:' || subject, 'host:' || v_host]);
+                end if;
+            end if;
             return;
         end if;
         subject := null;
@@ -86,7 +104,7 @@ begin
     from tenancy.decode_token(p_token) as t;
     perform tenancy.require_not_locked_out(array[
         'user:' || case when jsonb_typeof(v_claims -> 'sub') = 'string' then v_claims ->> 'sub' end,
-        'host:' || tenancy.normalized_host(p_host)
+        'host:' || v_host
     ]);
 
     if v_header ->> 'alg' = 'HS256' then
@@ -103,7 +121,24 @@ begin
                 ),
                 hint = 'An issuer''s tokens are verified with its published keys only.';
         end if;
-        v_claims := tenancy.verify_jwt(p_token);
+        select c.* into v_jwt from tenancy.jwt_config as c where c.singleton;
+        if not found then
+            raise exception using
+                errcode = '55000',
+                message = 'JWT verification is not configured',
+                hint = 'A tenancy_admin must call tenancy.configure_jwt(secret) first.';
+        end if;
+        if v_signature is distinct from tenancy.hmac_sha256(v_signing_input, convert_to(v_jwt.secret, 'UTF8')) then
+            raise exception using
+                errcode = 'TN004',
+                message = format(
+                    'token signature is invalid (subject %L)', tenancy.token_excerpt(v_claims ->> 'sub', 40)
+                );
+        end if;
+        perform tenancy.check_token_claims(
+            v_claims, null, v_jwt.max_lifetime, v_jwt.issuer,
+            case when v_jwt.audience is not null then array[v_jwt.audience] end
+        );
     elsif v_header ->> 'alg' in ('RS256', 'ES256') then
         -- The issuer trusted for the tenant at the host (platform-wide, or that tenant's own);
         -- without a host, the platform-wide one, else the one tenant's own issuer of that name
@@ -184,6 +219,7 @@ begin
         perform tenancy.check_token_claims(v_claims, v_issuer.leeway, v_issuer.max_lifetime, null, v_issuer.audience);
         v_tenant_claim := v_issuer.tenant_claim;
         issuer_tenant_id := v_issuer.tenant_id;
+        v_leeway := v_issuer.leeway;
     else
         raise exception using
             errcode = 'TN004',
@@ -227,10 +263,9 @@ begin
         end;
     end if;
 
-    -- Cache what was verified, for the token's lifetime (plus the issuer's leeway). HS256 tokens
-    -- are not cached: their check costs about what a cache lookup does.
-    if v_issuer.id is not null and v_hash is not null
-        and current_setting('transaction_isolation') = 'read committed' then
+    -- Cache what was verified, for the token's lifetime (plus the issuer's leeway; none for HS256,
+    -- whose slots have no issuer and are emptied when the secret or its limits change).
+    if v_hash is not null and current_setting('transaction_isolation') = 'read committed' then
         update tenancy.verified_tokens as t
         set token_hash = v_hash,
             issuer_id = v_issuer.id,
@@ -238,9 +273,15 @@ begin
             subject = v_user_id,
             tenant_claim = claim_tenant_id::text,
             issuer_tenant_id = v_issuer.tenant_id,
-            expires_at = to_timestamp(((v_claims -> 'exp')::numeric + extract(epoch from v_issuer.leeway))::double precision)
+            expires_at = to_timestamp(((v_claims -> 'exp')::numeric + extract(epoch from v_leeway))::double precision)
         where t.slot = (
-            select s.slot from tenancy.verified_tokens as s where s.slot = v_slot for update skip locked
+            -- An empty or expired candidate first, else the one expiring first; a candidate another
+            -- transaction is writing is passed over.
+            select s.slot from tenancy.verified_tokens as s
+            where s.slot in (v_slot, v_other_slot)
+            order by s.expires_at > clock_timestamp(), s.expires_at
+            limit 1
+            for update skip locked
         );
     end if;
 end

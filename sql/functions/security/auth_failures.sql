@@ -7,24 +7,13 @@ stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-    v_window bigint;
-    v_count integer;
-    v_value bigint;
 begin
-    select floor(extract(epoch from clock_timestamp()) / extract(epoch from c.lockout_window))::bigint
-    into v_window
-    from tenancy.auth_config as c;
-    -- The smaller of the subject's two counters, each counting only within the current window:
-    -- never fewer than the subject's failures, more only if another subject shares both.
-    for r in 0..1 loop
-        v_value := pg_sequence_last_value(tenancy.auth_failure_counter(p_subject, r));
-        if v_value is null or (v_value >> 20) <> v_window then
-            return 0;
-        end if;
-        v_count := least(coalesce(v_count, 2147483647), (v_value & 1048575)::integer);
-    end loop;
-    return v_count;
+    return (
+        select tenancy.auth_failure_count(
+            p_subject, floor(extract(epoch from clock_timestamp()) / extract(epoch from c.lockout_window))::bigint
+        )
+        from tenancy.auth_config as c
+    );
 end
 $$;
 

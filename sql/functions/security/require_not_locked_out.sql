@@ -16,7 +16,9 @@ begin
         return;
     end if;
     foreach v_subject in array p_subjects loop
-        if v_subject is not null and tenancy.auth_failures(v_subject) >= v_config.lockout_failures then
+        if v_subject is not null and tenancy.auth_failure_count(
+            v_subject, floor(extract(epoch from clock_timestamp()) / extract(epoch from v_config.lockout_window))::bigint
+        ) >= v_config.lockout_failures then
             raise exception using
                 errcode = 'TN013',
                 message = format(

@@ -4,7 +4,7 @@
 create or replace function tenancy.secret_hash(p_secret text)
 returns bytea
 language sql
-immutable
+stable
 strict
 parallel safe
 as $$
