@@ -41,6 +41,17 @@ begin
             message = format('role %s of tenant %s cannot manage %s', role, tenant_id, p_what),
             hint = format('Only owners and admins manage %s.', p_what);
     end if;
+    -- A context set with an API key has no user: a key, whatever its role, manages neither
+    -- members, domains nor keys (a leaked key could otherwise outlive its revocation in a key or
+    -- a member it made).
+    if user_id is null and role <> 'service' then
+        raise exception using
+            errcode = '42501',
+            message = format(
+                'API key %s of tenant %s cannot manage %s', tenancy.current_api_key_id(), tenant_id, p_what
+            ),
+            hint = format('Owners and admins manage %s as users (tenancy.authenticate), not with an API key.', p_what);
+    end if;
     perform 1 from tenancy.tenants as t where t.id = tenant_id for update;
     -- A service context (set_context without a user) has no membership to read again.
     if role = 'service' and user_id is null then
@@ -66,8 +77,8 @@ end
 $$;
 
 comment on function tenancy.require_member_manager(text) is
-'pgtenancy internal: TN001 without a context; locks the tenant row, then 42501 unless the '
-'caller''s membership, read again and locked, is owner or admin (or the context is a service '
+'pgtenancy internal: TN001 without a context; 42501 for a context set with an API key; locks the '
+'tenant row, then 42501 unless the caller''s membership, read again and locked, is owner or admin (or the context is a service '
 'one); 40001 under REPEATABLE READ or SERIALIZABLE when that membership changed after the '
 'snapshot. Returns the tenant, the user and the current role.';
 

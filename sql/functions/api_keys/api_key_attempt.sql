@@ -1,0 +1,168 @@
+-- tenancy.api_key_attempt: the body of authenticate_api_key and try_authenticate_api_key: check a key, set its context or count the failure.
+
+-- Checks, in this order: a read-write transaction (25006, before the key is looked at: a
+-- read-only transaction could not count a failure, and would be an uncounted oracle); the key's
+-- shape (TN004: 70 characters, pgtk_, base64url, a canonical tenant part), checked before any
+-- hashing; its hash, one probe of tenancy.api_key_secrets' primary key (unknown: TN004); the
+-- key's lockout (TN013); revoked or expired (TN004); its tenant active (TN002). A refusal is
+-- counted and recorded (tenancy.authentication_failed: the count survives any rollback, the event
+-- row stays when the caller commits) and returned in error_code and error_message, never raised: the
+-- raising form raises it, so no exception block (a subtransaction) is needed on any path but the
+-- ones below. Messages name the check and at most the key's listed prefix, never the key.
+-- Under REPEATABLE READ and SERIALIZABLE the key's secret row is locked (released at once, as in
+-- context_preconditions): a revocation committed after the snapshot raises 40001.
+create or replace function tenancy.api_key_attempt(
+    p_key text,
+    out tenant_id uuid,
+    out role text,
+    out api_key_id uuid,
+    out error_code text,
+    out error_message text
+)
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_tenant_id uuid;
+    v_hash bytea;
+    v_key_id uuid;
+    v_role text;
+    v_prefix text;
+    v_expires_at timestamptz;
+    v_revoked_at timestamptz;
+    v_last_used_at timestamptz;
+    v_status text;
+    v_tenant_key text;
+    v_subject text;
+    v_limit integer;
+    v_lockout text;
+begin
+    if current_setting('transaction_read_only') = 'on' then
+        raise exception using
+            errcode = '25006',
+            message = 'an API key needs a read-write transaction (a tenant context records its key with setval)',
+            hint = 'Start the transaction without READ ONLY; reads stay reads. Hot standbys cannot set a context.';
+    end if;
+    if p_key is null then
+        error_message := 'API key is NULL';
+    elsif octet_length(p_key) <> 70 then
+        error_message := format(
+            'malformed API key: %s bytes long, an API key has 70 (pgtk_ and 65 base64url characters)',
+            octet_length(p_key)
+        );
+    elsif not starts_with(p_key, 'pgtk_') then
+        error_message := 'malformed API key: it does not start with pgtk_';
+    elsif p_key !~ '^pgtk_[A-Za-z0-9_-]{65}$' then
+        error_message := 'malformed API key: it holds characters other than base64url (A-Z, a-z, 0-9, - and _)';
+    else
+        v_tenant_id := encode(tenancy.base64url_decode(substr(p_key, 6, 22)), 'hex')::uuid;
+        if v_tenant_id is null then
+            error_message := 'malformed API key: its tenant part is not canonical base64url';
+        end if;
+    end if;
+    if error_message is not null then
+        error_code := 'TN004';
+        perform tenancy.clear_context();  -- no context survives a refusal, not even an earlier one
+        perform tenancy.authentication_failed(error_code, error_message, null);
+        return;
+    end if;
+
+    v_hash := tenancy.secret_hash(p_key);
+    if current_setting('transaction_isolation') = 'read committed' then
+        select s.api_key_id, s.revoked_at, k.role, k.prefix, k.expires_at, k.last_used_at
+        into v_key_id, v_revoked_at, v_role, v_prefix, v_expires_at, v_last_used_at
+        from tenancy.api_key_secrets as s
+        inner join tenancy.api_keys as k on k.tenant_id = s.tenant_id and k.id = s.api_key_id
+        where s.tenant_id = v_tenant_id and s.hash = v_hash;
+    else
+        begin
+            select s.api_key_id, s.revoked_at, k.role, k.prefix, k.expires_at, k.last_used_at
+            into v_key_id, v_revoked_at, v_role, v_prefix, v_expires_at, v_last_used_at
+            from tenancy.api_key_secrets as s
+            inner join tenancy.api_keys as k on k.tenant_id = s.tenant_id and k.id = s.api_key_id
+            where s.tenant_id = v_tenant_id and s.hash = v_hash
+            for share of s;
+            raise exception using errcode = 'TN000', message = 'release the row lock';
+        exception when sqlstate 'TN000' then
+            null;  -- the variables keep the values read above
+        end;
+    end if;
+    if v_key_id is null then
+        error_code := 'TN004';
+        error_message := format('unknown API key: no key of tenant %s has its hash', v_tenant_id);
+        -- The tenant is the key's own claim, not recorded as the event's tenant: anyone can write it.
+        perform tenancy.clear_context();  -- no context survives a refusal, not even an earlier one
+        perform tenancy.authentication_failed(error_code, error_message, null);
+        return;
+    end if;
+
+    v_subject := 'api_key:' || v_key_id;
+    select c.lockout_failures into v_limit from tenancy.auth_config as c;
+    if v_limit > 0 and tenancy.auth_failures(v_subject) >= v_limit then
+        begin
+            perform tenancy.require_not_locked_out(array[v_subject]);
+        exception when sqlstate 'TN013' then
+            get stacked diagnostics v_lockout = message_text;
+        end;
+        if v_lockout is not null then
+            error_code := 'TN013';
+            error_message := v_lockout;
+        end if;
+    end if;
+    if error_code is null and v_revoked_at is not null then
+        error_code := 'TN004';
+        error_message := format('API key %s (%s...) was revoked at %s', v_key_id, v_prefix, v_revoked_at);
+    elsif error_code is null and v_expires_at <= clock_timestamp() then
+        error_code := 'TN004';
+        error_message := format('API key %s (%s...) expired at %s', v_key_id, v_prefix, v_expires_at);
+    end if;
+    if error_code is null then
+        select c.status, c.key into v_status, v_tenant_key
+        from tenancy.context_preconditions(v_tenant_id, null) as c;
+        if v_status is distinct from 'active' then
+            error_code := 'TN002';
+            error_message := format('tenant %s of API key %s is %s', v_tenant_id, v_key_id, coalesce(v_status, 'missing'));
+        end if;
+    end if;
+    if error_code is not null then
+        perform tenancy.clear_context();  -- no context survives a refusal, not even an earlier one
+        perform tenancy.authentication_failed(
+            error_code, error_message, array[v_subject], v_tenant_id, null, null, v_key_id::text
+        );
+        return;
+    end if;
+
+    perform tenancy.establish_context(v_tenant_id, chr(30) || v_key_id::text, v_role, v_tenant_key);
+    -- At most one write a minute per key, and none that waits: a row another transaction is
+    -- updating (its own refresh, a revocation) is skipped, and under REPEATABLE READ a refresh
+    -- committed after the snapshot (40001 when updating the row) leaves it to that one.
+    if v_last_used_at is null or v_last_used_at < now() - interval '1 minute' then
+        begin
+            update tenancy.api_keys as k
+            set last_used_at = now()
+            where k.tenant_id = v_tenant_id and k.id = (
+                select l.id from tenancy.api_keys as l
+                where l.tenant_id = v_tenant_id and l.id = v_key_id
+                    and (l.last_used_at is null or l.last_used_at < now() - interval '1 minute')
+                for no key update skip locked
+            );
+        exception when serialization_failure then
+            null;
+        end;
+    end if;
+    tenant_id := v_tenant_id;
+    role := v_role;
+    api_key_id := v_key_id;
+end
+$$;
+
+comment on function tenancy.api_key_attempt(text) is
+'pgtenancy internal: checks an API key and sets its context (tenant, the key''s role, user NULL, '
+'the key id: tenancy.current_api_key_id), returning tenant_id, role and api_key_id; or counts '
+'and records the refusal (TN004, TN002, TN013) and returns its error_code and error_message instead. '
+'Raises 25006 in a read-only transaction, 40001 under REPEATABLE READ or SERIALIZABLE when the '
+'key or its tenant changed after the snapshot, TN008 for a session that is not clean.';
+
+revoke all on function tenancy.api_key_attempt(text) from public;
