@@ -33,6 +33,7 @@ while IFS= read -r f; do files+=("$f"); done < <(
 # pgspot checks in their bodies all the same (and tests/pgtap/08-plpgsql_check.sql and the
 # hostile-session tests check with temporary objects).
 no_search_path=(
+    'tenancy.auth_failure_counter(p_subject text,p_row integer)'
     'tenancy.base64url_decode(p_value text)'
     'tenancy.base64url_encode(p_value bytea)'
     'tenancy.claim_number_text(p_value numeric)'
@@ -41,6 +42,7 @@ no_search_path=(
     'tenancy.context_tenant_key(p_roles text[])'
     'tenancy.context_value(p_tenant_id uuid,p_role text,p_key text,p_user_id text)'
     'tenancy.context_value_part(p_value text,p_part text)'
+    'tenancy.current_api_key_id()'
     'tenancy.current_member_role()'
     'tenancy.current_tenant_id()'
     'tenancy.current_tenant_key()'
@@ -48,6 +50,7 @@ no_search_path=(
     'tenancy.feature_enabled(p_flag text)'
     'tenancy.feature_value(p_flag text)'
     'tenancy.require_feature_flag_name(p_flag text)'
+    'tenancy.secret_hash(p_secret text)'
     'tenancy.normalized_host(p_host text)'
     'tenancy.tenant_key_int4(p_key text)'
     'tenancy.tenant_key_int8(p_key text)'

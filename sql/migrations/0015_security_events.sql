@@ -58,14 +58,14 @@ revoke all on sequence tenancy.auth_failures_total from public;
 do $counters$
 begin
     for i in 0..127 loop
-        execute pg_catalog.format('create sequence tenancy.auth_failures_%s as bigint', pg_catalog.lpad(i::text, 3, '0'));
+        execute pg_catalog.format('create sequence tenancy.auth_failures_%s as bigint', pg_catalog.lpad(i::pg_catalog.text, 3, '0'));
         execute pg_catalog.format(
             'comment on sequence tenancy.auth_failures_%s is %L',
-            pg_catalog.lpad(i::text, 3, '0'),
+            pg_catalog.lpad(i::pg_catalog.text, 3, '0'),
             'pgtenancy: one counter of the failed-authentication sketch (lockout window number * 2^20 + failures); '
-            || 'written with nextval/setval, which no rollback takes back.'
+            'written with nextval/setval, which no rollback takes back.'
         );
-        execute pg_catalog.format('revoke all on sequence tenancy.auth_failures_%s from public', pg_catalog.lpad(i::text, 3, '0'));
+        execute pg_catalog.format('revoke all on sequence tenancy.auth_failures_%s from public', pg_catalog.lpad(i::pg_catalog.text, 3, '0'));
     end loop;
 end
 $counters$;

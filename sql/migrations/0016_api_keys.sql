@@ -26,8 +26,8 @@ create table tenancy.api_keys (
     constraint api_keys_tenant_id_fkey foreign key (tenant_id)
     references tenancy.tenants (id) on delete cascade,
     constraint api_keys_name_check check (
-        pg_catalog.length(name) operator (pg_catalog.>=) 1
-        and pg_catalog.length(name) operator (pg_catalog.<=) 200
+        pg_catalog.length(name) operator (pg_catalog.>=) 1  -- noqa: LT01
+        and pg_catalog.length(name) operator (pg_catalog.<=) 200  -- noqa: LT01
     )
 );
 comment on table tenancy.api_keys is

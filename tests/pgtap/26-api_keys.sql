@@ -34,8 +34,14 @@ select
 -- Creating keys --------------------------------------------------------------------------------
 
 select pg_temp.act_as(:'tenant_a', :'owner_a');
-select id as member_key_id, key as member_key from tenancy.create_api_key('  ci deploys ', 'member') \gset
-select id as owner_key_id, key as owner_key from tenancy.create_api_key('billing sync', 'owner') \gset
+select
+    id as member_key_id,
+    key as member_key
+from tenancy.create_api_key('  ci deploys ', 'member') \gset
+select
+    id as owner_key_id,
+    key as owner_key
+from tenancy.create_api_key('billing sync', 'owner') \gset
 select ok(
     :'member_key' ~ '^pgtk_[A-Za-z0-9_-]{65}$',
     'create_api_key returns the key once: pgtk_ and 65 base64url characters'
@@ -54,7 +60,10 @@ select results_eq(
     'the owner lists the key: trimmed name, role, the 8 characters after the tenant part, creator'
 );
 select is(
-    (select count(*)::integer from tenancy.api_keys as k where k.prefix = substr(:'member_key', 28)),
+    (
+        select count(*)::integer from tenancy.api_keys as k
+        where k.prefix = substr(:'member_key', 28)
+    ),
     0,
     'the listed prefix is not the key''s random part'
 );
@@ -65,8 +74,10 @@ select throws_ok(
     'tenancy_app cannot read the key hashes'
 );
 select is(
-    (select count(*)::integer from information_schema.columns as c
-        where c.table_schema = 'tenancy' and c.table_name = 'api_keys' and c.column_name ~ 'hash|secret|key$'),
+    (
+        select count(*)::integer from information_schema.columns as c
+        where c.table_schema = 'tenancy' and c.table_name = 'api_keys' and c.column_name ~ 'hash|secret|key$'
+    ),
     0,
     'tenancy.api_keys, which tenancy_app reads, has no hash or secret column'
 );
@@ -96,9 +107,15 @@ select throws_ok(
     format('an admin cannot create an owner API key in tenant %s', :'tenant_a'),
     'an admin cannot create an owner key'
 );
-select id as admin_key_id, key as admin_key from tenancy.create_api_key('admin tools', 'admin', now() + interval '1 day') \gset
+select
+    id as admin_key_id,
+    key as admin_key
+from tenancy.create_api_key('admin tools', 'admin', now() + interval '1 day') \gset
 select is(
-    (select role::text from tenancy.api_keys where id = :'admin_key_id'), 'admin',
+    (
+        select role::text from tenancy.api_keys
+        where id = :'admin_key_id'
+    ), 'admin',
     'an admin creates an admin key with an expiry'
 );
 reset role;
@@ -116,7 +133,10 @@ select is(
 reset role;
 
 select pg_temp.act_as(:'tenant_b', :'owner_b');
-select id as b_key_id, key as b_key from tenancy.create_api_key('b key', 'owner') \gset
+select
+    id as b_key_id,
+    key as b_key
+from tenancy.create_api_key('b key', 'owner') \gset
 select is(
     (select count(*)::integer from tenancy.api_keys), 1, 'the owner of B sees B''s key and none of A''s'
 );
@@ -158,7 +178,10 @@ select results_eq(
     'the key reads its own tenant''s rows'
 );
 select is(
-    (select count(*)::integer from tenancy.memberships where tenant_id = :'tenant_b'),
+    (
+        select count(*)::integer from tenancy.memberships
+        where tenant_id = :'tenant_b'
+    ),
     0,
     'a key of tenant A reads none of B''s rows'
 );
@@ -182,7 +205,10 @@ select is(
     'an owner key lists the tenant''s keys'
 );
 select isnt(
-    (select last_used_at from tenancy.api_keys where id = :'member_key_id'), null,
+    (
+        select last_used_at from tenancy.api_keys
+        where id = :'member_key_id'
+    ), null,
     'last_used_at is set by the authentication with the key'
 );
 select throws_ok(
@@ -213,7 +239,10 @@ select tenancy.clear_context();
 select tenancy.authenticate_api_key(:'b_key');
 select is(tenancy.current_api_key_id(), :'b_key_id'::uuid, 'B''s key authenticates into B');
 select is(
-    (select count(*)::integer from tenancy.memberships where tenant_id = :'tenant_a'),
+    (
+        select count(*)::integer from tenancy.memberships
+        where tenant_id = :'tenant_a'
+    ),
     0,
     'a key of tenant B reads none of A''s rows'
 );
@@ -297,7 +326,10 @@ select throws_ok(
 );
 select tenancy.revoke_api_key(:'member_key_id') as revoked_at \gset
 select is(
-    (select revoked_by from tenancy.api_keys where id = :'member_key_id'), :'admin_a',
+    (
+        select revoked_by from tenancy.api_keys
+        where id = :'member_key_id'
+    ), :'admin_a',
     'an admin revokes a member key'
 );
 select is(
@@ -320,7 +352,8 @@ select lives_ok(
 select tenancy.clear_context();
 reset role;
 
-update tenancy.api_keys set expires_at = now() - interval '1 second' where id = :'admin_key_id';
+update tenancy.api_keys set expires_at = now() - interval '1 second'
+where id = :'admin_key_id';
 set local role tenancy_app;
 select throws_like(
     format($$select tenancy.authenticate_api_key(%L)$$, :'admin_key'),
@@ -342,10 +375,13 @@ select throws_ok(
 reset role;
 
 select is(
-    (select count(*)::integer from tenancy.security_events as e
-        where strpos(e.reason || e.details::text || coalesce(e.api_key_id, ''), substr(:'member_key', 28)) > 0
+    (
+        select count(*)::integer from tenancy.security_events as e
+        where
+            strpos(e.reason || e.details::text || coalesce(e.api_key_id, ''), substr(:'member_key', 28)) > 0
             or strpos(e.reason || e.details::text, substr(:'owner_key', 28)) > 0
-            or strpos(e.reason || e.details::text, substr(:'b_key', 28)) > 0),
+            or strpos(e.reason || e.details::text, substr(:'b_key', 28)) > 0
+    ),
     0,
     'no security event holds a key''s random part'
 );
