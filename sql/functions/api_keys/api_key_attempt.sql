@@ -37,6 +37,9 @@ declare
     v_tenant_key text;
     v_subject text;
     v_limit integer;
+    v_window bigint;
+    v_count_0 bigint;
+    v_count_1 bigint;
     v_lockout text;
 begin
     if current_setting('transaction_read_only') = 'on' then
@@ -99,8 +102,18 @@ begin
     end if;
 
     v_subject := 'api_key:' || v_key_id;
-    select c.lockout_failures into v_limit from tenancy.auth_config as c;
-    if v_limit > 0 and tenancy.auth_failures(v_subject) >= v_limit then
+    -- tenancy.auth_failures(v_subject) >= the limit, read here without another function call and
+    -- configuration read (every successful call pays for it): each of the subject's two counters
+    -- holds the window number above its low 20 bits, the failures in that window below them.
+    select c.lockout_failures, floor(extract(epoch from clock_timestamp()) / extract(epoch from c.lockout_window))::bigint
+    into v_limit, v_window
+    from tenancy.auth_config as c;
+    if v_limit > 0 then
+        v_count_0 := pg_sequence_last_value(tenancy.auth_failure_counter(v_subject, 0));
+        v_count_1 := pg_sequence_last_value(tenancy.auth_failure_counter(v_subject, 1));
+    end if;
+    if v_limit > 0 and v_count_0 >> 20 = v_window and v_count_1 >> 20 = v_window
+        and least(v_count_0 & 1048575, v_count_1 & 1048575) >= v_limit then
         begin
             perform tenancy.require_not_locked_out(array[v_subject]);
         exception when sqlstate 'TN013' then
