@@ -3,7 +3,9 @@
 -- Every authenticate_api_key that starts after the revocation commits refuses the key (under
 -- REPEATABLE READ or SERIALIZABLE one whose snapshot is older raises 40001); a transaction that
 -- authenticated with the key before keeps its context until it ends (a context lives one
--- transaction). Revoking a revoked key changes nothing and returns when it was revoked.
+-- transaction). Revoking a revoked key changes nothing and returns when it was revoked. The
+-- revocation waits for a transaction that is refreshing the key's last_used_at (at most one a
+-- minute) to end.
 create or replace function tenancy.revoke_api_key(p_id uuid)
 returns timestamptz
 language plpgsql

@@ -43,12 +43,13 @@ begin
     end if;
     -- A context set with an API key has no user: a key, whatever its role, manages neither
     -- members, domains nor keys (a leaked key could otherwise outlive its revocation in a key or
-    -- a member it made).
+    -- a member it made). A member role without a user is otherwise only a value written by hand.
     if user_id is null and role <> 'service' then
         raise exception using
             errcode = '42501',
             message = format(
-                'API key %s of tenant %s cannot manage %s', tenancy.current_api_key_id(), tenant_id, p_what
+                '%s of tenant %s cannot manage %s',
+                coalesce('API key ' || tenancy.current_api_key_id(), 'a context without a user'), tenant_id, p_what
             ),
             hint = format('Owners and admins manage %s as users (tenancy.authenticate), not with an API key.', p_what);
     end if;
