@@ -4,11 +4,12 @@
 -- read-only transaction could not count a failure, and would be an uncounted oracle); the key's
 -- shape (TN004: 70 characters, pgtk_, base64url, a canonical tenant part), checked before any
 -- hashing; its hash, one probe of tenancy.api_key_secrets' primary key (unknown: TN004); the
--- key's lockout (TN013); revoked or expired (TN004); its tenant active (TN002). A refusal is
--- counted and recorded (tenancy.authentication_failed: the count survives any rollback, the event
--- row stays when the caller commits) and returned in error_code and error_message, never raised: the
--- raising form raises it, so no exception block (a subtransaction) is needed on any path but the
--- ones below. Messages name the check and at most the key's listed prefix, never the key.
+-- key's lockout (TN013); revoked or expired (TN004); its tenant active (TN002). A refusal drops
+-- any context, is counted and recorded (tenancy.authentication_failed: the count survives any
+-- rollback, the event row stays when the caller commits) and is returned in error_code and
+-- error_message, never raised: the raising form raises it, so no exception block (a
+-- subtransaction) is needed on any path but the ones below. Messages name the check and at most
+-- the key's id and listed prefix, never the key.
 -- Under REPEATABLE READ and SERIALIZABLE the key's secret row is locked (released at once, as in
 -- context_preconditions): a revocation committed after the snapshot raises 40001.
 create or replace function tenancy.api_key_attempt(
@@ -67,7 +68,7 @@ begin
     end if;
     if error_message is not null then
         error_code := 'TN004';
-        perform tenancy.clear_context();  -- no context survives a refusal, not even an earlier one
+        perform tenancy.clear_context();
         perform tenancy.authentication_failed(error_code, error_message, null);
         return;
     end if;
@@ -96,7 +97,7 @@ begin
         error_code := 'TN004';
         error_message := format('unknown API key: no key of tenant %s has its hash', v_tenant_id);
         -- The tenant is the key's own claim, not recorded as the event's tenant: anyone can write it.
-        perform tenancy.clear_context();  -- no context survives a refusal, not even an earlier one
+        perform tenancy.clear_context();
         perform tenancy.authentication_failed(error_code, error_message, null);
         return;
     end if;
@@ -140,7 +141,7 @@ begin
         end if;
     end if;
     if error_code is not null then
-        perform tenancy.clear_context();  -- no context survives a refusal, not even an earlier one
+        perform tenancy.clear_context();
         perform tenancy.authentication_failed(
             error_code, error_message, array[v_subject], v_tenant_id, null, null, v_key_id::text
         );
