@@ -1,5 +1,7 @@
 -- tenancy.authenticate_api_key: set the context of an API key's tenant, with the key's role, for the rest of the transaction.
 
+-- The body is tenancy.api_key_attempt, which counts a refusal before raising it: the count
+-- survives the rollback, the event row does not (tenancy.try_authenticate_api_key keeps it).
 create or replace function tenancy.authenticate_api_key(p_key text)
 returns table (tenant_id uuid, role text, api_key_id uuid)
 language plpgsql
@@ -7,19 +9,8 @@ volatile
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-    v_attempt record;
 begin
-    select a.* into v_attempt from tenancy.api_key_attempt(p_key) as a;
-    if v_attempt.error_code is not null then
-        -- Counted already: the count survives this error's rollback, the event row does not
-        -- (tenancy.try_authenticate_api_key keeps it).
-        raise exception using
-            errcode = v_attempt.error_code,
-            message = v_attempt.error_message,
-            hint = 'The failure is counted even when the transaction rolls back; repeated failures lock the key out.';
-    end if;
-    return query select v_attempt.tenant_id, v_attempt.role, v_attempt.api_key_id;
+    return query select a.tenant_id, a.role, a.api_key_id from tenancy.api_key_attempt(p_key, true) as a;
 end
 $$;
 

@@ -8,7 +8,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
     select a.tenant_id, a.role, a.api_key_id, a.error_code, a.error_message
-    from tenancy.api_key_attempt(p_key) as a
+    from tenancy.api_key_attempt(p_key, false) as a
 $$;
 
 comment on function tenancy.try_authenticate_api_key(text) is
