@@ -307,13 +307,16 @@ def test_lockout_after_failures(roles: Roles, make_tenant: Any) -> None:
 # -- concurrency ----------------------------------------------------------------------------------
 
 
-def test_revoke_after_snapshot_refuses_under_repeatable_read(
-    roles: Roles, make_tenant: Any
+@pytest.mark.parametrize(
+    "level", [psycopg.IsolationLevel.REPEATABLE_READ, psycopg.IsolationLevel.SERIALIZABLE]
+)
+def test_revoke_after_snapshot_refuses(
+    roles: Roles, make_tenant: Any, level: psycopg.IsolationLevel
 ) -> None:
     a = make_tenant()
     key_id, key = create_key(roles, a, a.owner)
     with psycopg.connect(roles.app) as conn:
-        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.isolation_level = level
         # Rightful: a snapshot taken with the key valid, and nothing changed since.
         conn.execute("select count(*) from tenancy.memberships")  # the snapshot
         authenticate(conn, key)
@@ -327,6 +330,28 @@ def test_revoke_after_snapshot_refuses_under_repeatable_read(
             conn.execute("select tenancy.authenticate_api_key(%s)", (key,))
         assert excinfo.value.sqlstate == "TN004"
         conn.rollback()
+
+
+def test_revocation_applies_to_later_transactions(
+    roles: Roles, tenants: tuple[Tenant, Tenant]
+) -> None:
+    """A context lives one transaction: one set before the revocation committed keeps its rows
+    until it ends; every transaction after is refused."""
+    a, _ = tenants
+    key_id, key = create_key(roles, a, a.owner)
+    with psycopg.connect(roles.app) as conn:
+        # The first use writes last_used_at: the revocation would wait for that transaction.
+        authenticate(conn, key)
+        conn.commit()
+        authenticate(conn, key)
+        revoke_key(roles, a, a.owner, key_id)
+        assert visible(conn) == ["a1", "a2"]
+        conn.commit()
+        with pytest.raises(psycopg.Error) as excinfo:
+            authenticate(conn, key)
+        assert excinfo.value.sqlstate == "TN004"
+        conn.rollback()
+        assert visible(conn) == []
 
 
 def test_last_used_refresh_by_another_session_is_no_conflict(
