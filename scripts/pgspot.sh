@@ -42,6 +42,7 @@ no_search_path=(
     'tenancy.context_tenant_key(p_roles text[])'
     'tenancy.context_value(p_tenant_id uuid,p_role text,p_key text,p_user_id text)'
     'tenancy.context_value_part(p_value text,p_part text)'
+    'tenancy.current_api_key_id()'
     'tenancy.current_member_role()'
     'tenancy.current_tenant_id()'
     'tenancy.current_tenant_key()'

@@ -22,9 +22,10 @@ begin
         operator(pg_catalog.<>) tenancy.context_fingerprint_of(v_value) then
         return null;
     end if;
-    -- Empty for a service context.
+    -- Empty for a service context; an API key's id behind chr(30), which no user id holds
+    -- (tenancy.user_id forbids control characters), for a context set with an API key.
     v_user := tenancy.context_value_part(v_value, 'user');
-    if v_user operator(pg_catalog.=) '' then
+    if v_user operator(pg_catalog.=) '' or pg_catalog.starts_with(v_user, pg_catalog.chr(30)) then
         return null;
     end if;
     return v_user;
@@ -33,7 +34,8 @@ $$;
 
 comment on function tenancy.current_user_id() is
 'The current user id, text: the JWT subject verbatim, or the user given to set_context; NULL '
-'for a service context without a user or when there is no valid context.';
+'for a service context without a user, a context set with an API key '
+'(tenancy.current_api_key_id), or when there is no valid context.';
 
 revoke all on function tenancy.current_user_id() from public;
 grant execute on function tenancy.current_user_id()

@@ -53,6 +53,18 @@ begin
             format('Only owners and admins manage %s.', p_what)
         );
     end if;
+    -- A context set with an API key has no user: a key, whatever its role, manages neither
+    -- members, domains nor keys (a leaked key could otherwise outlive its revocation in a key or
+    -- a member it made). A member role without a user is otherwise only a value written by hand.
+    if user_id is null and role <> 'service' then
+        raise exception using
+            errcode = '42501',
+            message = format(
+                '%s of tenant %s cannot manage %s',
+                coalesce('API key ' || tenancy.current_api_key_id(), 'a context without a user'), tenant_id, p_what
+            ),
+            hint = format('Owners and admins manage %s as users (tenancy.authenticate), not with an API key.', p_what);
+    end if;
     perform 1 from tenancy.tenants as t where t.id = tenant_id for update;
     -- A service context (set_context without a user) has no membership to read again.
     if role = 'service' and user_id is null then
@@ -80,9 +92,10 @@ end
 $$;
 
 comment on function tenancy.require_member_manager(text) is
-'pgtenancy internal: TN001 without a context, 25006 in a read-only transaction; locks the '
-'tenant row, then 42501 (numbered from tenancy.auth_failures_total, logged) unless the '
-'caller''s membership, read again and locked, is owner or admin (or the context is a service '
+'pgtenancy internal: TN001 without a context, 25006 in a read-only transaction; 42501 for a '
+'context set with an API key; locks the tenant row, then 42501 (numbered from '
+'tenancy.auth_failures_total, logged) unless the caller''s membership, read again and locked, '
+'is owner or admin (or the context is a service '
 'one); 40001 under REPEATABLE READ or SERIALIZABLE when that membership changed after the '
 'snapshot. Returns the tenant, the user and the current role.';
 

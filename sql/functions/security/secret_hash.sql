@@ -1,5 +1,6 @@
 -- tenancy.secret_hash: the SHA-256 under which a token, API key or invitation is stored and looked up.
--- No SET clause so that the planner inlines it; every name is schema-qualified instead.
+-- No SET clause so that the planner inlines it; every name is schema-qualified instead. STABLE
+-- because convert_to() is: an IMMUTABLE function calling it would not be inlined.
 
 create or replace function tenancy.secret_hash(p_secret text)
 returns bytea
