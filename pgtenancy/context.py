@@ -50,6 +50,9 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 __all__ = [
     "AuthenticationRefused",
     "ContextError",
+    "aapi_key_transaction",
+    "api_key_transaction",
+    "apool_api_key_transaction",
     "TenantContext",
     "aauthenticated_transaction",
     "apool_authenticated_transaction",
@@ -57,6 +60,7 @@ __all__ = [
     "areset_session",
     "atenant_transaction",
     "authenticated_transaction",
+    "pool_api_key_transaction",
     "pool_authenticated_transaction",
     "pool_tenant_transaction",
     "reset_session",
@@ -76,6 +80,10 @@ _AUTHENTICATE = (
 )
 _AUTHENTICATE_HOST = (
     "select tenant_id, user_id, role, sqlstate, message from tenancy.try_authenticate(%s, %s)"
+)
+_API_KEY = (
+    "select tenant_id, null::pg_catalog.text as user_id, role, sqlstate, message"
+    " from tenancy.try_authenticate_api_key(%s)"
 )
 
 # Pipeline mode needs libpq 14 or newer; without it the helpers take two round trips.
@@ -177,6 +185,13 @@ def _check_token(token: str) -> str:
     if not isinstance(token, str):
         raise TypeError(f"token must be a str, got {type(token).__name__}")
     return token
+
+
+def _api_key(key: str) -> tuple[str, tuple[Any, ...]]:
+    """The query and parameters of ``tenancy.try_authenticate_api_key``."""
+    if not isinstance(key, str):
+        raise TypeError(f"key must be a str, got {type(key).__name__}")
+    return _API_KEY, (key,)
 
 
 def _authenticate(token: str, host: str | None) -> tuple[str, tuple[Any, ...]]:
@@ -305,6 +320,17 @@ def authenticated_transaction(
     return _transaction(conn, *_authenticate(token, host))
 
 
+def api_key_transaction(conn: Connection[Any], key: str) -> AbstractContextManager[TenantContext]:
+    """Open a transaction on ``conn`` in the tenant of an API key (``tenancy_app`` logins).
+
+    ``tenancy.try_authenticate_api_key`` checks the key (TN004 unknown, revoked or expired;
+    TN013 locked out; TN002 tenant not active) and sets a context in its tenant with its role and
+    no user (``tenancy.current_api_key_id()`` names the key). A refused key's security event is
+    committed, then :class:`AuthenticationRefused` is raised, as for tokens.
+    """
+    return _transaction(conn, *_api_key(key))
+
+
 @contextmanager
 def _pool_transaction(
     pool: ConnectionPool[CT], query: str, params: tuple[Any, ...]
@@ -333,6 +359,13 @@ def pool_authenticated_transaction(
     after the transaction has ended.
     """
     return _pool_transaction(pool, *_authenticate(token, host))
+
+
+def pool_api_key_transaction(
+    pool: ConnectionPool[CT], key: str
+) -> AbstractContextManager[tuple[CT, TenantContext]]:
+    """Borrow a connection from ``pool`` and run :func:`api_key_transaction` on it."""
+    return _pool_transaction(pool, *_api_key(key))
 
 
 # -- asynchronous connections --------------------------------------------------------------
@@ -393,3 +426,17 @@ def apool_authenticated_transaction(
 ) -> AbstractAsyncContextManager[tuple[ACT, TenantContext]]:
     """Asynchronous :func:`pool_authenticated_transaction`, for ``async with``."""
     return _apool_transaction(pool, *_authenticate(token, host))
+
+
+def aapi_key_transaction(
+    conn: AsyncConnection[Any], key: str
+) -> AbstractAsyncContextManager[TenantContext]:
+    """Asynchronous :func:`api_key_transaction`, for ``async with``."""
+    return _atransaction(conn, *_api_key(key))
+
+
+def apool_api_key_transaction(
+    pool: AsyncConnectionPool[ACT], key: str
+) -> AbstractAsyncContextManager[tuple[ACT, TenantContext]]:
+    """Asynchronous :func:`pool_api_key_transaction`, for ``async with``."""
+    return _apool_transaction(pool, *_api_key(key))

@@ -2,7 +2,7 @@
 -- Catalog checks read pg_catalog as the connecting superuser; behaviour is checked as the real roles.
 
 begin;
-select plan(233);
+select plan(251);
 
 -- Ownership --------------------------------------------------------------------------------
 
@@ -126,6 +126,24 @@ from (
     ),
     ('tenancy.authenticate(text)', array['tenancy_app']),
     ('tenancy.authenticate(text,text)', array['tenancy_app']),
+    ('tenancy.try_authenticate(text,text)', array['tenancy_app']),
+    ('tenancy.configure_issuer(text,text[],text,text[],interval,uuid,text,interval)', array['tenancy_admin']),
+    ('tenancy.remove_issuer(text,uuid)', array['tenancy_admin']),
+    ('tenancy.set_jwks(text,jsonb)', array['tenancy_admin', 'tenancy_app']),
+    ('tenancy.set_platform_jwks(text,jsonb)', array['tenancy_admin']),
+    ('tenancy.set_tenant_jwks(text,jsonb)', array['tenancy_app', 'tenancy_service']),
+    ('tenancy.jwks_sync_targets()', array['tenancy_admin']),
+    ('tenancy.configure_auth(integer,integer,integer,interval)', array['tenancy_admin']),
+    ('tenancy.auth_failures(text)', array['tenancy_admin', 'tenancy_auditor']),
+    ('tenancy.tenant_security_events(timestamp with time zone,text,integer)', array['tenancy_app', 'tenancy_service']),
+    ('tenancy.create_api_key(text,text,timestamp with time zone)', array['tenancy_app', 'tenancy_service']),
+    ('tenancy.authenticate_api_key(text)', array['tenancy_app']),
+    ('tenancy.try_authenticate_api_key(text)', array['tenancy_app']),
+    ('tenancy.revoke_api_key(uuid)', array['tenancy_app', 'tenancy_service']),
+    ('tenancy.current_api_key_id()', array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']),
+    ('tenancy.invite(text,text,interval)', array['tenancy_app']),
+    ('tenancy.accept_invitation(text,text)', array['tenancy_app']),
+    ('tenancy.revoke_invitation(uuid)', array['tenancy_app']),
     ('tenancy.add_member(text,text)', array['tenancy_app']),
     ('tenancy.set_member_role(text,text)', array['tenancy_app']),
     ('tenancy.remove_member(text)', array['tenancy_app']),

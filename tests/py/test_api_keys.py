@@ -20,6 +20,15 @@ from conftest import Roles, Tenant, add_member, one, visible
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import errors
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from pgtenancy import (
+    AuthenticationRefused,
+    aapi_key_transaction,
+    api_key_transaction,
+    apool_api_key_transaction,
+    pool_api_key_transaction,
+)
 
 BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -460,3 +469,54 @@ def test_arbitrary_strings_give_documented_refusals(roles: Roles, candidate: str
         assert row is not None and row[0] is None and row[1] == "TN004"
         assert one(conn, "select tenancy.current_tenant_id()") is None
         conn.rollback()
+
+
+def test_python_helpers_open_a_key_transaction_and_commit_a_refusals_event(
+    roles: Roles, tenants: tuple[Tenant, Tenant]
+) -> None:
+    a, b = tenants
+    key_id, key = create_key(roles, a, a.owner, role="viewer")
+    revoked_id, revoked = create_key(roles, a, a.owner)
+    revoke_key(roles, a, a.owner, revoked_id)
+    with psycopg.connect(roles.app) as conn:
+        with api_key_transaction(conn, key) as ctx:
+            assert (ctx.tenant_id, ctx.user_id, ctx.role) == (a.id, None, "viewer")
+            assert one(conn, "select tenancy.current_api_key_id()") == key_id
+            assert visible(conn) == ["a1", "a2"]
+        with pytest.raises(AuthenticationRefused) as info, api_key_transaction(conn, revoked):
+            pytest.fail("a revoked key opened a transaction")
+        assert info.value.sqlstate == "TN004"
+        assert revoked not in str(info.value)
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    with psycopg.connect(roles.superuser) as conn:
+        kinds = conn.execute(
+            "select kind, sqlstate from tenancy.security_events where api_key_id = %s",
+            (str(revoked_id),),
+        ).fetchall()
+    assert ("authentication.failed", "TN004") in kinds  # committed by the helper
+    with (
+        ConnectionPool(roles.app, min_size=1, max_size=1, open=True) as pool,
+        pool_api_key_transaction(pool, key) as (conn, ctx),
+    ):
+        assert ctx.tenant_id == a.id
+        assert visible(conn) == ["a1", "a2"]
+    assert b.id != a.id
+
+
+async def test_async_key_transaction(roles: Roles, tenants: tuple[Tenant, Tenant]) -> None:
+    a, _ = tenants
+    _, key = create_key(roles, a, a.owner)
+    async with await psycopg.AsyncConnection.connect(roles.app) as conn:
+        async with aapi_key_transaction(conn, key) as ctx:
+            assert ctx.tenant_id == a.id
+            cur = await conn.execute("select name from app.projects order by name")
+            assert [r[0] for r in await cur.fetchall()] == ["a1", "a2"]
+        with pytest.raises(AuthenticationRefused) as info:
+            async with aapi_key_transaction(conn, key[:-1] + ("A" if key[-1] != "A" else "B")):
+                pytest.fail("a wrong key opened a transaction")
+        assert info.value.sqlstate == "TN004"
+    async with (
+        AsyncConnectionPool(roles.app, min_size=1, max_size=1, open=False) as pool,
+        apool_api_key_transaction(pool, key) as (conn, ctx),
+    ):
+        assert ctx.tenant_id == a.id
