@@ -282,7 +282,26 @@ begin
             order by s.expires_at > clock_timestamp(), s.expires_at
             limit 1
             for update skip locked
-        );
+        )
+            -- Only while what verified the token is unchanged, held until this transaction ends:
+            -- a revocation, an issuer's change or a new secret that committed since it was read
+            -- would otherwise find no slot to empty and leave one written after it. A change
+            -- still running is waited for and then seen (no slot is written); one that comes
+            -- later waits for this transaction and then empties the slot.
+            and case
+                when v_issuer.id is null then exists (
+                    select from tenancy.jwt_config as c
+                    where c.singleton and c::text = v_jwt::text
+                    for share
+                )
+                else exists (
+                    select from tenancy.jwt_issuers as i
+                    inner join tenancy.jwt_keys as k on k.issuer_id = i.id
+                    where i.id = v_issuer.id and i::text = v_issuer::text
+                        and k.kid = v_key.kid and k.jwk = v_key.jwk
+                    for share
+                )
+            end;
     end if;
 end
 $$;
