@@ -255,3 +255,35 @@ def test_failures_of_made_up_users_do_not_lock_out_everyone(roles: Roles, make_t
                 "select tenancy.configure_auth(p_lockout_failures => 0,"
                 " p_lockout_window => '15 minutes')"
             )
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_key_revoked_after_the_snapshot_is_refused_under_repeatable_read(
+    roles: Roles, make_tenant: Any, cached: bool
+) -> None:
+    """A REPEATABLE READ transaction whose snapshot predates a revocation still sees the key (and
+    its cache slot): held open, it would let a stolen token of the revoked key in at any later
+    time. The revoked key is refused with 40001 (retry, and be refused), as a revoked membership
+    is."""
+    tenant: Tenant = make_tenant()
+    name = f"https://rr-{uuid.uuid4().hex[:8]}.example.test"
+    old, new = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    with psycopg.connect(roles.admin, autocommit=True) as conn:
+        conn.execute("select tenancy.configure_issuer(%s, array['api'])", (name,))
+        conn.execute("select tenancy.set_jwks(%s, %s)", (name, rsa_jwks({"old": old})))
+    stolen = rs256(name, "api", "old", old, tenant)
+    if cached:
+        assert authenticates(roles, stolen) is None
+    with psycopg.connect(roles.app) as conn:
+        conn.execute("set transaction isolation level repeatable read")
+        conn.execute("select 1")  # the snapshot
+        with psycopg.connect(roles.admin, autocommit=True) as admin:
+            admin.execute("select tenancy.set_jwks(%s, %s)", (name, rsa_jwks({"new": new})))
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute(AUTHENTICATE, (stolen,))
+        assert info.value.sqlstate in ("40001", "TN004")
+    # The rightful request, under REPEATABLE READ too.
+    with psycopg.connect(roles.app) as conn:
+        conn.execute("set transaction isolation level repeatable read")
+        conn.execute(AUTHENTICATE, (rs256(name, "api", "new", new, tenant),))
+    assert authenticates(roles, stolen) == "TN004"
