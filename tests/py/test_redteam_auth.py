@@ -21,9 +21,11 @@ from conftest import (
     Roles,
     Tenant,
     make_jwt,
+    one,
     wait_until_blocked,
 )
 from cryptography.hazmat.primitives.asymmetric import rsa
+from test_domains import domains  # noqa: F401 (fixture)
 
 AUTHENTICATE = "select * from tenancy.authenticate(%s)"
 PAUSE_LOCK = 730_019
@@ -287,3 +289,132 @@ def test_a_key_revoked_after_the_snapshot_is_refused_under_repeatable_read(
         conn.execute("set transaction isolation level repeatable read")
         conn.execute(AUTHENTICATE, (rs256(name, "api", "new", new, tenant),))
     assert authenticates(roles, stolen) == "TN004"
+
+
+def own_issuer(roles: Roles, name: str, tenant: Tenant) -> None:
+    with psycopg.connect(roles.admin, autocommit=True) as conn:
+        conn.execute(
+            "select tenancy.configure_issuer(%s, array['api'], p_tenant_id => %s)",
+            (name, tenant.id),
+        )
+
+
+def set_jwks_as_owner(roles: Roles, tenant: Tenant, name: str, jwks: str) -> str | None:
+    """None when the owner of ``tenant`` stores ``jwks`` for ``name``, else the SQLSTATE."""
+    with psycopg.connect(roles.app) as conn:
+        conn.execute(AUTHENTICATE, (hs256(tenant, JWT_SECRET),))
+        try:
+            conn.execute("select * from tenancy.set_jwks(%s, %s)", (name, jwks))
+        except psycopg.Error as error:
+            return error.sqlstate
+        conn.commit()
+        return None
+
+
+def at_host(roles: Roles, token: str, tenant: Tenant | None) -> str | None:
+    """None when ``token`` authenticates at the host of ``tenant`` (no host: None)."""
+    with psycopg.connect(roles.app) as conn:
+        try:
+            if tenant is None:
+                conn.execute(AUTHENTICATE, (token,))
+            else:
+                conn.execute(
+                    "select * from tenancy.authenticate(%s, %s)",
+                    (token, f"{tenant.slug}.saas.test"),
+                )
+        except psycopg.Error as error:
+            return error.sqlstate
+        return None
+
+
+@pytest.mark.usefixtures("domains")
+def test_a_tenants_own_issuer_speaks_for_that_tenant_only_whatever_the_name_and_kid(
+    roles: Roles, make_tenant: Any
+) -> None:
+    """Tenants A and B each trust their own identity provider under one issuer name, with the
+    same kid. A's hostile owner sets A's keys and signs tokens for B's owner: refused without a
+    host, at B's host, and when first cached at A's host; A's owner cannot set B's keys or a
+    platform issuer's. B's own tokens keep working."""
+    a, b = make_tenant(), make_tenant()
+    shared = f"https://login-{uuid.uuid4().hex[:8]}.example.test"
+    platform = f"https://platform-{uuid.uuid4().hex[:8]}.example.test"
+    a_key, b_key, p_key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(3)
+    )
+    own_issuer(roles, shared, a)
+    own_issuer(roles, shared, b)
+    with psycopg.connect(roles.admin, autocommit=True) as conn:
+        conn.execute("select tenancy.configure_issuer(%s, array['api'])", (platform,))
+        conn.execute("select tenancy.set_jwks(%s, %s)", (platform, rsa_jwks({"k1": p_key})))
+    assert set_jwks_as_owner(roles, b, shared, rsa_jwks({"k1": b_key})) is None
+    assert set_jwks_as_owner(roles, a, shared, rsa_jwks({"k1": a_key})) is None
+    # A's owner cannot store keys for the platform issuer.
+    assert set_jwks_as_owner(roles, a, platform, rsa_jwks({"k1": a_key})) == "P0002"
+
+    # A's token naming B's owner in B.
+    forged = rs256(shared, "api", "k1", a_key, Tenant(id=b.id, slug=b.slug, owner=b.owner))
+    assert at_host(roles, forged, None) == "TN004"
+    assert at_host(roles, forged, b) == "TN004"
+    # The same, verified (for A, at A's host) and cached first, then replayed.
+    in_a = rs256(shared, "api", "k1", a_key, Tenant(id=a.id, slug=a.slug, owner=b.owner))
+    without_claim = jwt.encode(
+        {
+            "iss": shared,
+            "aud": "api",
+            "sub": b.owner,
+            "iat": int(time.time()),
+            "exp": int(time.time()) + 300,
+        },
+        a_key,
+        algorithm="RS256",
+        headers={"kid": "k1"},
+    )
+    # B's owner is a member of A too: in A, A's provider speaks for him (and the token is cached).
+    with psycopg.connect(roles.app) as conn:
+        conn.execute(AUTHENTICATE, (hs256(a, JWT_SECRET),))
+        conn.execute("select tenancy.add_member(%s, 'member')", (b.owner,))
+    assert at_host(roles, without_claim, a) is None
+    assert at_host(roles, without_claim, None) is None
+    # Replayed at B's host, from the cache: refused.
+    assert at_host(roles, without_claim, b) == "TN004"
+    assert at_host(roles, in_a, b) == "TN004"
+    # B's keys are B's: B's own tokens authenticate, at B's host and without one.
+    mine = rs256(shared, "api", "k1", b_key, b)
+    assert at_host(roles, mine, b) is None
+    assert at_host(roles, mine, None) is None
+    # A's token for A's owner, in A (the rightful use of A's provider).
+    assert at_host(roles, rs256(shared, "api", "k1", a_key, a), a) is None
+    # The platform issuer's key is not A's to replace: its tokens still verify.
+    assert at_host(roles, rs256(platform, "api", "k1", p_key, b), b) is None
+
+
+def test_a_forged_support_or_api_key_context_is_refused(roles: Roles, make_tenant: Any) -> None:
+    """The application's login rewrites its context value: a support role, another tenant, an
+    API key marker. None is admitted; the context it was given is."""
+    a, b = make_tenant(), make_tenant()
+    with psycopg.connect(roles.app) as conn:
+        conn.execute(AUTHENTICATE, (hs256(a, JWT_SECRET),))
+        assert one(conn, "select tenancy.current_tenant_id()") == a.id
+        value = one(conn, "select current_setting('tenancy.context')")
+        xid = one(conn, "select pg_current_xact_id()::text")
+        _, _, role, length, rest = value.split("|", 4)
+        assert role == "owner"
+        for forge in ("support-a", "support-b", "owner-b"):
+            tenant = a.id if forge == "support-a" else b.id
+            role = "owner" if forge == "owner-b" else f"support/9999999999/{xid}"
+            forged = f"v3|{tenant}|{role}|{length}|{rest}"
+            conn.execute("select set_config('tenancy.context', %s, true)", (forged,))
+            conn.execute("set local transaction_read_only = on")
+            assert one(conn, "select tenancy.current_tenant_id()") is None, forged
+            assert one(conn, "select tenancy.current_member_role()") is None, forged
+            conn.rollback()
+            conn.execute(AUTHENTICATE, (hs256(a, JWT_SECRET),))
+            assert one(conn, "select tenancy.current_tenant_id()") == a.id
+            value = one(conn, "select current_setting('tenancy.context')")
+            xid = one(conn, "select pg_current_xact_id()::text")
+            _, _, _, length, rest = value.split("|", 4)
+        key = rest[: int(length)]
+        marker = f"v3|{a.id}|owner|{length}|{key}\x1e{uuid.uuid4()}"
+        conn.execute("select set_config('tenancy.context', %s, true)", (marker,))
+        assert one(conn, "select tenancy.current_api_key_id()") is None
+        assert one(conn, "select tenancy.current_user_id()") is None
