@@ -21,11 +21,13 @@ from conftest import (
     Roles,
     Tenant,
     make_jwt,
+    new_user_id,
     one,
     wait_until_blocked,
 )
 from cryptography.hazmat.primitives.asymmetric import rsa
 from test_domains import domains  # noqa: F401 (fixture)
+from test_invitations import accept, invite, user_token
 
 AUTHENTICATE = "select * from tenancy.authenticate(%s)"
 PAUSE_LOCK = 730_019
@@ -449,3 +451,40 @@ def test_a_support_cursor_returns_nothing_after_the_expiry(roles: Roles, make_te
         time.sleep(2.2)
         assert one(conn, "select count(*) from app.projects") == 0  # a new statement: refused
         assert conn.execute("fetch all from c").fetchall() == []
+
+
+def test_another_tenants_own_issuer_cannot_accept_an_invitation(
+    roles: Roles, make_tenant: Any
+) -> None:
+    """A's hostile owner holds a leaked invitation to B: a token of A's own provider (cached
+    first at A, or not, with the invited address) is refused; a platform token accepts it."""
+    a, b = make_tenant(), make_tenant()
+    name = f"https://own-{uuid.uuid4().hex[:8]}.example.test"
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    own_issuer(roles, name, a)
+    assert set_jwks_as_owner(roles, a, name, rsa_jwks({"k1": key})) is None
+    _, invitation = invite(roles, b, "new@example.com", "admin")
+    now = int(time.time())
+    claims = {"iss": name, "aud": "api", "iat": now, "exp": now + 300}
+    cached = jwt.encode(
+        {**claims, "sub": a.owner, "email": "new@example.com"},
+        key,
+        algorithm="RS256",
+        headers={"kid": "k1"},
+    )
+    assert at_host(roles, cached, None) is None  # A's owner, in A: verified and cached
+    fresh = jwt.encode(
+        {**claims, "sub": new_user_id(), "email": "new@example.com"},
+        key,
+        algorithm="RS256",
+        headers={"kid": "k1"},
+    )
+    for token in (cached, fresh):
+        with psycopg.connect(roles.app) as conn, pytest.raises(psycopg.Error) as info:
+            conn.execute("select * from tenancy.accept_invitation(%s, %s)", (token, invitation))
+        assert info.value.sqlstate == "TN004"
+        assert "cannot speak for a user of tenant" in str(info.value) or "not trusted" in str(
+            info.value
+        )
+    user = new_user_id()
+    assert accept(roles, user_token(user), invitation) == (b.id, user, "admin")
