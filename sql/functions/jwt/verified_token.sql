@@ -205,7 +205,7 @@ begin
             from tenancy.jwt_keys as k
             inner join tenancy.jwt_issuers as i on i.id = k.issuer_id
             where k.issuer_id = v_issuer.id and k.kid = v_header ->> 'kid'
-            for share;
+            for key share;
         end if;
         if v_key.issuer_id is null then
             raise exception using
@@ -307,9 +307,11 @@ begin
         )
             -- Only while what verified the token is unchanged, held until this transaction ends:
             -- a revocation, an issuer's change or a new secret that committed since it was read
-            -- would otherwise find no slot to empty and leave one written after it. A change
-            -- still running is waited for and then seen (no slot is written); one that comes
-            -- later waits for this transaction and then empties the slot.
+            -- would otherwise find no slot to empty and leave one written after it. A revocation
+            -- (a deleted key or issuer) or a new secret still running is waited for and then seen
+            -- (no slot is written); one that comes later waits for this transaction and then
+            -- empties the slot. Keys and issuers are held FOR KEY SHARE, which a key's deletion
+            -- waits for and an issuer's update (its jwks_synced_at at each sync) does not.
             and case
                 when v_issuer.id is null then exists (
                     select from tenancy.jwt_config as c
@@ -321,7 +323,7 @@ begin
                     inner join tenancy.jwt_keys as k on k.issuer_id = i.id
                     where i.id = v_issuer.id and i::text = v_issuer::text
                         and k.kid = v_key.kid and k.jwk = v_key.jwk
-                    for share
+                    for key share
                 )
             end;
     end if;
