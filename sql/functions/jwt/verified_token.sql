@@ -197,7 +197,7 @@ begin
                 );
         end if;
         -- Under REPEATABLE READ and SERIALIZABLE, locked with its issuer: a key revoked (or an
-        -- issuer changed) after the snapshot raises 40001 instead of verifying.
+        -- issuer removed) after the snapshot raises 40001 instead of verifying.
         if current_setting('transaction_isolation') = 'read committed' then
             select k.* into v_key from tenancy.jwt_keys as k where k.issuer_id = v_issuer.id and k.kid = v_header ->> 'kid';
         else
