@@ -37,6 +37,7 @@ declare
     v_config tenancy.auth_config;
     v_hash bytea;
     v_slot integer;
+    v_found_slot integer;
     v_other_slot integer;
     v_header jsonb;
     v_claims jsonb;
@@ -75,14 +76,19 @@ begin
         -- 8,192 slots would share a slot 12% of the time).
         v_slot := (('x' || encode(substr(v_hash, 1, 4), 'hex'))::bit(32)::integer & 2147483647) % v_config.cache_slots;
         v_other_slot := (('x' || encode(substr(v_hash, 5, 4), 'hex'))::bit(32)::integer & 2147483647) % v_config.cache_slots;
-        select t.subject, t.tenant_claim::uuid, t.issuer_tenant_id
-        into subject, claim_tenant_id, issuer_tenant_id
+        select t.subject, t.tenant_claim::uuid, t.issuer_tenant_id, t.slot
+        into subject, claim_tenant_id, issuer_tenant_id, v_found_slot
         from tenancy.verified_tokens as t
         where t.slot in (v_slot, v_other_slot) and t.token_hash = v_hash and t.expires_at > clock_timestamp()
         limit 1;
         -- A token verified for one tenant's own issuer is verified again for another tenant
         -- (which may trust an issuer of the same name with its own row).
         if found and (issuer_tenant_id is null or p_host_tenant_id is null or issuer_tenant_id = p_host_tenant_id) then
+            -- Under REPEATABLE READ and SERIALIZABLE the snapshot may predate the slot's emptying
+            -- (a revoked key, a new secret): lock the slot, so that such a change raises 40001.
+            if current_setting('transaction_isolation') <> 'read committed' then
+                perform from tenancy.verified_tokens as t where t.slot = v_found_slot for share;
+            end if;
             -- The lockout counters are read here, cheaply; require_not_locked_out reads them again
             -- only to say which subject is locked out.
             if v_config.lockout_failures > 0 then
@@ -121,7 +127,13 @@ begin
                 ),
                 hint = 'An issuer''s tokens are verified with its published keys only.';
         end if;
-        select c.* into v_jwt from tenancy.jwt_config as c where c.singleton;
+        -- Under REPEATABLE READ and SERIALIZABLE, locked: a secret changed after the snapshot
+        -- raises 40001 instead of verifying with the old one.
+        if current_setting('transaction_isolation') = 'read committed' then
+            select c.* into v_jwt from tenancy.jwt_config as c where c.singleton;
+        else
+            select c.* into v_jwt from tenancy.jwt_config as c where c.singleton for share;
+        end if;
         if not found then
             raise exception using
                 errcode = '55000',
@@ -184,7 +196,17 @@ begin
                     tenancy.token_excerpt(coalesce(v_header -> 'kid', '"missing"'::jsonb)::text, 60)
                 );
         end if;
-        select k.* into v_key from tenancy.jwt_keys as k where k.issuer_id = v_issuer.id and k.kid = v_header ->> 'kid';
+        -- Under REPEATABLE READ and SERIALIZABLE, locked with its issuer: a key revoked (or an
+        -- issuer removed) after the snapshot raises 40001 instead of verifying.
+        if current_setting('transaction_isolation') = 'read committed' then
+            select k.* into v_key from tenancy.jwt_keys as k where k.issuer_id = v_issuer.id and k.kid = v_header ->> 'kid';
+        else
+            select k.* into v_key
+            from tenancy.jwt_keys as k
+            inner join tenancy.jwt_issuers as i on i.id = k.issuer_id
+            where k.issuer_id = v_issuer.id and k.kid = v_header ->> 'kid'
+            for key share;
+        end if;
         if v_key.issuer_id is null then
             raise exception using
                 errcode = 'TN004',
@@ -282,7 +304,28 @@ begin
             order by s.expires_at > clock_timestamp(), s.expires_at
             limit 1
             for update skip locked
-        );
+        )
+            -- Only while what verified the token is unchanged, held until this transaction ends:
+            -- a revocation, an issuer's change or a new secret that committed since it was read
+            -- would otherwise find no slot to empty and leave one written after it. A revocation
+            -- (a deleted key or issuer) or a new secret still running is waited for and then seen
+            -- (no slot is written); one that comes later waits for this transaction and then
+            -- empties the slot. Keys and issuers are held FOR KEY SHARE, which a key's deletion
+            -- waits for and an issuer's update (its jwks_synced_at at each sync) does not.
+            and case
+                when v_issuer.id is null then exists (
+                    select from tenancy.jwt_config as c
+                    where c.singleton and c::text = v_jwt::text
+                    for share
+                )
+                else exists (
+                    select from tenancy.jwt_issuers as i
+                    inner join tenancy.jwt_keys as k on k.issuer_id = i.id
+                    where i.id = v_issuer.id and i::text = v_issuer::text
+                        and k.kid = v_key.kid and k.jwk = v_key.jwk
+                    for key share
+                )
+            end;
     end if;
 end
 $$;
