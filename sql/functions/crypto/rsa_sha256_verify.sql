@@ -25,19 +25,19 @@ declare
     v_mu numeric;
 begin
     -- The key (as tenancy.jwk_key_material gives it, checked again: no key reaches the arithmetic
-    -- that the parser would refuse): a modulus of 2,048 to 16,384 bits that is exactly
-    -- p_modulus_bytes long and odd; an odd exponent from 3 to 2^33 - 1 (BoringSSL's bound: a
-    -- longer one costs one more multiplication per bit, for nobody's benefit) below the modulus.
+    -- that the parser would refuse): a modulus of 2,048 to 4,096 bits that is exactly
+    -- p_modulus_bytes long and odd; an odd exponent from 3 to 65537 (a longer one costs one more
+    -- multiplication per bit, for nobody's benefit) below the modulus.
     -- NaN and infinity fail the range tests (NaN sorts above every number); a fractional part
     -- fails the trunc() test.
     if p_modulus is null or p_exponent is null or p_modulus_bytes is null or p_message is null
         or p_signature is null
-        or p_modulus_bytes not between 256 and 2048
+        or p_modulus_bytes not between 256 and 512
         or not p_modulus >= pg_catalog.power(2::numeric, greatest(2047, 8 * p_modulus_bytes - 8))
         or not p_modulus < pg_catalog.power(2::numeric, 8 * p_modulus_bytes)
         or p_modulus <> pg_catalog.trunc(p_modulus)
         or pg_catalog.mod(p_modulus, 2) <> 1
-        or not p_exponent between 3 and 8589934591
+        or not p_exponent between 3 and 65537
         or p_exponent <> pg_catalog.trunc(p_exponent)
         or pg_catalog.mod(p_exponent, 2) <> 1 then
         return false;
@@ -95,7 +95,7 @@ $$;
 comment on function tenancy.rsa_sha256_verify(numeric, numeric, integer, bytea, bytea) is
 'pgtenancy internal: whether p_signature is a valid RSASSA-PKCS1-v1_5 SHA-256 signature (RS256) '
 'of p_message under the public key (p_modulus, p_exponent) of p_modulus_bytes bytes; false, '
-'never an error, for any mismatch, including a key outside 2,048 to 16,384 bits or an exponent '
-'outside 3 to 2^33 - 1.';
+'never an error, for any mismatch, including a key outside 2,048 to 4,096 bits or an exponent '
+'outside 3 to 65537.';
 
 revoke all on function tenancy.rsa_sha256_verify(numeric, numeric, integer, bytea, bytea) from public;
