@@ -43,6 +43,8 @@ no_search_path=(
     'tenancy.context_value(p_tenant_id uuid,p_role text,p_key text,p_user_id text)'
     'tenancy.context_value_part(p_value text,p_part text)'
     'tenancy.current_api_key_id()'
+    'tenancy.context_user_slot()'
+    'tenancy.lockout_window_number(p_window interval)'
     'tenancy.current_member_role()'
     'tenancy.current_tenant_id()'
     'tenancy.current_tenant_key()'

@@ -107,7 +107,7 @@ begin
         -- tenancy.auth_failures(v_subject) >= the limit, read here without another function call
         -- and configuration read (every successful call pays for it): each of the subject's two
         -- counters holds the window number above its low 20 bits, the failures in it below them.
-        select c.lockout_failures, floor(extract(epoch from clock_timestamp()) / extract(epoch from c.lockout_window))::bigint
+        select c.lockout_failures, tenancy.lockout_window_number(c.lockout_window)
         into v_limit, v_window
         from tenancy.auth_config as c;
         if v_limit > 0 then

@@ -3,8 +3,9 @@
 -- tenancy.authenticate_api_key writes the key's id in the context's user slot behind chr(30),
 -- a character no user id holds (tenancy.user_id forbids control characters), so a key is never
 -- taken for a user and a user never for a key. Like the user, the id is bound by the
--- fingerprint over the whole context value: a value written by hand naming another key gives
--- NULL. Runs as the caller: every name is schema-qualified; no exception block.
+-- fingerprint over the whole context value (tenancy.context_user_slot): a value written by hand
+-- naming another key gives NULL. Runs as the caller: every name is schema-qualified; no
+-- exception block.
 create or replace function tenancy.current_api_key_id()
 returns uuid
 language plpgsql
@@ -12,18 +13,8 @@ stable
 parallel restricted
 as $$
 declare
-    v_value pg_catalog.text;
-    v_user pg_catalog.text;
+    v_user pg_catalog.text := tenancy.context_user_slot();
 begin
-    if tenancy.context_tenant_id(null::pg_catalog.text []) is null then
-        return null;
-    end if;
-    v_value := pg_catalog.current_setting('tenancy.context', true);
-    if pg_catalog.int8send(pg_catalog.currval('tenancy.context_fingerprint'::pg_catalog.regclass))
-        operator(pg_catalog.<>) tenancy.context_fingerprint_of(v_value) then
-        return null;
-    end if;
-    v_user := tenancy.context_value_part(v_value, 'user');
     if not pg_catalog.starts_with(v_user, pg_catalog.chr(30)) then
         return null;
     end if;

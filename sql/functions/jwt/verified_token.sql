@@ -92,7 +92,7 @@ begin
             -- The lockout counters are read here, cheaply; require_not_locked_out reads them again
             -- only to say which subject is locked out.
             if v_config.lockout_failures > 0 then
-                v_window := floor(extract(epoch from clock_timestamp()) / extract(epoch from v_config.lockout_window))::bigint;
+                v_window := tenancy.lockout_window_number(v_config.lockout_window);
                 if tenancy.auth_failure_count('user:' || subject, v_window) >= v_config.lockout_failures
                     or tenancy.auth_failure_count('host:' || v_host, v_window) >= v_config.lockout_failures then
                     perform tenancy.require_not_locked_out(array['user:' || subject, 'host:' || v_host]);

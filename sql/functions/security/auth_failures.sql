@@ -10,7 +10,7 @@ as $$
 begin
     return (
         select tenancy.auth_failure_count(
-            p_subject, floor(extract(epoch from clock_timestamp()) / extract(epoch from c.lockout_window))::bigint
+            p_subject, tenancy.lockout_window_number(c.lockout_window)
         )
         from tenancy.auth_config as c
     );

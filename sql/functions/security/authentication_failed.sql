@@ -26,7 +26,7 @@ declare
     v_least integer;
 begin
     select c.* into v_config from tenancy.auth_config as c;
-    v_window := floor(extract(epoch from clock_timestamp()) / extract(epoch from v_config.lockout_window))::bigint;
+    v_window := tenancy.lockout_window_number(v_config.lockout_window);
     -- nextval and setval are never rolled back: the count stays when the caller's transaction
     -- does not. (authenticate refuses read-only transactions before looking at a token, so no
     -- attempt escapes counting that way.)

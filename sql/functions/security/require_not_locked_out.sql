@@ -17,7 +17,7 @@ begin
     end if;
     foreach v_subject in array p_subjects loop
         if v_subject is not null and tenancy.auth_failure_count(
-            v_subject, floor(extract(epoch from clock_timestamp()) / extract(epoch from v_config.lockout_window))::bigint
+            v_subject, tenancy.lockout_window_number(v_config.lockout_window)
         ) >= v_config.lockout_failures then
             raise exception using
                 errcode = 'TN013',
@@ -25,7 +25,7 @@ begin
                     'too many failed attempts for %s: locked out until %s',
                     tenancy.token_excerpt(v_subject, 120),
                     to_timestamp(
-                        (floor(extract(epoch from clock_timestamp()) / extract(epoch from v_config.lockout_window)) + 1)
+                        (tenancy.lockout_window_number(v_config.lockout_window) + 1)
                         * extract(epoch from v_config.lockout_window)
                     )
                 ),
