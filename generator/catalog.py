@@ -100,6 +100,16 @@ where c.conrelid = %s and c.contype in ('p', 'u', 'x', 'f')
 order by c.conname
 """
 
+# The primary key's columns in key order.
+_PRIMARY_KEY = """
+select a.attname::text
+from pg_catalog.pg_constraint as c
+cross join lateral pg_catalog.unnest(c.conkey) with ordinality as k (attnum, position)
+join pg_catalog.pg_attribute as a on a.attrelid = c.conrelid and a.attnum = k.attnum
+where c.conrelid = %s and c.contype = 'p'
+order by k.position
+"""
+
 _FIND_TABLE = """
 select c.oid, c.relkind::text
 from pg_catalog.pg_class as c
@@ -210,6 +220,7 @@ def _relation(
         Constraint(str(n), str(k), str(d)) for n, k, d in conn.execute(_CONSTRAINTS, (oid,))
     )
     sequences = tuple(Sequence(str(s), str(n)) for s, n in conn.execute(_SERIAL_SEQUENCES, (oid,)))
+    primary_key = tuple(str(n) for (n,) in conn.execute(_PRIMARY_KEY, (oid,)))
     descendants = tuple(
         Descendant(str(s), str(n), bool(part), str(ps), str(pn))
         for s, n, part, ps, pn in conn.execute(_DESCENDANTS, (oid,))
@@ -231,6 +242,7 @@ def _relation(
         serial_sequences=sequences,
         descendants=descendants,
         layout_problem=problem,
+        primary_key=primary_key,
     )
 
 

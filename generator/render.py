@@ -54,6 +54,15 @@ def comment_text(value: object) -> str:
     )
 
 
+def pg_text_array(values: Sequence[str]) -> str:
+    """The text of a ``text[]`` literal: ``{"id","a \\"b\\""}``, every element double-quoted."""
+    parts = []
+    for value in values:
+        text = _text(value, "array element")
+        parts.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "{" + ",".join(parts) + "}"
+
+
 def _text(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a string, got {value!r}")
@@ -200,6 +209,7 @@ class Renderer:
         self.env.filters["qident"] = qident
         self.env.filters["qliteral"] = qliteral
         self.env.filters["comment_text"] = comment_text
+        self.env.filters["pg_text_array"] = pg_text_array
         self.env.globals["tenant_value"] = tenant_value
 
     def _context(self, info: TableInfo, spec_display: str) -> dict[str, object]:
@@ -217,6 +227,9 @@ class Renderer:
             "tenant_column": table.tenant_column,
             "tenant_type": info.tenant_type,
             "tenant_default": tenant_default(info.tenant_type),
+            "audit_key": info.audit_key,
+            "audit_exclude": table.audit_exclude,
+            "audit_entity": qualified(table.schema, table.name),
         }
 
     def _render(self, name: str, context: dict[str, object]) -> str:

@@ -98,6 +98,8 @@ class Relation:
     descendants: tuple[Descendant, ...] = ()
     #: The TN007 message the policy file would fail with when applied now, if any.
     layout_problem: str | None = None
+    #: The primary key's columns, in key order (empty without one).
+    primary_key: tuple[str, ...] = ()
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -152,6 +154,9 @@ class TableInfo:
     #: What the tenant column is: ``uuid`` (it holds the tenant id), or ``bigint``, ``integer``
     #: or ``text`` (it holds the tenant key).
     tenant_type: str = "uuid"
+    #: The primary key's columns but the tenant column, in key order: what identifies a row of
+    #: the tenant in the audit trail (empty without a primary key).
+    audit_key: tuple[str, ...] = ()
 
 
 def qualified(schema: str, name: str) -> str:
@@ -194,6 +199,7 @@ def table_infos(display: str, tables: tuple[TableSpec, ...], snapshot: Snapshot)
                 layout_problem=relation.layout_problem,
                 roles=snapshot.member_roles,
                 tenant_type=column.base_type or column.type,
+                audit_key=tuple(c for c in relation.primary_key if c != table.tenant_column),
             )
         )
     if problems:
@@ -257,6 +263,17 @@ def _table_problem(table: TableSpec, snapshot: Snapshot) -> str | None:
             f"(it holds the tenant id) or bigint, integer or text (it holds the tenant key); "
             f"fix: {target}, or name another column with tenant_column"
         )
+    for excluded in table.audit_exclude:
+        if relation.column(excluded) is None:
+            return (
+                f"audit_exclude names {excluded!r}, which is not a column of {table.key!r} "
+                "(names are case-sensitive)"
+            )
+        if excluded == name or excluded in relation.primary_key:
+            return (
+                f"audit_exclude names {excluded!r}, a column of {table.key!r}'s tenant column or "
+                "primary key: the audit trail needs it to say which row changed"
+            )
     if not column.not_null:
         return (
             f"tenant column {name!r} of {table.key!r} is nullable: a row with a NULL {name} "
@@ -303,6 +320,8 @@ def _relation_dict(r: Relation) -> dict[str, Any]:
             for d in r.descendants
         ],
         "layout_problem": r.layout_problem,
+        # Only tables with a primary key carry it, so snapshots of others read as before.
+        **({"primary_key": list(r.primary_key)} if r.primary_key else {}),
     }
 
 
@@ -379,4 +398,5 @@ def _relation(raw: Any) -> Relation:
             for d in _items(data, "descendants", what)
         ),
         layout_problem=_opt_str(data, "layout_problem", what),
+        primary_key=tuple(_strings(data.get("primary_key", []), f"{what}.primary_key")),
     )

@@ -30,6 +30,9 @@ TABLE_KEYS: tuple[str, ...] = ("owner_access", "read", "tenant_column", "write")
 )
 #: Read by ``pgtenancy adopt`` only (how a missing tenant column is filled).
 TABLE_KEYS += ("tenant_from",)
+#: The audit trail: ``audit = false`` turns a table's audit triggers off (on by default), and
+#: ``audit_exclude`` names columns whose values never enter the trail.
+TABLE_KEYS += ("audit", "audit_exclude")
 #: The tenant column when the spec names none.
 DEFAULT_TENANT_COLUMN = "tenant_id"
 
@@ -58,6 +61,10 @@ class TableEntry:
     #: ``tenant_from``, read by ``pgtenancy adopt`` only: (the table's foreign key columns, the
     #: referenced table) from which a missing tenant column is filled; None when not given.
     tenant_from: tuple[tuple[str, ...], str] | None = None
+    #: Generate audit triggers (``audit``, default true).
+    audit: bool = True
+    #: Columns left out of the audit rows (``audit_exclude``), sorted.
+    audit_exclude: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,10 @@ class TableSpec:
     #: The column naming each row's tenant: a uuid holds the tenant id; bigint, integer or text
     #: hold the tenant key (the catalog check decides).
     tenant_column: str = DEFAULT_TENANT_COLUMN
+    #: Generate audit triggers (``audit``, default true).
+    audit: bool = True
+    #: Columns left out of the audit rows (``audit_exclude``), sorted.
+    audit_exclude: tuple[str, ...] = ()
 
     @property
     def file_name(self) -> str:
@@ -196,6 +207,8 @@ def bind_roles(
                 entry.sample,
                 entry.fixtures,
                 entry.tenant_column,
+                entry.audit,
+                entry.audit_exclude,
             )
         )
     return tuple(bound)
@@ -263,6 +276,24 @@ def _tenant_from(display: str, table: str, value: object) -> tuple[tuple[str, ..
         )
     _split_name(display, references)
     return tuple(columns), references
+
+
+def _audit(display: str, table: str, body: dict[str, object]) -> tuple[bool, tuple[str, ...]]:
+    """``audit = true|false`` and ``audit_exclude = ["column", ...]`` (checked against the
+    catalog later: the columns exist, and are neither the tenant column nor in the primary key)."""
+    audit = body.get("audit", True)
+    if not isinstance(audit, bool):
+        raise _fail(display, table, f"audit must be true or false, got {audit!r}")
+    exclude = body.get("audit_exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(c, str) and c for c in exclude):
+        raise _fail(
+            display, table, f"audit_exclude must be a list of column names, got {exclude!r}"
+        )
+    if len(set(exclude)) != len(exclude):
+        raise _fail(display, table, f"audit_exclude names a column twice: {exclude!r}")
+    if exclude and not audit:
+        raise _fail(display, table, "audit_exclude is set but audit = false: remove one")
+    return audit, tuple(sorted(exclude))
 
 
 # -- test data: sample and fixtures, used only by the generated pgTAP test ----------------------
@@ -345,6 +376,7 @@ def parse_spec(text: str, path: Path, display: str | None = None) -> Spec:
                 fixtures,
                 tenant_column,
                 _tenant_from(shown, key, body.get("tenant_from")),
+                *_audit(shown, key, body),
             )
         )
     tables.sort(key=lambda t: (t.schema, t.name))

@@ -47,9 +47,11 @@ YOYO_TABLES = ("_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock")
 #: Directives a versioned migration may carry in its leading comment lines:
 #: ``-- migrate: as-migrating-user`` (it creates roles or schemas, which tenancy_owner may not)
 #: and ``-- migrate: replaces ID ...`` (it reproduces steps of an earlier release, see
-#: :func:`_adopt_replaced`).
+#: :func:`_adopt_replaced`). A definition may carry ``-- migrate: as-role ROLE`` (one of
+#: :data:`DEFINITION_ROLES`): it runs as that role instead of ``tenancy_owner``.
 DIRECTIVE = re.compile(r"^--\s*migrate:\s*(.*?)\s*$")
 DEFINITION_KINDS = ("functions", "policies", "lints")
+DEFINITION_ROLES = ("tenancy_owner", "tenancy_audit_owner")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,9 @@ class Step:
     depends: tuple[str, ...]
     replaces: tuple[str, ...] = ()
     display: str = ""
+    #: The role a definition runs as: ``tenancy_owner``, or the role its ``-- migrate: as-role``
+    #: directive names (the audit trail's functions belong to ``tenancy_audit_owner``).
+    role: str = "tenancy_owner"
 
     def text(self) -> str:
         # Names in a step resolve in pg_catalog alone (a step names the schema of everything it
@@ -74,7 +79,7 @@ class Step:
             return prefix + self.sql + suffix
         # Back to the migrating user at the end: the same transaction then records the step in
         # yoyo's tables, which tenancy_owner does not own.
-        return prefix + "set local role tenancy_owner;\n" + self.sql + "\n;\nreset role;" + suffix
+        return prefix + f"set local role {self.role};\n" + self.sql + "\n;\nreset role;" + suffix
 
 
 def directives(text: str) -> list[str]:
@@ -135,6 +140,13 @@ def steps(root: Path | None = None) -> list[Step]:
             text = path.read_text()
             digest = hashlib.sha256(text.encode()).hexdigest()[:12]
             relative = path.relative_to(base).with_suffix("")
+            role = "tenancy_owner"
+            for directive in directives(text):
+                word, _, rest = directive.partition(" ")
+                if word == "as-role" and rest in DEFINITION_ROLES:
+                    role = rest
+                else:
+                    raise MigrateError(f"{path}: unknown directive '-- migrate: {directive}'")
             definitions.append(
                 Step(
                     id=f"{order}_{kind}_{_slug('/'.join(relative.parts))}_{digest}",
@@ -143,6 +155,7 @@ def steps(root: Path | None = None) -> list[Step]:
                     as_owner=True,
                     depends=all_versioned,
                     display=f"{kind}/{path.relative_to(base).as_posix()}",
+                    role=role,
                 )
             )
     return versioned + definitions
@@ -695,9 +708,10 @@ def drop_removed_functions(database_url: str, all_steps: list[Step] | None = Non
         # so the same functions are written, and signatures print schema-qualified.
         conn.execute("set local check_function_bodies = off")
         conn.execute("set local search_path = pg_catalog")
-        conn.execute("set local role tenancy_owner")
         for step in functions:
+            conn.execute(f"set local role {step.role}")
             conn.execute(step.sql.encode())
+        conn.execute("reset role")
         rows = conn.execute(_DEFINED_BY_THIS_TRANSACTION).fetchall()
         conn.rollback()
         removed = [str(sig) for sig, defined in rows if not defined]

@@ -90,6 +90,45 @@ execute function tenancy.tg_tenant_id_immutable('tenant_id');
 comment on trigger "tenancy_tenant_id_immutable_after" on "Gen ""Odd"""."We""ird" is
 'Refuses (TN006) a stored row whose tenant_id differs from the old row''s, whatever other triggers did.';
 
+-- Every row this table's statements change is written to tenancy.audit_logs (tenancy.tg_audit,
+-- one trigger per event with its transition table), under session_replication_role = replica
+-- too (ENABLE ALWAYS); TRUNCATE, which no trigger could record row by row, is refused (TN015).
+drop trigger if exists "tenancy_audit_insert" on "Gen ""Odd"""."We""ird";
+create trigger "tenancy_audit_insert"
+after insert on "Gen ""Odd"""."We""ird"
+referencing new table as tenancy_new
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"Gen ""Odd"""."We""ird"');
+alter table "Gen ""Odd"""."We""ird" enable always trigger "tenancy_audit_insert";
+comment on trigger "tenancy_audit_insert" on "Gen ""Odd"""."We""ird" is
+'Writes one tenancy.audit_logs row per inserted row.';
+drop trigger if exists "tenancy_audit_update" on "Gen ""Odd"""."We""ird";
+create trigger "tenancy_audit_update"
+after update on "Gen ""Odd"""."We""ird"
+referencing old table as tenancy_old new table as tenancy_new
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"Gen ""Odd"""."We""ird"');
+alter table "Gen ""Odd"""."We""ird" enable always trigger "tenancy_audit_update";
+comment on trigger "tenancy_audit_update" on "Gen ""Odd"""."We""ird" is
+'Writes one tenancy.audit_logs row per updated row.';
+drop trigger if exists "tenancy_audit_delete" on "Gen ""Odd"""."We""ird";
+create trigger "tenancy_audit_delete"
+after delete on "Gen ""Odd"""."We""ird"
+referencing old table as tenancy_old
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"Gen ""Odd"""."We""ird"');
+alter table "Gen ""Odd"""."We""ird" enable always trigger "tenancy_audit_delete";
+comment on trigger "tenancy_audit_delete" on "Gen ""Odd"""."We""ird" is
+'Writes one tenancy.audit_logs row per deleted row.';
+drop trigger if exists "tenancy_audit_truncate" on "Gen ""Odd"""."We""ird";
+create trigger "tenancy_audit_truncate"
+before truncate on "Gen ""Odd"""."We""ird"
+for each statement
+execute function tenancy.tg_audit_truncate();
+alter table "Gen ""Odd"""."We""ird" enable always trigger "tenancy_audit_truncate";
+comment on trigger "tenancy_audit_truncate" on "Gen ""Odd"""."We""ird" is
+'Refuses TRUNCATE (TN015), which the audit trail could not record; DELETE is recorded.';
+
 -- The application role gets exactly these privileges: never TRUNCATE (it ignores row level
 -- security), REFERENCES or TRIGGER.
 revoke all on "Gen ""Odd"""."We""ird" from public;

@@ -98,6 +98,45 @@ execute function tenancy.tg_tenant_id_immutable('tenant_id');
 comment on trigger "tenancy_tenant_id_immutable_after" on "gen"."docs" is
 'Refuses (TN006) a stored row whose tenant_id differs from the old row''s, whatever other triggers did.';
 
+-- Every row this table's statements change is written to tenancy.audit_logs (tenancy.tg_audit,
+-- one trigger per event with its transition table), under session_replication_role = replica
+-- too (ENABLE ALWAYS); TRUNCATE, which no trigger could record row by row, is refused (TN015).
+drop trigger if exists "tenancy_audit_insert" on "gen"."docs";
+create trigger "tenancy_audit_insert"
+after insert on "gen"."docs"
+referencing new table as tenancy_new
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+alter table "gen"."docs" enable always trigger "tenancy_audit_insert";
+comment on trigger "tenancy_audit_insert" on "gen"."docs" is
+'Writes one tenancy.audit_logs row per inserted row.';
+drop trigger if exists "tenancy_audit_update" on "gen"."docs";
+create trigger "tenancy_audit_update"
+after update on "gen"."docs"
+referencing old table as tenancy_old new table as tenancy_new
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+alter table "gen"."docs" enable always trigger "tenancy_audit_update";
+comment on trigger "tenancy_audit_update" on "gen"."docs" is
+'Writes one tenancy.audit_logs row per updated row.';
+drop trigger if exists "tenancy_audit_delete" on "gen"."docs";
+create trigger "tenancy_audit_delete"
+after delete on "gen"."docs"
+referencing old table as tenancy_old
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+alter table "gen"."docs" enable always trigger "tenancy_audit_delete";
+comment on trigger "tenancy_audit_delete" on "gen"."docs" is
+'Writes one tenancy.audit_logs row per deleted row.';
+drop trigger if exists "tenancy_audit_truncate" on "gen"."docs";
+create trigger "tenancy_audit_truncate"
+before truncate on "gen"."docs"
+for each statement
+execute function tenancy.tg_audit_truncate();
+alter table "gen"."docs" enable always trigger "tenancy_audit_truncate";
+comment on trigger "tenancy_audit_truncate" on "gen"."docs" is
+'Refuses TRUNCATE (TN015), which the audit trail could not record; DELETE is recorded.';
+
 -- The application role gets exactly these privileges: never TRUNCATE (it ignores row level
 -- security), REFERENCES or TRIGGER.
 revoke all on "gen"."docs" from public;
@@ -165,6 +204,45 @@ comment on trigger "tenancy_require_context" on "gen"."docs_2026" is
 
 -- Row triggers of the partitioned parent (the tenant_id guards) are cloned onto every partition,
 -- present and future, by PostgreSQL itself.
+
+-- Every row this table's statements change is written to tenancy.audit_logs (tenancy.tg_audit,
+-- one trigger per event with its transition table), under session_replication_role = replica
+-- too (ENABLE ALWAYS); TRUNCATE, which no trigger could record row by row, is refused (TN015).
+drop trigger if exists "tenancy_audit_insert" on "gen"."docs_2026";
+create trigger "tenancy_audit_insert"
+after insert on "gen"."docs_2026"
+referencing new table as tenancy_new
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+alter table "gen"."docs_2026" enable always trigger "tenancy_audit_insert";
+comment on trigger "tenancy_audit_insert" on "gen"."docs_2026" is
+'Writes one tenancy.audit_logs row per inserted row.';
+drop trigger if exists "tenancy_audit_update" on "gen"."docs_2026";
+create trigger "tenancy_audit_update"
+after update on "gen"."docs_2026"
+referencing old table as tenancy_old new table as tenancy_new
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+alter table "gen"."docs_2026" enable always trigger "tenancy_audit_update";
+comment on trigger "tenancy_audit_update" on "gen"."docs_2026" is
+'Writes one tenancy.audit_logs row per updated row.';
+drop trigger if exists "tenancy_audit_delete" on "gen"."docs_2026";
+create trigger "tenancy_audit_delete"
+after delete on "gen"."docs_2026"
+referencing old table as tenancy_old
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+alter table "gen"."docs_2026" enable always trigger "tenancy_audit_delete";
+comment on trigger "tenancy_audit_delete" on "gen"."docs_2026" is
+'Writes one tenancy.audit_logs row per deleted row.';
+drop trigger if exists "tenancy_audit_truncate" on "gen"."docs_2026";
+create trigger "tenancy_audit_truncate"
+before truncate on "gen"."docs_2026"
+for each statement
+execute function tenancy.tg_audit_truncate();
+alter table "gen"."docs_2026" enable always trigger "tenancy_audit_truncate";
+comment on trigger "tenancy_audit_truncate" on "gen"."docs_2026" is
+'Refuses TRUNCATE (TN015), which the audit trail could not record; DELETE is recorded.';
 
 -- The application role gets exactly these privileges: never TRUNCATE (it ignores row level
 -- security), REFERENCES or TRIGGER.
@@ -234,6 +312,45 @@ comment on trigger "tenancy_require_context" on "gen"."docs_2026_h0" is
 -- Row triggers of the partitioned parent (the tenant_id guards) are cloned onto every partition,
 -- present and future, by PostgreSQL itself.
 
+-- Every row this table's statements change is written to tenancy.audit_logs (tenancy.tg_audit,
+-- one trigger per event with its transition table), under session_replication_role = replica
+-- too (ENABLE ALWAYS); TRUNCATE, which no trigger could record row by row, is refused (TN015).
+drop trigger if exists "tenancy_audit_insert" on "gen"."docs_2026_h0";
+create trigger "tenancy_audit_insert"
+after insert on "gen"."docs_2026_h0"
+referencing new table as tenancy_new
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+alter table "gen"."docs_2026_h0" enable always trigger "tenancy_audit_insert";
+comment on trigger "tenancy_audit_insert" on "gen"."docs_2026_h0" is
+'Writes one tenancy.audit_logs row per inserted row.';
+drop trigger if exists "tenancy_audit_update" on "gen"."docs_2026_h0";
+create trigger "tenancy_audit_update"
+after update on "gen"."docs_2026_h0"
+referencing old table as tenancy_old new table as tenancy_new
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+alter table "gen"."docs_2026_h0" enable always trigger "tenancy_audit_update";
+comment on trigger "tenancy_audit_update" on "gen"."docs_2026_h0" is
+'Writes one tenancy.audit_logs row per updated row.';
+drop trigger if exists "tenancy_audit_delete" on "gen"."docs_2026_h0";
+create trigger "tenancy_audit_delete"
+after delete on "gen"."docs_2026_h0"
+referencing old table as tenancy_old
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+alter table "gen"."docs_2026_h0" enable always trigger "tenancy_audit_delete";
+comment on trigger "tenancy_audit_delete" on "gen"."docs_2026_h0" is
+'Writes one tenancy.audit_logs row per deleted row.';
+drop trigger if exists "tenancy_audit_truncate" on "gen"."docs_2026_h0";
+create trigger "tenancy_audit_truncate"
+before truncate on "gen"."docs_2026_h0"
+for each statement
+execute function tenancy.tg_audit_truncate();
+alter table "gen"."docs_2026_h0" enable always trigger "tenancy_audit_truncate";
+comment on trigger "tenancy_audit_truncate" on "gen"."docs_2026_h0" is
+'Refuses TRUNCATE (TN015), which the audit trail could not record; DELETE is recorded.';
+
 -- The application role gets exactly these privileges: never TRUNCATE (it ignores row level
 -- security), REFERENCES or TRIGGER.
 revoke all on "gen"."docs_2026_h0" from public;
@@ -302,6 +419,45 @@ comment on trigger "tenancy_require_context" on "gen"."docs_2026_h1" is
 -- Row triggers of the partitioned parent (the tenant_id guards) are cloned onto every partition,
 -- present and future, by PostgreSQL itself.
 
+-- Every row this table's statements change is written to tenancy.audit_logs (tenancy.tg_audit,
+-- one trigger per event with its transition table), under session_replication_role = replica
+-- too (ENABLE ALWAYS); TRUNCATE, which no trigger could record row by row, is refused (TN015).
+drop trigger if exists "tenancy_audit_insert" on "gen"."docs_2026_h1";
+create trigger "tenancy_audit_insert"
+after insert on "gen"."docs_2026_h1"
+referencing new table as tenancy_new
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+alter table "gen"."docs_2026_h1" enable always trigger "tenancy_audit_insert";
+comment on trigger "tenancy_audit_insert" on "gen"."docs_2026_h1" is
+'Writes one tenancy.audit_logs row per inserted row.';
+drop trigger if exists "tenancy_audit_update" on "gen"."docs_2026_h1";
+create trigger "tenancy_audit_update"
+after update on "gen"."docs_2026_h1"
+referencing old table as tenancy_old new table as tenancy_new
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+alter table "gen"."docs_2026_h1" enable always trigger "tenancy_audit_update";
+comment on trigger "tenancy_audit_update" on "gen"."docs_2026_h1" is
+'Writes one tenancy.audit_logs row per updated row.';
+drop trigger if exists "tenancy_audit_delete" on "gen"."docs_2026_h1";
+create trigger "tenancy_audit_delete"
+after delete on "gen"."docs_2026_h1"
+referencing old table as tenancy_old
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+alter table "gen"."docs_2026_h1" enable always trigger "tenancy_audit_delete";
+comment on trigger "tenancy_audit_delete" on "gen"."docs_2026_h1" is
+'Writes one tenancy.audit_logs row per deleted row.';
+drop trigger if exists "tenancy_audit_truncate" on "gen"."docs_2026_h1";
+create trigger "tenancy_audit_truncate"
+before truncate on "gen"."docs_2026_h1"
+for each statement
+execute function tenancy.tg_audit_truncate();
+alter table "gen"."docs_2026_h1" enable always trigger "tenancy_audit_truncate";
+comment on trigger "tenancy_audit_truncate" on "gen"."docs_2026_h1" is
+'Refuses TRUNCATE (TN015), which the audit trail could not record; DELETE is recorded.';
+
 -- The application role gets exactly these privileges: never TRUNCATE (it ignores row level
 -- security), REFERENCES or TRIGGER.
 revoke all on "gen"."docs_2026_h1" from public;
@@ -369,6 +525,45 @@ comment on trigger "tenancy_require_context" on "gen"."docs_2027" is
 
 -- Row triggers of the partitioned parent (the tenant_id guards) are cloned onto every partition,
 -- present and future, by PostgreSQL itself.
+
+-- Every row this table's statements change is written to tenancy.audit_logs (tenancy.tg_audit,
+-- one trigger per event with its transition table), under session_replication_role = replica
+-- too (ENABLE ALWAYS); TRUNCATE, which no trigger could record row by row, is refused (TN015).
+drop trigger if exists "tenancy_audit_insert" on "gen"."docs_2027";
+create trigger "tenancy_audit_insert"
+after insert on "gen"."docs_2027"
+referencing new table as tenancy_new
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+alter table "gen"."docs_2027" enable always trigger "tenancy_audit_insert";
+comment on trigger "tenancy_audit_insert" on "gen"."docs_2027" is
+'Writes one tenancy.audit_logs row per inserted row.';
+drop trigger if exists "tenancy_audit_update" on "gen"."docs_2027";
+create trigger "tenancy_audit_update"
+after update on "gen"."docs_2027"
+referencing old table as tenancy_old new table as tenancy_new
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+alter table "gen"."docs_2027" enable always trigger "tenancy_audit_update";
+comment on trigger "tenancy_audit_update" on "gen"."docs_2027" is
+'Writes one tenancy.audit_logs row per updated row.';
+drop trigger if exists "tenancy_audit_delete" on "gen"."docs_2027";
+create trigger "tenancy_audit_delete"
+after delete on "gen"."docs_2027"
+referencing old table as tenancy_old
+for each statement
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+alter table "gen"."docs_2027" enable always trigger "tenancy_audit_delete";
+comment on trigger "tenancy_audit_delete" on "gen"."docs_2027" is
+'Writes one tenancy.audit_logs row per deleted row.';
+drop trigger if exists "tenancy_audit_truncate" on "gen"."docs_2027";
+create trigger "tenancy_audit_truncate"
+before truncate on "gen"."docs_2027"
+for each statement
+execute function tenancy.tg_audit_truncate();
+alter table "gen"."docs_2027" enable always trigger "tenancy_audit_truncate";
+comment on trigger "tenancy_audit_truncate" on "gen"."docs_2027" is
+'Refuses TRUNCATE (TN015), which the audit trail could not record; DELETE is recorded.';
 
 -- The application role gets exactly these privileges: never TRUNCATE (it ignores row level
 -- security), REFERENCES or TRIGGER.
