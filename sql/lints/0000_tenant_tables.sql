@@ -51,11 +51,15 @@ where
     and exists (
         select from tenant_policies as tp
         where tp.polrelid operator (pg_catalog.=) c.oid
-    );
+    )
+    -- The audit trail: a platform table whose readers (owners and admins of a tenant, the
+    -- auditor across tenants) and writers (pgtenancy's functions) follow its own rules, tested
+    -- with it; its partitions are closed to every role but its owner.
+    and c.oid operator (pg_catalog.<>) coalesce(pg_catalog.to_regclass('tenancy.audit_logs')::pg_catalog.oid, 0);
 
 comment on view tenancy.lint_tenant_tables is
 'pgtenancy doctor: the tables with a policy calling tenancy.context_tenant_id or '
 'tenancy.context_tenant_key, which the lints treat as tenant tables, with the tenant column '
-'those policies read (NULL when they read none) and its type.';
+'those policies read (NULL when they read none) and its type; the audit trail (tenancy.audit_logs) aside.';
 revoke all on tenancy.lint_tenant_tables from public;
 grant select on tenancy.lint_tenant_tables to tenancy_admin, tenancy_auditor;

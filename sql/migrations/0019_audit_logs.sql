@@ -141,15 +141,24 @@ begin
             v_month::timestamptz,
             (v_month operator (pg_catalog.+) interval '1 month')::timestamptz
         );
+        execute pg_catalog.format(
+            'comment on table tenancy.%I is %L',
+            'audit_logs_' || pg_catalog.to_char(v_month, 'YYYY_MM'),
+            'pgtenancy: the audit rows of ' || pg_catalog.to_char(v_month, 'YYYY-MM') || ' (a partition of tenancy.audit_logs).'
+        );
         v_month := (v_month operator (pg_catalog.+) interval '1 month')::date;
     end loop;
 end
 $partitions$;
 create table tenancy.audit_logs_default partition of tenancy.audit_logs default;
+comment on table tenancy.audit_logs_default is
+'pgtenancy: audit rows of months without a partition of their own (a partition of '
+'tenancy.audit_logs; tenancy.ensure_audit_partitions creates them ahead).';
 
 -- Row level security and its policies: sql/functions/tables/audit_logs_policies.sql (they call
 -- functions defined after the migrations).
 alter table tenancy.audit_logs enable row level security;
+alter table tenancy.audit_logs force row level security;
 
 revoke all on tenancy.audit_logs from public;
 revoke all on sequence tenancy.audit_logs_id_seq from public;
@@ -214,6 +223,7 @@ create table tenancy.audit_retention (
     dropped_at timestamptz not null default pg_catalog.now(),
     dropped_by name not null default session_user
 );
+comment on sequence tenancy.audit_retention_id_seq is 'pgtenancy: numbers tenancy.audit_retention.';
 comment on table tenancy.audit_retention is
 'pgtenancy: partitions of tenancy.audit_logs dropped by tenancy.drop_audit_before; '
 'tenancy.verify_audit checks seals of earlier months by their chain alone.';

@@ -2,33 +2,50 @@
 -- Catalog checks read pg_catalog as the connecting superuser; behaviour is checked as the real roles.
 
 begin;
-select plan(251);
+select plan(252);
 
 -- Ownership --------------------------------------------------------------------------------
 
 -- tenancy belongs to tenancy_owner.
 select schema_owner_is('tenancy', 'tenancy_owner', 'schema tenancy is owned by tenancy_owner');
 
--- No table, sequence, view or index in tenancy belongs to anyone else: 0 rows.
+-- No table, sequence, view or index in tenancy belongs to anyone else: 0 rows. The audit trail
+-- (tenancy.audit_logs, its partitions, seals, holds and retention, with their indexes and
+-- sequences) belongs to tenancy_audit_owner, so that tenancy_owner cannot change it.
 select is_empty(
     $$
     select c.oid::regclass::text
     from pg_catalog.pg_class as c
     where c.relnamespace = 'tenancy'::regnamespace
         and c.relowner <> 'tenancy_owner'::regrole
+        and not (c.relname ~ '^audit_' and c.relowner = 'tenancy_audit_owner'::regrole)
     $$,
-    'every relation in schema tenancy is owned by tenancy_owner'
+    'every relation in schema tenancy is owned by tenancy_owner, the audit trail''s by tenancy_audit_owner'
+);
+select is_empty(
+    $$
+    select c.oid::regclass::text
+    from pg_catalog.pg_class as c
+    where c.relnamespace = 'tenancy'::regnamespace
+        and c.relname ~ '^audit_' and c.relowner <> 'tenancy_audit_owner'::regrole
+    $$,
+    'every relation of the audit trail is owned by tenancy_audit_owner'
 );
 
--- No function in tenancy belongs to anyone else: 0 rows.
+-- No function in tenancy belongs to anyone else but the audit trail's guard, sealing,
+-- verification, retention and redaction (tenancy_audit_owner): 0 rows.
 select is_empty(
     $$
     select p.oid::regprocedure::text
     from pg_catalog.pg_proc as p
     where p.pronamespace = 'tenancy'::regnamespace
         and p.proowner <> 'tenancy_owner'::regrole
+        and not (p.proowner = 'tenancy_audit_owner'::regrole and p.proname in (
+            'tg_audit_immutable', 'audit_row_digest', 'seal_audit', 'verify_audit', 'export_seal',
+            'redact_audit', 'ensure_audit_partitions', 'set_legal_hold', 'drop_audit_before'
+        ))
     $$,
-    'every function in schema tenancy is owned by tenancy_owner'
+    'every function in schema tenancy is owned by tenancy_owner, but the audit trail''s own'
 );
 
 -- Nothing for PUBLIC ---------------------------------------------------------------------------

@@ -7,7 +7,8 @@ select plan(2);
 create extension if not exists plpgsql_check;
 
 -- Every PL/pgSQL function of tenancy and tenancy_test (the test checks) is checked; trigger
--- functions against a generated tenant table, the one on tenancy.tenants against that table.
+-- functions against a generated tenant table (tenancy.tg_audit with its transition tables), the
+-- one on tenancy.tenants against that table, the audit trail's guard against tenancy.audit_logs.
 create temporary table checked on commit drop as
 select
     p.oid::regprocedure as fn,
@@ -20,9 +21,13 @@ cross join
         p.oid,
         case
             when p.oid = 'tenancy.tg_domain_claims_tenant_status()'::regprocedure then 'tenancy.tenants'::regclass
+            when p.oid = 'tenancy.tg_audit_immutable()'::regprocedure then 'tenancy.audit_logs'::regclass
             when p.prorettype = 'trigger'::regtype then 'app.documents'::regclass
             else 0
-        end
+        end,
+        -- The audit trigger reads the transition tables its generated triggers name.
+        oldtable => case when p.oid = 'tenancy.tg_audit()'::regprocedure then 'tenancy_old' end,
+        newtable => case when p.oid = 'tenancy.tg_audit()'::regprocedure then 'tenancy_new' end
     ) as r
 where
     p.pronamespace in ('tenancy'::regnamespace, 'tenancy_test'::regnamespace)

@@ -2,9 +2,10 @@
 -- migrate: as-role tenancy_audit_owner
 -- noqa: disable=RF05
 
--- The owner, tenancy_audit_owner, is exempt (not forced): its sealing and verification functions
--- read every tenant's rows. Everyone else holds at most SELECT (tenancy_app, tenancy_auditor) or
--- INSERT (tenancy_owner, whose trigger and log functions write rows) and sees through these.
+-- Row level security is forced: the owner, tenancy_audit_owner, reads and redacts every row
+-- through its own policy (its sealing, verification and redaction functions). Everyone else holds
+-- at most SELECT (tenancy_app, tenancy_auditor) or INSERT (tenancy_owner, whose trigger and log
+-- functions write rows) and sees through these.
 drop policy if exists "owners and admins read their tenant's trail" on tenancy.audit_logs;
 create policy "owners and admins read their tenant's trail" on tenancy.audit_logs
 as permissive for select to public
@@ -25,3 +26,12 @@ as permissive for insert to tenancy_owner
 with check (true);
 comment on policy "pgtenancy functions write the trail" on tenancy.audit_logs is
 'tenancy_owner, which acts only through pgtenancy''s trigger and log functions, inserts rows.';
+
+drop policy if exists "the trail's owner reads and redacts every row" on tenancy.audit_logs;
+create policy "the trail's owner reads and redacts every row" on tenancy.audit_logs
+as permissive for all to tenancy_audit_owner
+using (true)
+with check (true);
+comment on policy "the trail's owner reads and redacts every row" on tenancy.audit_logs is
+'tenancy_audit_owner, which acts only through pgtenancy''s sealing, verification, retention and '
+'redaction functions, reads every row (and redacts, which the immutability trigger narrows).';
