@@ -543,6 +543,7 @@ ROLES = (
     "tenancy_admin",
     "tenancy_auditor",
     "tenancy_session_objects",
+    "tenancy_audit_owner",
 )
 _ROLE_ATTRIBUTES = """
 select r.rolname::text,

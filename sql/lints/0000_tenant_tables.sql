@@ -55,7 +55,7 @@ where
     -- The audit trail: a platform table whose readers (owners and admins of a tenant, the
     -- auditor across tenants) and writers (pgtenancy's functions) follow its own rules, tested
     -- with it; its partitions are closed to every role but its owner.
-    and c.oid operator (pg_catalog.<>) coalesce(pg_catalog.to_regclass('tenancy.audit_logs')::pg_catalog.oid, 0);
+    and c.oid operator (pg_catalog.<>) coalesce(pg_catalog.to_regclass('tenancy.audit_logs')::pg_catalog.oid, 0);  -- noqa: LT01
 
 comment on view tenancy.lint_tenant_tables is
 'pgtenancy doctor: the tables with a policy calling tenancy.context_tenant_id or '

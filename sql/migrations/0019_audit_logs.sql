@@ -132,21 +132,28 @@ create index audit_logs_txid_idx on tenancy.audit_logs using brin (txid) with (p
 -- months nobody created a partition for (tenancy.seal_audit creates them three months ahead).
 do $partitions$
 declare
-    v_month date := pg_catalog.date_trunc('month', pg_catalog.now() operator (pg_catalog.-) interval '1 month')::date;
+    v_month pg_catalog.date := pg_catalog.date_trunc(
+        'month', pg_catalog.now() operator (pg_catalog.-) pg_catalog.make_interval(months => 1)
+    )::pg_catalog.date;
+    v_name pg_catalog.text;
 begin
     for i in 0..4 loop
+        v_name := pg_catalog.concat('audit_logs_', pg_catalog.to_char(v_month, 'YYYY_MM'));
         execute pg_catalog.format(
             'create table tenancy.%I partition of tenancy.audit_logs for values from (%L) to (%L)',
-            'audit_logs_' || pg_catalog.to_char(v_month, 'YYYY_MM'),
-            v_month::timestamptz,
-            (v_month operator (pg_catalog.+) interval '1 month')::timestamptz
+            v_name,
+            v_month::pg_catalog.timestamptz,
+            (v_month operator (pg_catalog.+) pg_catalog.make_interval(months => 1))::pg_catalog.timestamptz
         );
         execute pg_catalog.format(
             'comment on table tenancy.%I is %L',
-            'audit_logs_' || pg_catalog.to_char(v_month, 'YYYY_MM'),
-            'pgtenancy: the audit rows of ' || pg_catalog.to_char(v_month, 'YYYY-MM') || ' (a partition of tenancy.audit_logs).'
+            v_name,
+            pg_catalog.concat(
+                'pgtenancy: the audit rows of ', pg_catalog.to_char(v_month, 'YYYY-MM'),
+                ' (a partition of tenancy.audit_logs).'
+            )
         );
-        v_month := (v_month operator (pg_catalog.+) interval '1 month')::date;
+        v_month := (v_month operator (pg_catalog.+) pg_catalog.make_interval(months => 1))::pg_catalog.date;
     end loop;
 end
 $partitions$;

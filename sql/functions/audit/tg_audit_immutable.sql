@@ -50,19 +50,20 @@ comment on trigger tenancy_audit_immutable on tenancy.audit_logs is
 -- TRUNCATE triggers fire only on the table named: the root and every partition get one.
 do $truncate$
 declare
-    v_table regclass;
+    v_table pg_catalog.regclass;
 begin
     for v_table in
-        select 'tenancy.audit_logs'::regclass
+        select 'tenancy.audit_logs'::pg_catalog.regclass
         union all
-        select i.inhrelid::regclass from pg_inherits as i where i.inhparent = 'tenancy.audit_logs'::regclass
+        select i.inhrelid::pg_catalog.regclass from pg_catalog.pg_inherits as i
+        where i.inhparent operator (pg_catalog.=) 'tenancy.audit_logs'::pg_catalog.regclass
     loop
-        execute format(
+        execute pg_catalog.format(
             'create or replace trigger tenancy_audit_no_truncate before truncate on %s '
             'for each statement execute function tenancy.tg_audit_immutable()', v_table
         );
-        execute format('alter table %s enable always trigger tenancy_audit_no_truncate', v_table);
-        execute format(
+        execute pg_catalog.format('alter table %s enable always trigger tenancy_audit_no_truncate', v_table);
+        execute pg_catalog.format(
             'comment on trigger tenancy_audit_no_truncate on %s is %L', v_table,
             'Refuses (TN016) TRUNCATE of the audit trail, superusers'' too.'
         );
