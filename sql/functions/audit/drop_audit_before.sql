@@ -30,12 +30,12 @@ declare
     v_names text[];
     v_name text;
     v_frontier bigint;
-    v_held uuid[] := '{}';
+    v_held uuid[] := '{}'::uuid[];
     v_tenants uuid[];
     v_unsealed bigint;
     v_first_unsealed bigint;
     v_count bigint;
-    v_counts bigint[] := '{}';
+    v_counts bigint[] := '{}'::bigint[];
     v_total bigint := 0;
 begin
     if p_month is null or p_month <> date_trunc('month', p_month)::date or p_month > v_latest then
@@ -60,7 +60,7 @@ begin
     lock table tenancy.audit_legal_holds in share mode;
 
     -- The partitions whose upper bound is on or before the month (the default has none).
-    select coalesce(array_agg(c.relname::text order by c.relname), '{}') into v_names
+    select coalesce(array_agg(c.relname::text order by c.relname), '{}'::text[]) into v_names
     from pg_inherits as i
     inner join pg_class as c on c.oid = i.inhrelid
     where i.inhparent = 'tenancy.audit_logs'::regclass
@@ -76,7 +76,7 @@ begin
             'select array_agg(h.tenant_id) from tenancy.audit_legal_holds as h '
             'where exists (select from tenancy.%I as a where a.tenant_id = h.tenant_id)', v_name
         ) into v_tenants;
-        v_held := v_held || coalesce(v_tenants, '{}');
+        v_held := v_held || coalesce(v_tenants, '{}'::uuid[]);
     end loop;
     if cardinality(v_held) > 0 then
         select array_agg(distinct t order by t) into v_held from unnest(v_held) as t;

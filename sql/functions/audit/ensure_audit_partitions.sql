@@ -9,7 +9,7 @@
 -- another partition already covers part of it; an existing partition of the name counts as
 -- created. Each new partition gets the guards of tg_audit_immutable.sql: the BEFORE TRUNCATE
 -- trigger (TRUNCATE triggers are not inherited) and, checked, the row trigger PostgreSQL clones
--- from the parent, both ENABLE ALWAYS.
+-- from the parent, both ENABLE ALWAYS; and a comment.
 -- Creating one locks the singleton row of tenancy.audit_seal_state (as tenancy.seal_audit and
 -- tenancy.drop_audit_before do, so they never interleave) and, for the CREATE, tenancy.audit_logs
 -- and its default partition in ACCESS EXCLUSIVE mode until the transaction ends: audit writers
@@ -74,6 +74,14 @@ begin
                 continue;
         end;
         v_table := format('tenancy.%I', v_name)::regclass;
+        execute format(
+            'comment on table %s is %L', v_table,
+            format(
+                'pgtenancy: the rows of tenancy.audit_logs logged in %s (a partition, made by '
+                'tenancy.ensure_audit_partitions; dropped whole by tenancy.drop_audit_before).',
+                to_char(v_month, 'YYYY-MM')
+            )
+        );
         execute format(
             'create trigger tenancy_audit_no_truncate before truncate on %s '
             'for each statement execute function tenancy.tg_audit_immutable()', v_table

@@ -30,7 +30,7 @@ begin
         raise exception using
             errcode = '22023',
             message = format(
-                'invalid legal hold reason %s', coalesce(quote_literal(left(p_reason, 100)), 'NULL')
+                'invalid legal hold reason %s', coalesce(to_json(left(p_reason, 100))::text, 'NULL')
             ),
             hint = 'Say why (a case or matter reference, say) in 1 to 500 characters without control characters.';
     end if;
