@@ -57,6 +57,7 @@ begin
     end if;
 
     select s.frontier into v_frontier from tenancy.audit_seal_state as s where s.singleton for update;
+    v_frontier := coalesce(v_frontier, 0);  -- no state row: nothing counts as sealed
     lock table tenancy.audit_legal_holds in share mode;
 
     -- The partitions whose upper bound is on or before the month (the default has none).
