@@ -41,3 +41,6 @@ comment on function tenancy.record_security_event(text, text, uuid, text, text, 
 'requests are cut to bounded lengths. Returns the event id.';
 
 revoke all on function tenancy.record_security_event(text, text, uuid, text, text, text, jsonb, text, bigint) from public;
+-- tenancy.set_legal_hold, owned by the audit trail's owner, records its changes here.
+grant execute on function tenancy.record_security_event(text, text, uuid, text, text, text, jsonb, text, bigint)
+to tenancy_audit_owner;
