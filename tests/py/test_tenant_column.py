@@ -125,13 +125,25 @@ def test_changing_the_tenant_column_replaces_the_guards(
                 (target,),
             ).fetchone()
         assert policy is not None and policy[0].startswith(f"({column} = ")
+    def audit(column: str, kind: str, key: str) -> list[tuple[str, list[str], str]]:
+        # The audit triggers carry the tenant column, its type and the key without it.
+        args = f'{column}\\000{kind}\\000{{"{key}","id"}}\\000{{}}\\000"{schema}"."two_columns"\\000'
+        return [
+            ("tenancy_audit_delete", [], args),
+            ("tenancy_audit_insert", [], args),
+            ("tenancy_audit_truncate", [], ""),
+            ("tenancy_audit_update", [], args),
+        ]
+
     assert guards == [
         [
+            *audit("tenant_id", "uuid", "company_id"),
             ("tenancy_require_context", [], "tenant_id\\000uuid\\000"),
             ("tenancy_tenant_id_immutable", ["tenant_id"], "tenant_id\\000"),
             ("tenancy_tenant_id_immutable_after", [], "tenant_id\\000"),
         ],
         [
+            *audit("company_id", "bigint", "tenant_id"),
             ("tenancy_require_context", [], "company_id\\000bigint\\000"),
             ("tenancy_tenant_id_immutable", ["company_id"], "company_id\\000"),
             ("tenancy_tenant_id_immutable_after", [], "company_id\\000"),
