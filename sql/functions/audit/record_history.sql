@@ -1,0 +1,143 @@
+-- tenancy.record_history: every audit row of one table row, following it through changes of its primary key, in order.
+
+-- p_pk: the primary key as a JSON object ('{"id": 42}'), normalised by tenancy.audit_row_key
+-- (the tenant column may be given: then only that tenant's rows, which a tenancy_auditor needs
+-- to tell apart tenants whose rows share a key). The rows, by id:
+-- - every row recorded under that key (entity_id): inserts, updates, deletes, a later row
+--   inserted again with the same key;
+-- - when an UPDATE gave a row this key (its old key is in old_data), the rows of that row under
+--   its previous key, from the insert (or the UPDATE that gave it that key, followed back in
+--   turn) up to the change;
+-- - the UPDATEs that took a row away from this key (recorded under the new key: entity_id is
+--   always the key after the change), each the last row of its row under this key; later rows
+--   are in the new key's history.
+-- Runs as the caller: the trail's row level security decides which rows are seen.
+create or replace function tenancy.record_history(p_table regclass, p_pk jsonb)
+returns setof tenancy.audit_logs
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_key record;
+    v_entity text;
+    v_id text;
+    v_cols text[];
+    v_column text;
+    v_tenant text;
+begin
+    v_key := tenancy.audit_row_key(p_table, p_pk);
+    v_entity := v_key.entity_type;
+    v_id := v_key.entity_id;
+    v_cols := v_key.key_columns;
+    v_column := v_key.tenant_column;
+    v_tenant := v_key.tenant_value;
+    if v_id is null then
+        -- Keyed by the tenant column alone: one row per tenant, no key to change.
+        return query
+        select a.* from tenancy.audit_logs as a
+        where
+            a.entity_type operator (pg_catalog.=) v_entity
+            and a.entity_id is null
+            and (
+                v_tenant is null
+                or (coalesce(a.new_data, a.old_data) operator (pg_catalog.->>) v_column) operator (pg_catalog.=) v_tenant
+            )
+        order by a.id;
+        return;
+    end if;
+    return query
+    with recursive hist (r) as (
+        select a
+        from tenancy.audit_logs as a
+        where
+            a.entity_type operator (pg_catalog.=) v_entity
+            and a.entity_id operator (pg_catalog.=) v_id
+            and (
+                v_tenant is null
+                or (coalesce(a.new_data, a.old_data) operator (pg_catalog.->>) v_column) operator (pg_catalog.=) v_tenant
+            )
+        union all
+        -- An UPDATE that gave the row its key: the row's rows under its previous key, from the
+        -- start of that key's life (its INSERT, or the UPDATE that gave it that key) on.
+        select b
+        from hist as h
+        cross join lateral (
+            select (
+                select pg_catalog.jsonb_object_agg(c.c, (h.r).old_data operator (pg_catalog.->) c.c)
+                from pg_catalog.unnest(v_cols) as c (c)
+            )::text as k
+        ) as o
+        cross join lateral (
+            select coalesce(pg_catalog.max(s.id), 0) as lo
+            from tenancy.audit_logs as s
+            where
+                s.tenant_id operator (pg_catalog.=) (h.r).tenant_id
+                and s.entity_type operator (pg_catalog.=) v_entity
+                and s.entity_id operator (pg_catalog.=) o.k
+                and s.id operator (pg_catalog.<) (h.r).id
+                and (
+                    s.action operator (pg_catalog.=) 'INSERT'
+                    or s.action operator (pg_catalog.=) 'UPDATE'
+                    and s.changed_columns operator (pg_catalog.&&) v_cols
+                    and (
+                        select pg_catalog.jsonb_object_agg(c.c, s.old_data operator (pg_catalog.->) c.c)
+                        from pg_catalog.unnest(v_cols) as c (c)
+                    )::text operator (pg_catalog.<>) o.k
+                )
+        ) as st
+        inner join tenancy.audit_logs as b
+            on
+                b.tenant_id operator (pg_catalog.=) (h.r).tenant_id
+                and b.entity_type operator (pg_catalog.=) v_entity
+                and b.entity_id operator (pg_catalog.=) o.k
+                and b.id operator (pg_catalog.>=) st.lo
+                and b.id operator (pg_catalog.<) (h.r).id
+        where
+            (h.r).action operator (pg_catalog.=) 'UPDATE'
+            and (h.r).changed_columns operator (pg_catalog.&&) v_cols
+            and o.k operator (pg_catalog.<>) (h.r).entity_id
+    ),
+    moved_away (r) as (
+        -- UPDATEs that took a row away from this key.
+        select a
+        from tenancy.audit_logs as a
+        where
+            a.entity_type operator (pg_catalog.=) v_entity
+            and a.action operator (pg_catalog.=) 'UPDATE'
+            and a.changed_columns operator (pg_catalog.&&) v_cols
+            and a.entity_id operator (pg_catalog.<>) v_id
+            and (
+                select pg_catalog.jsonb_object_agg(c.c, a.old_data operator (pg_catalog.->) c.c)
+                from pg_catalog.unnest(v_cols) as c (c)
+            )::text operator (pg_catalog.=) v_id
+            and (
+                v_tenant is null
+                or (a.old_data operator (pg_catalog.->>) v_column) operator (pg_catalog.=) v_tenant
+            )
+    )
+    select (u.r).*
+    from (
+        select distinct on ((x.r).id) x.r
+        from (
+            select h.r from hist as h
+            union all
+            select m.r from moved_away as m
+        ) as x
+        order by (x.r).id
+    ) as u
+    order by (u.r).id;
+end
+$$;
+
+comment on function tenancy.record_history(regclass, jsonb) is
+'The audit rows (tenancy.audit_logs) of one row of an audited table, by id: p_pk is its primary '
+'key as a JSON object (''{"id": 42}''; the tenant column may be added to keep one tenant''s '
+'rows). Includes the rows of a row under an earlier key when an UPDATE gave it this one, and '
+'the UPDATE that took a row away from this key. Runs as the caller: owners and admins see '
+'their tenant''s rows, tenancy_auditor every tenant''s. 22023 for a bad key (see '
+'tenancy.audit_row_key), 55000 for a table that is not audited.';
+
+revoke all on function tenancy.record_history(regclass, jsonb) from public;
+grant execute on function tenancy.record_history(regclass, jsonb)
+to tenancy_app, tenancy_service, tenancy_auditor;
