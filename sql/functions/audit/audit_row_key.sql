@@ -1,10 +1,10 @@
 -- tenancy.audit_row_key: a table row's primary key as the audit trail records it (entity_type, canonical entity_id).
 
 -- p_pk names the primary key columns as a JSON object ('{"id": 42}'); the tenant column may be
--- given too and is returned apart (entity_id never holds it). Every value is read into the
--- table's row type and written back with to_jsonb, as tenancy.tg_audit does, so '{"id": "42"}'
--- and '{"id": 42}' name the same row of a bigint key, and the text is jsonb's canonical one.
--- Runs as the caller (jsonb_populate_record on the table's row type reads no row).
+-- given too and is returned apart (entity_id never holds it). Every value of a built-in type is
+-- cast to its column's type and written back with to_jsonb, as tenancy.tg_audit does, so
+-- '{"id": "42"}' and '{"id": 42}' name the same row of a bigint key, and the text is jsonb's
+-- canonical one. Runs as the caller.
 create or replace function tenancy.audit_row_key(
     p_table regclass,
     p_pk jsonb,
@@ -25,6 +25,9 @@ declare
     v_missing text;
     v_row jsonb;
     v_null text;
+    v_col text;
+    v_type text;
+    v_value jsonb;
 begin
     v_info := tenancy.audit_table_info(p_table);
     entity_type := v_info.entity_type;
@@ -63,15 +66,38 @@ begin
                 p_pk, p_table, v_missing, pg_catalog.array_to_string(v_info.key_columns, ', ')
             );
     end if;
-    begin
-        execute pg_catalog.format('select pg_catalog.to_jsonb(pg_catalog.jsonb_populate_record(null::%s, $1))', p_table)
-        into v_row
-        using p_pk;
-    exception when others then
-        raise exception using
-            errcode = '22023',
-            message = pg_catalog.format('the primary key %s does not fit a row of %s: %s', p_pk, p_table, sqlerrm);
-    end;
+    -- Each value through its column's type (the base type of a domain) when that type is a
+    -- built-in one, as to_jsonb of the row wrote it: 42 and "42" for a bigint, a uuid in any
+    -- case. Values of other types (enums, types of other schemas) are compared as given, so the
+    -- caller needs no privilege on the table's schema.
+    v_row := '{}';
+    for v_col, v_type in
+        select c.c, pg_catalog.format_type(coalesce(nullif(ty.typbasetype, 0), ty.oid), null)
+        from pg_catalog.unnest(v_info.key_columns || v_info.tenant_column) as c (c)
+        inner join pg_catalog.pg_attribute as at
+            on at.attrelid operator (pg_catalog.=) p_table and at.attname operator (pg_catalog.=) c.c
+        inner join pg_catalog.pg_type as t on t.oid operator (pg_catalog.=) at.atttypid
+        inner join pg_catalog.pg_type as ty
+            on ty.oid operator (pg_catalog.=) coalesce(nullif(t.typbasetype, 0), t.oid)
+        where
+            p_pk operator (pg_catalog.?) c.c
+            and ty.typnamespace operator (pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+    loop
+        begin
+            execute pg_catalog.format('select pg_catalog.to_jsonb(($1)::%s)', v_type)
+            into v_value
+            using p_pk operator (pg_catalog.->>) v_col;
+        exception when others then
+            raise exception using
+                errcode = '22023',
+                message = pg_catalog.format(
+                    'the primary key %s does not fit a row of %s: column %s is %s (%s)',
+                    p_pk, p_table, pg_catalog.quote_ident(v_col), v_type, sqlerrm
+                );
+        end;
+        v_row := v_row operator (pg_catalog.||) pg_catalog.jsonb_build_object(v_col, v_value);
+    end loop;
+    v_row := p_pk operator (pg_catalog.||) v_row;
     select pg_catalog.string_agg(pg_catalog.quote_ident(c.c), ', ') into v_null
     from pg_catalog.unnest(v_info.key_columns) as c (c)
     where (v_row operator (pg_catalog.->) c.c) operator (pg_catalog.=) 'null'::jsonb;

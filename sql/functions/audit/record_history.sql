@@ -7,7 +7,10 @@
 --   inserted again with the same key;
 -- - when an UPDATE gave a row this key (its old key is in old_data), the rows of that row under
 --   its previous key, from the insert (or the UPDATE that gave it that key, followed back in
---   turn) up to the change;
+--   turn) up to the change. Audit rows of one statement are in no particular order: when keys
+--   are swapped in one statement, a row written with the same txid and statement_at as the
+--   change belongs to the row only if its new_data (or a later one of the key before the
+--   change) equals the change's old_data;
 -- - the UPDATEs that took a row away from this key (recorded under the new key: entity_id is
 --   always the key after the change), each the last row of its row under this key; later rows
 --   are in the new key's history.
@@ -85,6 +88,21 @@ begin
                         from pg_catalog.unnest(v_cols) as c (c)
                     )::text operator (pg_catalog.<>) o.k
                 )
+                and (
+                    s.txid operator (pg_catalog.<>) (h.r).txid
+                    or s.statement_at operator (pg_catalog.<>) (h.r).statement_at
+                    or exists (
+                        select
+                        from tenancy.audit_logs as e
+                        where
+                            e.tenant_id operator (pg_catalog.=) (h.r).tenant_id
+                            and e.entity_type operator (pg_catalog.=) v_entity
+                            and e.entity_id operator (pg_catalog.=) o.k
+                            and e.id operator (pg_catalog.>=) s.id
+                            and e.id operator (pg_catalog.<) (h.r).id
+                            and e.new_data operator (pg_catalog.=) (h.r).old_data
+                    )
+                )
         ) as st
         inner join tenancy.audit_logs as b
             on
@@ -93,6 +111,21 @@ begin
                 and b.entity_id operator (pg_catalog.=) o.k
                 and b.id operator (pg_catalog.>=) st.lo
                 and b.id operator (pg_catalog.<) (h.r).id
+                and (
+                    b.txid operator (pg_catalog.<>) (h.r).txid
+                    or b.statement_at operator (pg_catalog.<>) (h.r).statement_at
+                    or exists (
+                        select
+                        from tenancy.audit_logs as e
+                        where
+                            e.tenant_id operator (pg_catalog.=) (h.r).tenant_id
+                            and e.entity_type operator (pg_catalog.=) v_entity
+                            and e.entity_id operator (pg_catalog.=) o.k
+                            and e.id operator (pg_catalog.>=) b.id
+                            and e.id operator (pg_catalog.<) (h.r).id
+                            and e.new_data operator (pg_catalog.=) (h.r).old_data
+                    )
+                )
         where
             (h.r).action operator (pg_catalog.=) 'UPDATE'
             and (h.r).changed_columns operator (pg_catalog.&&) v_cols
