@@ -52,7 +52,10 @@ for each statement execute function tenancy.tg_audit('tenant_id', 'uuid', '{code
 grant select, insert, update, delete on app.notes to tenancy_app;
 -- A table nobody audits.
 create table app.plain (tenant_id uuid not null, id bigint not null, primary key (tenant_id, id));
-select 'app.notes'::regclass::oid as notes_oid, 'app.projects'::regclass::oid as projects_oid \gset
+select
+    'app.notes'::regclass::oid as notes_oid,
+    'app.projects'::regclass::oid as projects_oid
+\gset
 
 -- Tenant B's rows: a project, a note whose key tenant A's notes share.
 select pg_temp.act_as(:'tenant_b', :'owner_b');
@@ -66,10 +69,13 @@ select pg_temp.act_as(:'tenant_a', :'owner_a');
 select clock_timestamp() as t0 \gset
 insert into app.projects (name) values ('alpha'), ('beta');
 select clock_timestamp() as t1 \gset
-select id as alpha from app.projects where name = 'alpha' \gset
-select id as beta from app.projects where name = 'beta' \gset
+select id as alpha from app.projects
+where name = 'alpha' \gset
+select id as beta from app.projects
+where name = 'beta' \gset
 select set_config('history.beta', :'beta', true) \gset
-update app.projects set name = 'alpha 2' where id = :alpha;
+update app.projects set name = 'alpha 2'
+where id = :alpha;
 select clock_timestamp() as t2 \gset
 -- One statement, many changes: two updates of alpha, beta deleted and inserted again with its id.
 do $$
@@ -82,24 +88,29 @@ begin
 end
 $$;
 select clock_timestamp() as t3 \gset
-delete from app.projects where id = :alpha;
+delete from app.projects
+where id = :alpha;
 select clock_timestamp() as t4 \gset
 
 -- Tenant A: notes, whose keys change.
 insert into app.notes (code, body, secret) values ('a', 'first a', 's1'), ('b', 'first b', 's2');
 insert into app.notes (code, body) values ('shared', 'a shared');
 select clock_timestamp() as n1 \gset
-update app.notes set code = 'c' where code = 'a';
+update app.notes set code = 'c'
+where code = 'a';
 select clock_timestamp() as n2 \gset
 insert into app.notes (code, body, secret) values ('a', 'second a', 's3');
 select clock_timestamp() as n3 \gset
-update app.notes set code = case when code = 'a' then 'b' else 'a' end where code in ('a', 'b');
+update app.notes set code = case when code = 'a' then 'b' else 'a' end
+where code in ('a', 'b');
 select clock_timestamp() as n4 \gset
 
 -- Tenant A: the ledger, keyed by the tenant key 42 (bigint account_key).
 insert into app.ledger (amount, memo) values (10, 'first');
-select id as entry from app.ledger where memo = 'first' \gset
-update app.ledger set amount = 11 where id = :entry;
+select id as entry from app.ledger
+where memo = 'first' \gset
+update app.ledger set amount = 11
+where id = :entry;
 
 -- record_history ----------------------------------------------------------------------------------
 
@@ -155,7 +166,10 @@ select is(
     'record_history of a swapped key: its first row up to the swap that took it away, the row swapped in with its earlier life'
 );
 select is(
-    (select count(*)::int from tenancy.record_history('app.notes', '{"code": "a"}') as h where h.entity_id = '{"code": "c"}'),
+    (
+        select count(*)::int from tenancy.record_history('app.notes', '{"code": "a"}') as h
+        where h.entity_id = '{"code": "c"}'
+    ),
     1,
     'record_history includes the UPDATE that took a row away from the key'
 );
@@ -262,7 +276,10 @@ select is(
     array['a=first b', 'b=second a', 'c=first a', 'shared=a shared'], 'notes at n4: two keys swapped in one statement'
 );
 select is(
-    (select count(*)::int from tenancy.table_at('app.notes', :'n4') as s where s.data ? 'secret'),
+    (
+        select count(*)::int from tenancy.table_at('app.notes', :'n4') as s
+        where s.data ? 'secret'
+    ),
     0,
     'table_at: the excluded column is absent'
 );
@@ -272,7 +289,10 @@ select is(
     'table_at through a partition: the root''s rows, pk without the tenant column'
 );
 select is(
-    (select count(*)::int from tenancy.table_at('app.ledger', clock_timestamp()) as s where (s.data ->> 'amount')::numeric = 11),
+    (
+        select count(*)::int from tenancy.table_at('app.ledger', clock_timestamp()) as s
+        where (s.data ->> 'amount')::numeric = 11
+    ),
     1,
     'table_at of the bigint-keyed ledger'
 );

@@ -21,8 +21,8 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_args bytea;
-    v_nargs integer;
-    v_arg text[] := '{}';
+    v_nargs smallint;
+    v_arg text[] := '{}'::text[];
     v_pos integer;
 begin
     if p_table is null then
