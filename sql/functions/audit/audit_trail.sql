@@ -11,6 +11,7 @@ returns setof tenancy.audit_logs
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+set jit = off
 as $$
 declare
     v_id text := p_entity_id;

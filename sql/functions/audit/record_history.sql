@@ -20,6 +20,7 @@ returns setof tenancy.audit_logs
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+set jit = off
 as $$
 declare
     v_key record;
@@ -63,7 +64,7 @@ begin
         union all
         -- An UPDATE that gave the row its key: the row's rows under its previous key, from the
         -- start of that key's life (its INSERT, or the UPDATE that gave it that key) on.
-        select b
+        select bb.b
         from hist as h
         cross join lateral (
             select (
@@ -104,8 +105,10 @@ begin
                     )
                 )
         ) as st
-        inner join tenancy.audit_logs as b
-            on
+        cross join lateral (
+            select b
+            from tenancy.audit_logs as b
+            where
                 b.tenant_id operator (pg_catalog.=) (h.r).tenant_id
                 and b.entity_type operator (pg_catalog.=) v_entity
                 and b.entity_id operator (pg_catalog.=) o.k
@@ -126,6 +129,7 @@ begin
                             and e.new_data operator (pg_catalog.=) (h.r).old_data
                     )
                 )
+        ) as bb
         where
             (h.r).action operator (pg_catalog.=) 'UPDATE'
             and (h.r).changed_columns operator (pg_catalog.&&) v_cols

@@ -21,6 +21,7 @@ returns table (pk jsonb, data jsonb)
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+set jit = off
 as $$
 declare
     v_info record;
