@@ -141,8 +141,10 @@ begin
         from tenancy.audit_logs as a
         where
             a.entity_type operator (pg_catalog.=) v_entity
-            and a.action operator (pg_catalog.=) 'UPDATE'
-            and a.changed_columns operator (pg_catalog.&&) v_cols
+            and case
+                when a.action operator (pg_catalog.=) 'UPDATE' and a.schema_name is not null
+                    then not a.old_data operator (pg_catalog.@>) a.entity_id::pg_catalog.jsonb
+            end
             and a.entity_id operator (pg_catalog.<>) v_id
             and (
                 select pg_catalog.jsonb_object_agg(c.c, a.old_data operator (pg_catalog.->) c.c)

@@ -54,8 +54,10 @@ begin
         where
             m.tenant_id operator (pg_catalog.=) v_tenant
             and m.entity_type operator (pg_catalog.=) v_entity
-            and m.action operator (pg_catalog.=) 'UPDATE'
-            and m.changed_columns operator (pg_catalog.&&) v_cols
+            and case
+                when m.action operator (pg_catalog.=) 'UPDATE' and m.schema_name is not null
+                    then not m.old_data operator (pg_catalog.@>) m.entity_id::pg_catalog.jsonb
+            end
             and m.logged_at operator (pg_catalog.<=) p_at
             and m.statement_at operator (pg_catalog.<=) p_at
             and o.k operator (pg_catalog.<>) m.entity_id
