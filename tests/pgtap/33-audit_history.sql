@@ -8,7 +8,7 @@
 -- the changes before it and after it. The superuser creates the tenants' extra test tables only.
 
 begin;
-select plan(65);
+select plan(72);
 
 \ir setup/helpers.psql
 
@@ -104,6 +104,25 @@ select clock_timestamp() as n3 \gset
 update app.notes set code = case when code = 'a' then 'b' else 'a' end
 where code in ('a', 'b');
 select clock_timestamp() as n4 \gset
+
+-- One statement (a DO block: one statement_at, one txid), keys changed after other changes.
+do $$
+begin
+    insert into app.notes (code, body) values ('d', 'd body');
+    update app.notes set code = 'e' where code = 'd';
+    insert into app.notes (code, body) values ('f', 'f body');
+    update app.notes set body = 'f body 2' where code = 'f';
+    update app.notes set code = 'g' where code = 'f';
+end
+$$;
+select clock_timestamp() as n5 \gset
+
+-- Tenant A: its settings (keyed by the tenant column alone), an application event.
+select tenancy.set_branding('{"display_name": "A one"}') \gset
+select clock_timestamp() as s1 \gset
+select tenancy.set_branding('{"display_name": "A two"}') \gset
+select clock_timestamp() as s2 \gset
+select tenancy.log_audit('user.updated', 'user', :'member_a', '{"name": "M"}', '{"name": "Member"}') as event \gset
 
 -- Tenant A: the ledger, keyed by the tenant key 42 (bigint account_key).
 insert into app.ledger (amount, memo) values (10, 'first');
@@ -295,6 +314,40 @@ select is(
     ),
     1,
     'table_at of the bigint-keyed ledger'
+);
+
+select is(
+    (select array_agg((s.data ->> 'code') || '=' || (s.data ->> 'body') order by s.data ->> 'code') from tenancy.table_at('app.notes', :'n5') as s),
+    array['a=first b', 'b=second a', 'c=first a', 'e=d body', 'g=f body 2', 'shared=a shared'],
+    'notes at n5: keys inserted and changed in one statement'
+);
+select is(tenancy.record_at('app.notes', '{"code": "d"}', :'n5'), null, 'a key inserted and changed in one statement is gone');
+select is(
+    (
+        select array_agg(h.action || ':' || h.entity_id || ':' || (h.new_data ->> 'body'))
+        from tenancy.record_history('app.notes', '{"code": "g"}') as h
+    ),
+    array['INSERT:{"code": "f"}:f body', 'UPDATE:{"code": "f"}:f body 2', 'UPDATE:{"code": "g"}:f body 2'],
+    'record_history follows a key changed in the statement that inserted and updated the row'
+);
+select is(
+    tenancy.record_at('tenancy.tenant_settings', '{}', :'s1') -> 'branding' ->> 'display_name', 'A one',
+    'record_at of a table keyed by its tenant column alone (settings)'
+);
+select is(
+    (select array_agg(s.pk::text || (s.data -> 'branding' ->> 'display_name')) from tenancy.table_at('tenancy.tenant_settings', :'s2') as s),
+    array['{}A two'],
+    'table_at of the settings: the tenant''s one row, pk {}'
+);
+select is(
+    (select array_agg(h.action order by h.id) from tenancy.record_history('tenancy.memberships', format('{"user_id": "%s"}', :'viewer_a')::jsonb) as h),
+    array['INSERT'],
+    'record_history of a pgtenancy table (a membership)'
+);
+select is(
+    (select array_agg(h.id::text || ':' || array_to_string(h.changed_columns, ',')) from tenancy.audit_trail('user', :'member_a') as h),
+    array[:'event' || ':name'],
+    'audit_trail of an application event (tenancy.log_audit)'
 );
 
 -- Bad arguments -----------------------------------------------------------------------------------
