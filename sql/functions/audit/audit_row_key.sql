@@ -66,13 +66,18 @@ begin
                 p_pk, p_table, v_missing, pg_catalog.array_to_string(v_info.key_columns, ', ')
             );
     end if;
-    -- Each value through its column's type (the base type of a domain) when that type is a
-    -- built-in one, as to_jsonb of the row wrote it: 42 and "42" for a bigint, a uuid in any
-    -- case. Values of other types (enums, types of other schemas) are compared as given, so the
+    -- Each value through its column's type (the base type of a domain), with its modifier, when
+    -- that type is a built-in one, as to_jsonb of the row wrote it: 42 and "42" for a bigint,
+    -- 42.00 for 42 in a numeric(12, 2), a uuid in any case. Values of other types (enums, types of other schemas) are compared as given, so the
     -- caller needs no privilege on the table's schema.
     v_row := '{}';
     for v_col, v_type in
-        select c.c, pg_catalog.format_type(coalesce(nullif(ty.typbasetype, 0), ty.oid), null)
+        select
+            c.c,
+            case
+                when t.typbasetype operator (pg_catalog.=) 0 then pg_catalog.format_type(t.oid, at.atttypmod)
+                else pg_catalog.format_type(t.typbasetype, t.typtypmod)
+            end
         from pg_catalog.unnest(v_info.key_columns || v_info.tenant_column) as c (c)
         inner join pg_catalog.pg_attribute as at
             on at.attrelid operator (pg_catalog.=) p_table and at.attname operator (pg_catalog.=) c.c

@@ -14,7 +14,10 @@
 -- - the UPDATEs that took a row away from this key (recorded under the new key: entity_id is
 --   always the key after the change), each the last row of its row under this key; later rows
 --   are in the new key's history.
--- Runs as the caller: the trail's row level security decides which rows are seen.
+-- Runs as the caller: the trail's row level security decides which rows are seen (an owner's
+-- lookups lead with its tenant; a tenancy_auditor's, without one, read the whole index). JIT is
+-- off: the recursive query's estimates are far off, and JIT compiled it for seconds.
+-- tenancy.audit_logs_rekey_idx finds the UPDATEs that changed a key.
 create or replace function tenancy.record_history(p_table regclass, p_pk jsonb)
 returns setof tenancy.audit_logs
 language plpgsql

@@ -14,6 +14,10 @@
 -- open at p_at counts as done. Columns in audit_exclude are absent from data.
 -- Typed rows: select r.* from tenancy.table_at('app.projects', t) as s
 --             cross join lateral jsonb_populate_record(null::app.projects, s.data) as r;
+-- A partition (or inheritance child) gives the rows of its whole root: the trail records them
+-- under the root's name. Measured: about 1 s for a table of 100,000 rows with 310,000 audit
+-- rows in the tenant (a sort of the tenant's rows of the table); JIT off, as for the other
+-- reading functions, whose estimates over the trail are far off.
 -- Runs as the caller: without a context (or for a member or viewer, whom the trail's row level
 -- security shows nothing) it returns no rows; tenancy_auditor, which has no context, neither.
 create or replace function tenancy.table_at(p_table regclass, p_at timestamptz)
