@@ -12,6 +12,7 @@ create or replace function tenancy.audit_row_key(
     out entity_id text,
     out key_columns text[],
     out tenant_column text,
+    out tenant_type text,
     out tenant_value text
 )
 returns record
@@ -33,6 +34,7 @@ begin
     entity_type := v_info.entity_type;
     key_columns := v_info.key_columns;
     tenant_column := v_info.tenant_column;
+    tenant_type := v_info.tenant_type;
     if p_pk is null or pg_catalog.jsonb_typeof(p_pk) operator (pg_catalog.<>) 'object' then
         raise exception using
             errcode = '22023',
@@ -124,8 +126,8 @@ $$;
 comment on function tenancy.audit_row_key(regclass, jsonb) is
 'A row''s primary key (a JSON object of its key columns, the tenant column optional) as '
 'tenancy.audit_logs records it: the entity_type, the canonical entity_id text (NULL for a table '
-'keyed by its tenant column alone), the key columns, the tenant column and the value given for '
-'it (NULL if none). 22023 for a key that is not a JSON object, names a column outside the '
+'keyed by its tenant column alone), the key columns, the tenant column, its type and the value '
+'given for it (NULL if none). 22023 for a key that is not a JSON object, names a column outside the '
 'primary key, lacks one, holds NULL or a value the column''s type refuses; 55000 for a table '
 'that is not audited.';
 

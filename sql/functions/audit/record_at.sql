@@ -27,6 +27,7 @@ declare
     v_cols text[];
     v_column text;
     v_tenant text;
+    v_tenant_id uuid;
     v_last record;
     v_tenants bigint;
 begin
@@ -41,6 +42,10 @@ begin
     v_cols := v_key.key_columns;
     v_column := v_key.tenant_column;
     v_tenant := v_key.tenant_value;
+    -- A uuid tenant column holds the tenant id: the index leads with it (an auditor's lookup).
+    if v_key.tenant_type operator (pg_catalog.=) 'uuid' then
+        v_tenant_id := v_tenant::uuid;
+    end if;
     -- The last audit row of the key at or before p_at, per tenant seen.
     select
         pg_catalog.count(*) over () as tenants,
@@ -58,6 +63,7 @@ begin
             )
             and a.logged_at operator (pg_catalog.<=) p_at
             and a.statement_at operator (pg_catalog.<=) p_at
+            and (v_tenant_id is null or a.tenant_id operator (pg_catalog.=) v_tenant_id)
             and (
                 v_tenant is null
                 or (coalesce(a.new_data, a.old_data) operator (pg_catalog.->>) v_column) operator (pg_catalog.=) v_tenant

@@ -32,6 +32,7 @@ declare
     v_cols text[];
     v_column text;
     v_tenant text;
+    v_tenant_id uuid;
 begin
     v_key := tenancy.audit_row_key(p_table, p_pk);
     v_entity := v_key.entity_type;
@@ -39,6 +40,10 @@ begin
     v_cols := v_key.key_columns;
     v_column := v_key.tenant_column;
     v_tenant := v_key.tenant_value;
+    -- A uuid tenant column holds the tenant id: the index leads with it (an auditor's lookup).
+    if v_key.tenant_type operator (pg_catalog.=) 'uuid' then
+        v_tenant_id := v_tenant::uuid;
+    end if;
     if v_id is null then
         -- Keyed by the tenant column alone: one row per tenant, no key to change.
         return query
@@ -46,6 +51,7 @@ begin
         where
             a.entity_type operator (pg_catalog.=) v_entity
             and a.entity_id is null
+            and (v_tenant_id is null or a.tenant_id operator (pg_catalog.=) v_tenant_id)
             and (
                 v_tenant is null
                 or (coalesce(a.new_data, a.old_data) operator (pg_catalog.->>) v_column) operator (pg_catalog.=) v_tenant
@@ -60,6 +66,7 @@ begin
         where
             a.entity_type operator (pg_catalog.=) v_entity
             and a.entity_id operator (pg_catalog.=) v_id
+            and (v_tenant_id is null or a.tenant_id operator (pg_catalog.=) v_tenant_id)
             and (
                 v_tenant is null
                 or (coalesce(a.new_data, a.old_data) operator (pg_catalog.->>) v_column) operator (pg_catalog.=) v_tenant
@@ -153,6 +160,7 @@ begin
                 select pg_catalog.jsonb_object_agg(c.c, a.old_data operator (pg_catalog.->) c.c)
                 from pg_catalog.unnest(v_cols) as c (c)
             )::text operator (pg_catalog.=) v_id
+            and (v_tenant_id is null or a.tenant_id operator (pg_catalog.=) v_tenant_id)
             and (
                 v_tenant is null
                 or (a.old_data operator (pg_catalog.->>) v_column) operator (pg_catalog.=) v_tenant
