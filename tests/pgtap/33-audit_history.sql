@@ -8,7 +8,7 @@
 -- the changes before it and after it. The superuser creates the tenants' extra test tables only.
 
 begin;
-select plan(72);
+select plan(74);
 
 \ir setup/helpers.psql
 
@@ -449,6 +449,19 @@ set local role tenancy_auditor;
 select is(
     (select count(*)::int from tenancy.record_history(:projects_oid::oid::regclass, format('{"id": %s}', :alpha)::jsonb)), 5,
     'tenancy_auditor reads a row''s history (the table given by oid: it holds no privilege on schema app)'
+);
+select is(
+    (select array_agg(h.new_data ->> 'body' order by h.id) from tenancy.record_history(:notes_oid::oid::regclass, '{"code": "shared"}') as h),
+    array['b shared', 'a shared'],
+    'tenancy_auditor: the history of a key two tenants share holds both'
+);
+select is(
+    (
+        select array_agg(h.new_data ->> 'body' order by h.id)
+        from tenancy.record_history(:notes_oid::oid::regclass, format('{"code": "shared", "tenant_id": "%s"}', :'tenant_b')::jsonb) as h
+    ),
+    array['b shared'],
+    'tenancy_auditor: with the tenant column, one tenant''s history'
 );
 select throws_ok(
     format($$select tenancy.record_at(%s::oid::regclass, '{"code": "shared"}', clock_timestamp())$$, :notes_oid), '22023',
