@@ -29,7 +29,6 @@ declare
     v_prev bytea;
     v_seq bigint;
     v_total bigint;
-    v_head bytea;
     v_tenants integer := 0;
     v_rows bigint := 0;
 begin

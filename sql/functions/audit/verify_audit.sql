@@ -84,8 +84,10 @@ begin
             select
                 s.seq,
                 case
-                    when s.seq <> coalesce(s.p_seq, 0) + 1 then
-                        format('seal %s follows seal %s: a seal is missing', s.seq, coalesce(s.p_seq, 0))
+                    when s.p_seq is null and s.seq <> 1 then
+                        format('the chain starts at seal %s: seal 1 is missing', s.seq)
+                    when s.seq <> s.p_seq + 1 then
+                        format('seal %s follows seal %s: seal %s is missing', s.seq, s.p_seq, s.p_seq + 1)
                     when s.prev_head is distinct from s.p_head then
                         format('seal %s: its prev_head is not the head of seal %s', s.seq, s.seq - 1)
                     when s.total_rows <> coalesce(s.p_total, 0) + s.row_count then
