@@ -10,8 +10,8 @@
 -- sha256(prev_head || header || digests)), chained per tenant by seq. Rows of a transaction still
 -- running wait for a later round; rows of rolled-back transactions do not exist. The state row,
 -- locked FOR UPDATE, lets one sealer run at a time (a second waits, then seals what is left).
--- Digests are computed and aggregated in one query over the txid range (BRIN index); only the
--- chaining of the groups' heads loops.
+-- Digests are computed and aggregated in one query over the txid range (BRIN index,
+-- tenancy.audit_seal_batches); only the chaining of the batches' heads loops.
 create or replace function tenancy.seal_audit()
 returns table (tenants integer, batches integer, sealed_rows bigint, frontier bigint)
 language plpgsql
@@ -45,40 +45,12 @@ begin
         return;
     end if;
 
-    -- One query digests, orders and groups the rows (parallel workers may help); the loop then
-    -- chains the groups' heads in memory and one INSERT writes the seals.
-    select array_agg(
-        row(
-            g.tenant_id, null, g.month, g.txid_from, g.txid_to, g.row_count, null, g.ids, g.digests, null,
-            ''::bytea, null
-        )::tenancy.audit_seals
-        order by g.tenant_id nulls first, g.month, g.txid_from
-    )
+    -- One query digests, orders and groups the rows (tenancy.audit_seal_batches: its RETURN
+    -- QUERY may use parallel workers, which a SELECT INTO may not); the loop then chains the
+    -- batches' heads in memory and one INSERT writes the seals.
+    select array_agg(b order by b.tenant_id nulls first, b.month, b.txid_from)
     into v_seals
-    from (
-        -- The rows come sorted: ids and digests are aggregated in (txid, id) order.
-        select
-            r.tenant_id,
-            r.month,
-            min(r.txid) as txid_from,
-            max(r.txid) as txid_to,
-            count(*)::integer as row_count,
-            array_agg(r.id) as ids,
-            string_agg(r.digest, ''::bytea) as digests
-        from (
-            select
-                l.tenant_id,
-                date_trunc('month', l.logged_at, 'UTC')::date as month,
-                l.txid,
-                l.id,
-                tenancy.audit_row_digest(l) as digest
-            from tenancy.audit_logs as l
-            where l.txid >= v_old and l.txid < v_new
-            order by l.tenant_id, month, l.txid, l.id
-            offset 0
-        ) as r
-        group by r.tenant_id, r.month
-    ) as g;
+    from tenancy.audit_seal_batches(v_old, v_new) as b;
 
     for i in 1..coalesce(cardinality(v_seals), 0) loop
         v_seal := v_seals[i];
