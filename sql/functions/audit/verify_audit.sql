@@ -189,13 +189,18 @@ begin
             cross join lateral unnest(s.ids) with ordinality as u (id, ord)
             where (s.tenant_id = p_tenant_id or (p_tenant_id is null and s.tenant_id is null))
                 and s.seq <= coalesce(v_last, 0)
+            offset 0
         ) as p
         full join (
             select l.id, l.txid, tenancy.audit_row_digest(l) as digest
             from tenancy.audit_logs as l
             where l.tenant_id = p_tenant_id or (p_tenant_id is null and l.tenant_id is null)
+            offset 0
         ) as r on r.id = p.id
         where p.id is not null or r.txid < v_frontier
+        -- OFFSET 0 here and above: each digest and kind is computed once per row, not once
+        -- for every aggregate that reads it (a subquery pulled up is copied into each).
+        offset 0
     ) as j;
 
     -- A row below the frontier that no seal holds: its place in the chain is the first seal
