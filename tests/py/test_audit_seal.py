@@ -1,8 +1,8 @@
 """Sealing the audit trail while writers run: every chain verifies, every row is sealed once.
 
 Writers in several threads change app.projects in many tenants (tenancy_service contexts), some
-of their transactions rolled back, while another connection calls tenancy.seal_audit() over and
-over. Afterwards every tenant's chain verifies, every committed audit row is in exactly one
+of their transactions rolled back, while two other connections call tenancy.seal_audit() over
+and over. Afterwards every tenant's chain verifies, every committed audit row is in exactly one
 seal, and nothing of a rolled-back transaction is anywhere. A transaction left open holds the
 frontier back: rows of transactions that started after it and committed wait too, and all are
 sealed once it commits. The pgTAP file tests/pgtap/31-audit_seal.sql covers tampering and
@@ -113,22 +113,23 @@ def test_concurrent_writers_and_sealer_every_chain_verifies(roles: Roles, make_t
 
     rounds: list[audit.SealRound] = []
 
-    def sealer() -> None:
+    def sealer(url: str) -> None:
         try:
             while not writers_done.is_set():
-                rounds.append(seal(roles.service))
+                rounds.append(seal(url))
         except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
-    sealing = threading.Thread(target=sealer)
-    sealing.start()
-    for t in threads:
+    # Two sealers: they take turns (the state row's lock), never sealing a row twice.
+    sealers = [threading.Thread(target=sealer, args=(url,)) for url in (roles.service, roles.admin)]
+    for t in sealers + threads:
         t.start()
     for t in threads:
         t.join(timeout=300)
     writers_done.set()
-    sealing.join(timeout=300)
+    for t in sealers:
+        t.join(timeout=300)
     assert not errors, errors
     final = seal(roles.admin)
 
