@@ -44,32 +44,56 @@ select
     (date_trunc('month', now() at time zone 'UTC') - interval '1 month')::date as last_month
 \gset
 
+-- A partition whose bounds were written in another time zone (+05), as a migration run there
+-- writes them: a seal's month is that of the partition holding its rows.
+create table tenancy.audit_logs_2099_01 partition of tenancy.audit_logs
+for values from ('2099-01-01 00:00+05') to ('2099-02-01 00:00+05');
+
 -- Fixture rows of ended transactions (txids base, base + 1, base + 2): tenant 1 in two months,
--- tenant 2, and two rows of no tenant. Names with quotes and backslashes.
+-- tenant 2 in this month and in the partition above, and two rows of no tenant. Names with
+-- quotes and backslashes.
 set local role tenancy_audit_owner;
 insert into tenancy.audit_logs (
     tenant_id, logged_at, statement_at, txid, action, entity_type, entity_id, schema_name, table_name,
     old_data, new_data, changed_columns, actor_user_id, actor_role, metadata
 )
 select
-    f.tenant_id, f.at, f.at, :base + (g.i % f.txids), 'UPDATE', '"app"."projects"',
-    format('{"id": %s}', g.i), 'app', 'projects',
-    jsonb_build_object('id', g.i, 'name', E'it''s a \\ name ' || g.i, 'email', 'old' || g.i || '@example.test'),
-    jsonb_build_object('id', g.i, 'name', E'it''s a \\ name ' || g.i, 'email', 'new' || g.i || '@example.test'),
-    array['email'], 'auth0|user-' || g.i, 'owner', '{"request_id": "r-1"}'
+    f.tenant_id,
+    f.logged as logged_at,
+    f.logged as statement_at,
+    :'base'::bigint + (g.i % f.txids) as txid,
+    'UPDATE' as action,
+    '"app"."projects"' as entity_type,
+    format('{"id": %s}', g.i) as entity_id,
+    'app' as schema_name,
+    'projects' as table_name,
+    jsonb_build_object(
+        'id', g.i, 'name', E'it''s a \\ name ' || g.i, 'email', 'old' || g.i || '@example.test'
+    ) as old_data,
+    jsonb_build_object(
+        'id', g.i, 'name', E'it''s a \\ name ' || g.i, 'email', 'new' || g.i || '@example.test'
+    ) as new_data,
+    array['email'] as changed_columns,
+    'auth0|user-' || g.i as actor_user_id,
+    'owner' as actor_role,
+    '{"request_id": "r-1"}'::jsonb as metadata
 from (
     values
     (:'t1'::uuid, (:'last_month'::date + 3)::timestamp at time zone 'UTC', 1, 6, 2),
     (:'t1'::uuid, now(), 101, 108, 3),
     (:'t2'::uuid, now(), 201, 205, 3),
+    (:'t2'::uuid, '2098-12-31 20:00+00', 209, 209, 1),
     (null, now(), 301, 302, 2)
-) as f (tenant_id, at, first_i, last_i, txids)
+) as f (tenant_id, logged, first_i, last_i, txids)
 cross join lateral generate_series(f.first_i, f.last_i) as g (i);
 
 -- A row written and rolled back (a savepoint here; rolled-back transactions: pytest).
-savepoint gone;
-insert into tenancy.audit_logs (tenant_id, txid, action, entity_type) values (:'t1', :base, 'DELETE', 'ghost')
-returning id as ghost_id \gset
+savepoint gone;  -- noqa: PRS
+with ghost as (
+    insert into tenancy.audit_logs (tenant_id, txid, action, entity_type) values (:'t1', :base, 'DELETE', 'ghost')
+    returning id
+)
+select id as ghost_id from ghost \gset
 rollback to savepoint gone;
 reset role;
 
@@ -143,7 +167,7 @@ select tenants as seal1_tenants, sealed_rows as seal1_rows, frontier as seal1_fr
 from tenancy.seal_audit() \gset
 reset role;
 
-select ok(:seal1_rows >= 21 and :seal1_tenants >= 3, 'tenancy_service seals: the fixture rows and their tenants at least');
+select ok(:seal1_rows >= 22 and :seal1_tenants >= 3, 'tenancy_service seals: the fixture rows and their tenants at least');
 select is(
     (select s.frontier from tenancy.audit_seal_state as s), :seal1_frontier::bigint,
     'the state records the new frontier'
@@ -188,9 +212,12 @@ select is(
     'head = sha256(prev_head || header || digests)'
 );
 select results_eq(
-    format($q$select s.seq, s.row_count from tenancy.audit_seals as s where s.tenant_id = %L$q$, :'t2'),
-    $$values (1::bigint, 5)$$,
-    'tenant 2: its own chain, from seq 1'
+    format(
+        $q$select s.seq, s.row_count, s.month from tenancy.audit_seals as s where s.tenant_id = %L order by s.seq$q$,
+        :'t2'
+    ),
+    format($q$values (1::bigint, 5, %L::date), (2, 1, '2099-01-01')$q$, :'this_month'),
+    'tenant 2: its own chain from seq 1; a row of 2098-12-31 20:00 UTC in the partition of 2099-01 (+05) is sealed as of 2099-01'
 );
 select is(
     (select count(*)::integer from tenancy.audit_seals as s cross join lateral unnest(s.ids) as u (id)
@@ -228,7 +255,7 @@ select ok(
     'tenancy_admin seals too; a second round seals nothing new unless transactions ended meanwhile'
 );
 select is(
-    (select count(*)::integer from tenancy.audit_seals as s where s.tenant_id in (:'t1', :'t2')), 3,
+    (select count(*)::integer from tenancy.audit_seals as s where s.tenant_id in (:'t1', :'t2')), 4,
     'the second round adds no seal for rows already sealed'
 );
 
@@ -247,7 +274,7 @@ select results_eq(
 );
 select results_eq(
     format('select ok, checked_rows, checked_seals from tenancy.verify_audit(%L)', :'t2'),
-    $$values (true, 5::bigint, 1)$$,
+    $$values (true, 6::bigint, 2)$$,
     'tenant 2 verifies'
 );
 select ok(
@@ -291,7 +318,7 @@ reset role;
 
 -- Tampering, as a superuser who disables the trail's trigger -----------------------------------
 
-savepoint tamper;
+savepoint tamper;  -- noqa: PRS
 alter table tenancy.audit_logs disable trigger tenancy_audit_immutable;
 update tenancy.audit_logs set new_data = jsonb_set(new_data, '{email}', '"forged@example.test"') where id = :x;
 alter table tenancy.audit_logs enable always trigger tenancy_audit_immutable;
@@ -306,7 +333,7 @@ select is(:'altered_id'::bigint, :x::bigint, 'verify_audit names the altered row
 select matches(:'altered_problem'::text, format('^row %s altered \(position \d+ of seal 2\)$', :x), 'and says what and where');
 select is(:'launder_state'::text, '55000', 'redact_audit refuses a sealed row that was altered (55000)');
 
-savepoint tamper;
+savepoint tamper;  -- noqa: PRS
 alter table tenancy.audit_logs disable trigger tenancy_audit_immutable;
 delete from tenancy.audit_logs where id = :y;
 alter table tenancy.audit_logs enable always trigger tenancy_audit_immutable;
@@ -317,10 +344,13 @@ select is(:'deleted_ok'::boolean, false, 'a deleted row is detected');
 select is(:'deleted_id'::bigint, :y::bigint, 'verify_audit names the deleted row');
 select matches(:'deleted_problem'::text, format('^row %s deleted', :y), 'as deleted');
 
-savepoint tamper;
-insert into tenancy.audit_logs (tenant_id, logged_at, txid, action, entity_type, entity_id, new_data)
-values (:'t1', now(), :base + 1, 'INSERT', '"app"."projects"', '{"id": 999}', '{"id": 999}')
-returning id as forged_id \gset
+savepoint tamper;  -- noqa: PRS
+with forged as (
+    insert into tenancy.audit_logs (tenant_id, logged_at, txid, action, entity_type, entity_id, new_data)
+    values (:'t1', now(), :base + 1, 'INSERT', '"app"."projects"', '{"id": 999}', '{"id": 999}')
+    returning id
+)
+select id as forged_id from forged \gset
 select ok as forged_ok, first_bad_id as forged_bad, problem as forged_problem
 from tenancy.verify_audit(:'t1') \gset
 set local role tenancy_owner;
@@ -332,7 +362,7 @@ select is(:'forged_bad'::bigint, :forged_id::bigint, 'verify_audit names the for
 select matches(:'forged_problem'::text, 'inserted out of order', 'as inserted out of order');
 select is(:'launder_forged'::text, '55000', 'redact_audit refuses a row below the frontier that no seal holds (55000)');
 
-savepoint tamper;
+savepoint tamper;  -- noqa: PRS
 update tenancy.audit_seals set head = sha256(head) where tenant_id = :'t1' and seq = 1;
 select ok as head_ok, coalesce(first_bad_id::text, 'none') as head_bad, problem as head_problem from tenancy.verify_audit(:'t1') \gset
 rollback to savepoint tamper;
@@ -340,7 +370,7 @@ select is(:'head_ok'::boolean, false, 'a changed seal head is detected');
 select is(:'head_bad'::text, 'none', 'no row is named for a seal''s problem');
 select is(:'head_problem'::text, 'seal 1: its head does not match its contents (the seal was changed)', 'the seal is named');
 
-savepoint tamper;
+savepoint tamper;  -- noqa: PRS
 update tenancy.audit_seals set digests = overlay(digests placing '\x00'::bytea from 40 for 1)
 where tenant_id = :'t1' and seq = 2;
 select ok as digests_ok, problem as digests_problem from tenancy.verify_audit(:'t1') \gset
@@ -348,7 +378,7 @@ rollback to savepoint tamper;
 select is(:'digests_ok'::boolean, false, 'a changed digest in a seal is detected');
 select is(:'digests_problem'::text, 'seal 2: its head does not match its contents (the seal was changed)', 'in seal 2');
 
-savepoint tamper;
+savepoint tamper;  -- noqa: PRS
 delete from tenancy.audit_seals where tenant_id = :'t1' and seq = 1;
 select ok as gap_ok, problem as gap_problem from tenancy.verify_audit(:'t1') \gset
 rollback to savepoint tamper;
@@ -356,7 +386,7 @@ select is(:'gap_ok'::boolean, false, 'a deleted seal is detected');
 select is(:'gap_problem'::text, 'the chain starts at seal 2: seal 1 is missing', 'as a gap in the chain');
 
 -- A superuser who rewrites a row and recomputes the chain after it: only the anchor tells.
-savepoint tamper;
+savepoint tamper;  -- noqa: PRS
 alter table tenancy.audit_logs disable trigger tenancy_audit_immutable;
 update tenancy.audit_logs set new_data = jsonb_set(new_data, '{email}', '"rewritten@example.test"') where id = :x;
 alter table tenancy.audit_logs enable always trigger tenancy_audit_immutable;
@@ -380,7 +410,7 @@ select is(:'anchored_ok'::boolean, false, 'but not against the anchor exported b
 select matches(:'anchored_problem'::text, '^seal 2 does not match the anchor: head [0-9a-f]{64}, anchored [0-9a-f]{64}$', 'the anchored seal is named');
 
 -- Retention: seals of months whose partitions were dropped are checked by their chain alone.
-savepoint tamper;
+savepoint tamper;  -- noqa: PRS
 alter table tenancy.audit_logs disable trigger tenancy_audit_immutable;
 delete from tenancy.audit_logs where tenant_id = :'t1' and logged_at < :'this_month'::timestamp at time zone 'UTC';
 alter table tenancy.audit_logs enable always trigger tenancy_audit_immutable;

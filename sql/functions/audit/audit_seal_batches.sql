@@ -2,12 +2,17 @@
 -- migrate: as-role tenancy_audit_owner
 
 -- Internal to tenancy.seal_audit (no grant: it runs as the owner). One row per tenant and month
--- (UTC) of logged_at among the rows with p_from <= txid < p_to: txid_from, txid_to, row_count,
+-- among the rows with p_from <= txid < p_to: txid_from, txid_to, row_count,
 -- ids and the concatenated 32-byte digests, both in (txid, id) order; seq, total_rows,
 -- prev_head, head and sealed_at are left for the caller, which chains them. A set-returning
 -- PL/pgSQL function because its RETURN QUERY may run in parallel workers, which a SELECT INTO in
 -- seal_audit may not; the digest (tenancy.audit_row_digest, inlined) is most of the work.
 -- work_mem is raised for the sort of the range's rows (about 100 bytes each).
+-- The month of a row is that of the partition holding it (audit_logs_YYYY_MM: the month of
+-- logged_at in the time zone its bounds were written in), else (the default partition) the UTC
+-- month of logged_at. So a seal's rows share one partition, and when retention drops the
+-- partitions before a month, it drops the rows of exactly the seals of earlier months, which
+-- tenancy.verify_audit then checks by their chain alone.
 create or replace function tenancy.audit_seal_batches(p_from bigint, p_to bigint)
 returns setof tenancy.audit_seals
 language plpgsql
@@ -34,11 +39,20 @@ begin
         from (
             select
                 l.tenant_id,
-                date_trunc('month', l.logged_at, 'UTC')::date as month,
+                coalesce(p.month, date_trunc('month', l.logged_at, 'UTC')::date) as month,
                 l.txid,
                 l.id,
                 tenancy.audit_row_digest(l) as digest
             from tenancy.audit_logs as l
+            left join (
+                -- audit_logs_YYYY_MM partitions: the month they hold
+                select
+                    i.inhrelid as oid,
+                    to_date(substring(c.relname from '^audit_logs_([0-9]{4}_[0-9]{2})$'), 'YYYY_MM') as month
+                from pg_inherits as i
+                inner join pg_class as c on i.inhrelid = c.oid
+                where i.inhparent = 'tenancy.audit_logs'::regclass
+            ) as p on l.tableoid = p.oid
             where l.txid >= p_from and l.txid < p_to
             order by l.tenant_id, month, l.txid, l.id
             offset 0

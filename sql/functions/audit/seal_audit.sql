@@ -5,11 +5,12 @@
 -- id of their top-level transaction (txid). The frontier is the xmin of a snapshot taken after
 -- the state row is locked: every transaction with a smaller id has ended (committed or rolled
 -- back), so no audit row with txid below it can still appear. A round seals the rows with
--- old frontier <= txid < new frontier, grouped by tenant and month of logged_at (UTC), each group
--- in (txid, id) order: one tenancy.audit_seals row per group (ids, 32-byte digests, head =
--- sha256(prev_head || header || digests)), chained per tenant by seq. Rows of a transaction still
--- running wait for a later round; rows of rolled-back transactions do not exist. The state row,
--- locked FOR UPDATE, lets one sealer run at a time (a second waits, then seals what is left).
+-- old frontier <= txid < new frontier, grouped by tenant and month of logged_at (that of its
+-- partition), each group in (txid, id) order: one tenancy.audit_seals row per group (ids,
+-- 32-byte digests, head = sha256(prev_head || header || digests)), chained per tenant by seq.
+-- Rows of a transaction still running wait for a later round; rows of rolled-back transactions
+-- do not exist. The state row, locked FOR UPDATE, lets one sealer run at a time (a second
+-- waits, then seals what is left).
 -- Digests are computed and aggregated in one query over the txid range (BRIN index,
 -- tenancy.audit_seal_batches); only the chaining of the batches' heads loops.
 create or replace function tenancy.seal_audit()
