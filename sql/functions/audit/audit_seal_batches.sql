@@ -45,13 +45,15 @@ begin
                 tenancy.audit_row_digest(l) as digest
             from tenancy.audit_logs as l
             left join (
-                -- audit_logs_YYYY_MM partitions: the month they hold
+                -- audit_logs_YYYY_MM partitions: the month they hold (OFFSET 0: computed once per
+                -- partition, not once per row)
                 select
                     i.inhrelid as oid,
                     to_date(substring(c.relname from '^audit_logs_([0-9]{4}_[0-9]{2})$'), 'YYYY_MM') as month
                 from pg_inherits as i
                 inner join pg_class as c on i.inhrelid = c.oid
                 where i.inhparent = 'tenancy.audit_logs'::regclass
+                offset 0
             ) as p on l.tableoid = p.oid
             where l.txid >= p_from and l.txid < p_to
             order by l.tenant_id, month, l.txid, l.id
