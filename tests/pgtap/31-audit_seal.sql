@@ -9,7 +9,7 @@
 -- it). The frontier's behaviour with real concurrent transactions: tests/py/test_audit_seal.py.
 
 begin;
-select plan(74);
+select plan(76);
 
 \ir setup/helpers.psql
 
@@ -152,6 +152,31 @@ reset datestyle;
 reset intervalstyle;
 reset extra_float_digits;
 reset standard_conforming_strings;
+
+-- The digests run as the caller without a SET clause (so that they are inlined): a caller's
+-- operators that shadow pg_catalog's change nothing.
+create schema seal_shadow;
+create function seal_shadow.loud_textcat(text, text)
+returns text
+language plpgsql
+as $$
+begin
+    raise exception 'seal_shadow.|| called';
+end
+$$;
+create operator seal_shadow.|| (leftarg = text, rightarg = text, function = seal_shadow.loud_textcat); -- noqa: PRS
+set local search_path = seal_shadow, pg_catalog, public;
+select
+    (select tenancy.audit_row_digest(l) from tenancy.audit_logs as l where l.id = :x) as shadowed_digest,
+    tenancy.audit_seal_header(null, 1, '2026-01-01', 1, 2, 3, 4) as shadowed_header
+\gset
+reset search_path;
+select is(:'shadowed_digest'::bytea, :'digest_x'::bytea, 'a shadowing || in the caller''s search_path changes no digest');
+select is(
+    :'shadowed_header'::bytea,
+    convert_to('pgtenancy.audit_seal.v1,NULL,''1'',''20454'',''1'',''2'',''3'',''4''', 'UTF8'),
+    'nor a seal header (tenant, seq, month in days since 1970, txids, counts)'
+);
 
 -- Sealing ----------------------------------------------------------------------------------------
 
