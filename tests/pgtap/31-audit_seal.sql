@@ -9,7 +9,7 @@
 -- it). The frontier's behaviour with real concurrent transactions: tests/py/test_audit_seal.py.
 
 begin;
-select plan(76);
+select plan(79);
 
 \ir setup/helpers.psql
 
@@ -409,6 +409,19 @@ select ok as gap_ok, problem as gap_problem from tenancy.verify_audit(:'t1') \gs
 rollback to savepoint tamper;
 select is(:'gap_ok'::boolean, false, 'a deleted seal is detected');
 select is(:'gap_problem'::text, 'the chain starts at seal 2: seal 1 is missing', 'as a gap in the chain');
+
+savepoint tamper;  -- noqa: PRS
+update tenancy.audit_seal_state set frontier = :base;
+select sealed_rows as resealed_rows from tenancy.seal_audit() \gset
+select ok as resealed_ok, first_bad_id as resealed_id, problem as resealed_problem
+from tenancy.verify_audit(:'t1') \gset
+rollback to savepoint tamper;
+select ok(:resealed_rows >= 22, 'a frontier moved back makes seal_audit seal rows again');
+select is(:'resealed_ok'::boolean, false, 'a row in two seals is detected');
+select matches(
+    :'resealed_problem'::text, format('^row %s sealed more than once \(position 1 of seal 1\)$', :resealed_id),
+    'as sealed more than once, at its first place in the chain'
+);
 
 -- A superuser who rewrites a row and recomputes the chain after it: only the anchor tells.
 savepoint tamper;  -- noqa: PRS

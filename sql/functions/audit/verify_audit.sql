@@ -9,9 +9,10 @@
 -- 3. the rows, one full join on id of the sealed positions with the tenant's rows now in the
 --    trail: a position whose row is gone (deleted, or moved to another tenant), a row whose digest
 --    differs from its sealed one (altered), a row below the frontier in no seal (inserted out of
---    order, or not sealed). Seals of months before the latest retention cut
---    (tenancy.audit_retention) are checked by their chain alone: their partitions may be gone.
---    A redacted row keeps its digest (tenancy.audit_row_digest uses its stored body_digest).
+--    order, or not sealed), and a row in more than one seal. Seals of months before the latest
+--    retention cut (tenancy.audit_retention) are checked by their chain alone: their partitions
+--    may be gone. A redacted row keeps its digest (tenancy.audit_row_digest uses its stored
+--    body_digest).
 -- The frontier is read before the seals: a seal_audit committing meanwhile adds seals, never
 -- rows below the frontier read. Reads only; SECURITY DEFINER to read every tenant's rows.
 create or replace function tenancy.verify_audit(p_tenant_id uuid, p_anchor jsonb default null)
@@ -177,6 +178,8 @@ begin
             case
                 when r.id is null and not p.chain_only then 'deleted'
                 when r.digest <> p.digest then 'altered'
+                -- a seal made again over sealed rows (the frontier moved back)
+                when p.id is not null and count(*) over (partition by p.id) > 1 then 'sealed more than once'
             end as kind
         from (
             select
