@@ -9,8 +9,10 @@ is imported only by that command.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -356,6 +358,65 @@ def cmd_jwks(args: argparse.Namespace) -> int:
         return 0
 
 
+def _audit_tenant(args: argparse.Namespace) -> uuid.UUID | None:
+    """TENANT_ID of ``audit verify`` / ``export-seal``: a uuid, or ``none`` (rows of no tenant)."""
+    raw = str(args.tenant_id).strip()
+    if raw.lower() == "none":
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise UsageError(
+            f"audit {args.action}: tenant id {raw!r} is not a uuid (or 'none' for the rows of "
+            "no tenant); nothing was done"
+        ) from None
+
+
+def _audit_anchor(args: argparse.Namespace) -> dict[str, object] | None:
+    """The anchor file of ``audit verify --anchor`` (``-``: standard input), as JSON."""
+    if args.anchor is None:
+        return None
+    where = "standard input" if args.anchor == "-" else args.anchor
+    text = sys.stdin.read() if args.anchor == "-" else Path(args.anchor).read_text()
+    try:
+        anchor = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"audit verify: the anchor in {where} is not JSON ({exc})") from None
+    if not isinstance(anchor, dict):
+        raise UsageError(
+            f"audit verify: the anchor in {where} is not a JSON object (what "
+            "pgtenancy audit export-seal prints)"
+        )
+    return anchor
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from . import audit
+
+    if args.action == "seal":
+        done = audit.seal(_url(args))
+        print(
+            f"sealed {done.sealed_rows} row(s) of {done.tenants} tenant(s) in {done.batches} "
+            f"batch(es); frontier {done.frontier}"
+        )
+        return 0
+    tenant = _audit_tenant(args)
+    who = f"tenant {tenant}" if tenant is not None else "the rows of no tenant"
+    if args.action == "export-seal":
+        print(json.dumps(audit.export_seal(_url(args), tenant), sort_keys=True))
+        return 0
+    anchor = _audit_anchor(args)
+    result = audit.verify(_url(args), tenant, anchor)
+    checked = f"{result.checked_rows} row(s) in {result.checked_seals} seal(s)"
+    if result.ok:
+        anchored = " and the anchor" if anchor is not None else ""
+        print(f"ok: {who}: {checked}{anchored} verified")
+        return 0
+    bad = f" (first bad row: {result.first_bad_id})" if result.first_bad_id is not None else ""
+    print(f"NOT OK: {who}: {result.problem}{bad}; {checked} checked")
+    return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pgtenancy", description="PostgreSQL-native multi-tenancy."
@@ -489,6 +550,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_url(p)
     p.set_defaults(func=cmd_jwks)
+
+    p = sub.add_parser(
+        "audit",
+        help="the audit trail's hash chain: seal it, verify a tenant's, export its latest seal",
+    )
+    audit_sub = p.add_subparsers(dest="action", required=True)
+    tenant_help = "a tenant id, or none (the rows of no tenant)"
+    q = audit_sub.add_parser(
+        "seal",
+        help="seal every audit row of ended transactions (connect as a tenancy_service or "
+        "tenancy_admin member; run it on a schedule)",
+    )
+    _add_url(q)
+    q = audit_sub.add_parser(
+        "verify",
+        help="check a tenant's chain and rows (exit 1 with the first problem when not ok)",
+    )
+    q.add_argument("tenant_id", metavar="TENANT_ID", help=tenant_help)
+    q.add_argument(
+        "--anchor",
+        metavar="FILE",
+        help="a seal printed earlier by audit export-seal and kept elsewhere (-: standard "
+        "input): it must still match",
+    )
+    _add_url(q)
+    q = audit_sub.add_parser(
+        "export-seal",
+        help="print the tenant's latest seal as JSON, to keep outside the database",
+    )
+    q.add_argument("tenant_id", metavar="TENANT_ID", help=tenant_help)
+    _add_url(q)
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("db", help="a throwaway local cluster for development and tests")
     p.add_argument("action", choices=["start", "stop", "url", "status"])
