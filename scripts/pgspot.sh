@@ -63,6 +63,10 @@ no_search_path=(
     'tenancy.tenant_key_int4(p_key text)'
     'tenancy.tenant_key_int8(p_key text)'
     'tenancy.token_excerpt(p_value text,p_length integer)'
+    # the audit trail's digests: inlined SQL functions (a SET clause would stop the inlining)
+    'tenancy.audit_body_digest(p_row tenancy.audit_logs)'
+    'tenancy.audit_row_digest(p_row tenancy.audit_logs)'
+    'tenancy.audit_seal_header(p_tenant_id uuid,p_seq bigint,p_month date,p_txid_from bigint,p_txid_to bigint,p_row_count integer,p_total_rows bigint)'
 )
 # context_key_of is created by a DO block (its role codes come from tenancy.member_role), whose
 # dynamic SQL pgspot does not read; so is hmac_sha256 (it names pgcrypto's schema).

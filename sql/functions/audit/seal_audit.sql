@@ -28,6 +28,7 @@ declare
     v_tenant uuid;
     v_now timestamptz := clock_timestamp();
     v_prev bytea;
+    v_head bytea;
     v_seq bigint;
     v_total bigint;
     v_tenants integer := 0;
@@ -39,6 +40,9 @@ begin
             errcode = '55000',
             message = 'tenancy.audit_seal_state has no row: the audit trail''s migration did not complete';
     end if;
+    -- Partitions three months ahead (nothing is locked when none is missing), so rows of the
+    -- coming months do not land in the default partition.
+    perform tenancy.ensure_audit_partitions(3);
     -- Taken after the lock: a sealer that committed while this one waited is seen.
     v_new := pg_snapshot_xmin(pg_current_snapshot())::text::bigint;
     if v_new <= v_old then
@@ -71,19 +75,19 @@ begin
         end if;
         v_seq := v_seq + 1;
         v_total := v_total + v_seal.row_count;
-        v_seal.seq := v_seq;
-        v_seal.total_rows := v_total;
-        v_seal.prev_head := v_prev;
-        v_seal.head := sha256(
+        v_head := sha256(
             coalesce(v_prev, ''::bytea)
             || tenancy.audit_seal_header(
                 v_tenant, v_seq, v_seal.month, v_seal.txid_from, v_seal.txid_to, v_seal.row_count, v_total
             )
             || v_seal.digests
         );
-        v_seal.sealed_at := v_now;
-        v_seals[i] := v_seal;
-        v_prev := v_seal.head;
+        -- In the columns' order of tenancy.audit_seals.
+        v_seals[i] := row(
+            v_seal.tenant_id, v_seq, v_seal.month, v_seal.txid_from, v_seal.txid_to, v_seal.row_count,
+            v_total, v_seal.ids, v_seal.digests, v_prev, v_head, v_now
+        )::tenancy.audit_seals;
+        v_prev := v_head;
         v_rows := v_rows + v_seal.row_count;
     end loop;
     insert into tenancy.audit_seals (
