@@ -43,7 +43,16 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
-from psycopg import AsyncConnection, AsyncCursor, Connection, Cursor, DatabaseError, Pipeline
+from psycopg import (
+    AsyncConnection,
+    AsyncCursor,
+    AsyncTransaction,
+    Connection,
+    Cursor,
+    DatabaseError,
+    Pipeline,
+    Transaction,
+)
 from psycopg.pq import TransactionStatus
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
@@ -297,9 +306,11 @@ def _transaction(
         if _PIPELINE:
             # BEGIN, the metadata call and the context call leave in one round trip: leaving
             # pipeline mode sends the only Sync and collects every result (an error in any is
-            # raised here, and the transaction entered on the stack rolls back).
+            # raised here, and the transaction entered on the stack rolls back). A Transaction,
+            # not conn.transaction(), which entered in a pipeline would keep pipeline mode on
+            # until the transaction ends: the block runs in normal mode (COPY works there).
             with conn.pipeline():
-                stack.enter_context(conn.transaction())
+                stack.enter_context(Transaction(conn))
                 if metadata is not None:
                     stack.enter_context(Cursor(conn)).execute(_SET_METADATA, (metadata,))
                 cur.execute(query, params)
@@ -433,7 +444,7 @@ async def _atransaction(
         cur = await stack.enter_async_context(AsyncCursor(conn, row_factory=class_row(_Outcome)))
         if _PIPELINE:
             async with conn.pipeline():  # one round trip, as in _transaction
-                await stack.enter_async_context(conn.transaction())
+                await stack.enter_async_context(AsyncTransaction(conn))
                 if metadata is not None:
                     meta = await stack.enter_async_context(AsyncCursor(conn))
                     await meta.execute(_SET_METADATA, (metadata,))
