@@ -29,7 +29,8 @@ psycopg_pool's ``reset=`` callback.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import json
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -42,7 +43,16 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
-from psycopg import AsyncConnection, AsyncCursor, Connection, Cursor, DatabaseError, Pipeline
+from psycopg import (
+    AsyncConnection,
+    AsyncCursor,
+    AsyncTransaction,
+    Connection,
+    Cursor,
+    DatabaseError,
+    Pipeline,
+    Transaction,
+)
 from psycopg.pq import TransactionStatus
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
@@ -85,6 +95,11 @@ _API_KEY = (
     "select tenant_id, null::pg_catalog.text as user_id, role, sqlstate, message"
     " from tenancy.try_authenticate_api_key(%s)"
 )
+
+# Request metadata for the audit rows of the transaction. Set first, so that the rows written while
+# the context is set (an API key's last use) carry it too; metadata the database refuses (22023)
+# fails the transaction before any credential is looked at, so no refusal goes unrecorded.
+_SET_METADATA = "select tenancy.set_request_metadata(%s::pg_catalog.jsonb)"
 
 # Pipeline mode needs libpq 14 or newer; without it the helpers take two round trips.
 _PIPELINE = Pipeline.is_supported()
@@ -250,6 +265,21 @@ async def areset_session(conn: AsyncConnection[Any]) -> None:
             await conn.set_autocommit(False)
 
 
+def _metadata_json(metadata: Mapping[str, object] | None) -> str | None:
+    """The request metadata as JSON text, checked before anything is sent."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a mapping, got {type(metadata).__name__}")
+    for key in metadata:
+        if not isinstance(key, str):
+            raise TypeError(f"metadata keys must be str, got {key!r}")
+    try:
+        return json.dumps(dict(metadata), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"metadata cannot be written as JSON: {exc}") from exc
+
+
 def _context_of(row: _Outcome | None) -> TenantContext | AuthenticationRefused:
     """The context a row carries, or the refusal it reports."""
     if row is None:  # the database functions always return one row or raise
@@ -266,7 +296,7 @@ def _context_of(row: _Outcome | None) -> TenantContext | AuthenticationRefused:
 
 @contextmanager
 def _transaction(
-    conn: Connection[Any], query: str, params: tuple[Any, ...]
+    conn: Connection[Any], query: str, params: tuple[Any, ...], metadata: str | None = None
 ) -> Iterator[TenantContext]:
     _require_idle(conn)
     # A plain (server-side binding) cursor whatever the connection's cursor_factory: a
@@ -274,14 +304,20 @@ def _transaction(
     with ExitStack() as stack:
         cur = stack.enter_context(Cursor(conn, row_factory=class_row(_Outcome)))
         if _PIPELINE:
-            # BEGIN and the context call leave in one round trip: leaving pipeline mode sends
-            # the only Sync and collects both results (an error in either is raised here, and
-            # the transaction entered on the stack rolls back).
+            # BEGIN, the metadata call and the context call leave in one round trip: leaving
+            # pipeline mode sends the only Sync and collects every result (an error in any is
+            # raised here, and the transaction entered on the stack rolls back). A Transaction,
+            # not conn.transaction(), which entered in a pipeline would keep pipeline mode on
+            # until the transaction ends: the block runs in normal mode (COPY works there).
             with conn.pipeline():
-                stack.enter_context(conn.transaction())
+                stack.enter_context(Transaction(conn))
+                if metadata is not None:
+                    stack.enter_context(Cursor(conn)).execute(_SET_METADATA, (metadata,))
                 cur.execute(query, params)
         else:
             stack.enter_context(conn.transaction())
+            if metadata is not None:
+                stack.enter_context(Cursor(conn)).execute(_SET_METADATA, (metadata,))
             cur.execute(query, params)
         outcome = _context_of(cur.fetchone())
         if isinstance(outcome, TenantContext):
@@ -292,7 +328,11 @@ def _transaction(
 
 
 def tenant_transaction(
-    conn: Connection[Any], tenant_id: UUID | str, user_id: str | UUID | None = None
+    conn: Connection[Any],
+    tenant_id: UUID | str,
+    user_id: str | UUID | None = None,
+    *,
+    metadata: Mapping[str, object] | None = None,
 ) -> AbstractContextManager[TenantContext]:
     """Open a transaction on ``conn`` with the tenant set by ``tenancy.set_context``.
 
@@ -300,12 +340,23 @@ def tenant_transaction(
     ``user_id`` the context's role is ``service``; with it, the user must be a member of the
     tenant and the role is theirs. The transaction commits when the block exits normally and
     rolls back when it raises; the tenant context ends with it.
+
+    ``metadata`` (a mapping of JSON values: request id, IP address, user agent …) is set with
+    ``tenancy.set_request_metadata`` in the same round trip, just before the context: every
+    audit row the transaction writes carries it. A malformed one raises ``TypeError`` or
+    ``ValueError`` before anything is sent; the database refuses one over 8 KB (``22023``).
     """
-    return _transaction(conn, _SET_CONTEXT, _set_context_params(tenant_id, user_id))
+    return _transaction(
+        conn, _SET_CONTEXT, _set_context_params(tenant_id, user_id), _metadata_json(metadata)
+    )
 
 
 def authenticated_transaction(
-    conn: Connection[Any], token: str, host: str | None = None
+    conn: Connection[Any],
+    token: str,
+    host: str | None = None,
+    *,
+    metadata: Mapping[str, object] | None = None,
 ) -> AbstractContextManager[TenantContext]:
     """Open a transaction on ``conn`` with the tenant and user taken from a JWT.
 
@@ -315,57 +366,70 @@ def authenticated_transaction(
     (``tenancy.authenticate(token, host)``: ``TN010`` for a malformed host, ``TN012`` for a host
     without a tenant, ``TN004`` when a ``tenant_id`` claim names another tenant). The
     transaction commits when the block exits normally and rolls back when it raises; the tenant
-    context ends with it.
+    context ends with it. ``metadata``: as for :func:`tenant_transaction`.
     """
-    return _transaction(conn, *_authenticate(token, host))
+    return _transaction(conn, *_authenticate(token, host), _metadata_json(metadata))
 
 
-def api_key_transaction(conn: Connection[Any], key: str) -> AbstractContextManager[TenantContext]:
+def api_key_transaction(
+    conn: Connection[Any], key: str, *, metadata: Mapping[str, object] | None = None
+) -> AbstractContextManager[TenantContext]:
     """Open a transaction on ``conn`` in the tenant of an API key (``tenancy_app`` logins).
 
     ``tenancy.try_authenticate_api_key`` checks the key (TN004 unknown, revoked or expired;
     TN013 locked out; TN002 tenant not active) and sets a context in its tenant with its role and
     no user (``tenancy.current_api_key_id()`` names the key). A refused key's security event is
-    committed, then :class:`AuthenticationRefused` is raised, as for tokens.
+    committed, then :class:`AuthenticationRefused` is raised, as for tokens. ``metadata``: as
+    for :func:`tenant_transaction`.
     """
-    return _transaction(conn, *_api_key(key))
+    return _transaction(conn, *_api_key(key), _metadata_json(metadata))
 
 
 @contextmanager
 def _pool_transaction(
-    pool: ConnectionPool[CT], query: str, params: tuple[Any, ...]
+    pool: ConnectionPool[CT], query: str, params: tuple[Any, ...], metadata: str | None = None
 ) -> Iterator[tuple[CT, TenantContext]]:
-    with pool.connection() as conn, _transaction(conn, query, params) as ctx:
+    with pool.connection() as conn, _transaction(conn, query, params, metadata) as ctx:
         yield conn, ctx
 
 
 def pool_tenant_transaction(
-    pool: ConnectionPool[CT], tenant_id: UUID | str, user_id: str | UUID | None = None
+    pool: ConnectionPool[CT],
+    tenant_id: UUID | str,
+    user_id: str | UUID | None = None,
+    *,
+    metadata: Mapping[str, object] | None = None,
 ) -> AbstractContextManager[tuple[CT, TenantContext]]:
     """Borrow a connection from ``pool`` and run :func:`tenant_transaction` on it.
 
     Yields ``(conn, context)``; the connection goes back to the pool when the block exits,
     after the transaction has ended.
     """
-    return _pool_transaction(pool, _SET_CONTEXT, _set_context_params(tenant_id, user_id))
+    return _pool_transaction(
+        pool, _SET_CONTEXT, _set_context_params(tenant_id, user_id), _metadata_json(metadata)
+    )
 
 
 def pool_authenticated_transaction(
-    pool: ConnectionPool[CT], token: str, host: str | None = None
+    pool: ConnectionPool[CT],
+    token: str,
+    host: str | None = None,
+    *,
+    metadata: Mapping[str, object] | None = None,
 ) -> AbstractContextManager[tuple[CT, TenantContext]]:
     """Borrow a connection from ``pool`` and run :func:`authenticated_transaction` on it.
 
     Yields ``(conn, context)``; the connection goes back to the pool when the block exits,
     after the transaction has ended.
     """
-    return _pool_transaction(pool, *_authenticate(token, host))
+    return _pool_transaction(pool, *_authenticate(token, host), _metadata_json(metadata))
 
 
 def pool_api_key_transaction(
-    pool: ConnectionPool[CT], key: str
+    pool: ConnectionPool[CT], key: str, *, metadata: Mapping[str, object] | None = None
 ) -> AbstractContextManager[tuple[CT, TenantContext]]:
     """Borrow a connection from ``pool`` and run :func:`api_key_transaction` on it."""
-    return _pool_transaction(pool, *_api_key(key))
+    return _pool_transaction(pool, *_api_key(key), _metadata_json(metadata))
 
 
 # -- asynchronous connections --------------------------------------------------------------
@@ -373,17 +437,23 @@ def pool_api_key_transaction(
 
 @asynccontextmanager
 async def _atransaction(
-    conn: AsyncConnection[Any], query: str, params: tuple[Any, ...]
+    conn: AsyncConnection[Any], query: str, params: tuple[Any, ...], metadata: str | None = None
 ) -> AsyncIterator[TenantContext]:
     _require_idle(conn)
     async with AsyncExitStack() as stack:
         cur = await stack.enter_async_context(AsyncCursor(conn, row_factory=class_row(_Outcome)))
         if _PIPELINE:
             async with conn.pipeline():  # one round trip, as in _transaction
-                await stack.enter_async_context(conn.transaction())
+                await stack.enter_async_context(AsyncTransaction(conn))
+                if metadata is not None:
+                    meta = await stack.enter_async_context(AsyncCursor(conn))
+                    await meta.execute(_SET_METADATA, (metadata,))
                 await cur.execute(query, params)
         else:
             await stack.enter_async_context(conn.transaction())
+            if metadata is not None:
+                meta = await stack.enter_async_context(AsyncCursor(conn))
+                await meta.execute(_SET_METADATA, (metadata,))
             await cur.execute(query, params)
         outcome = _context_of(await cur.fetchone())
         if isinstance(outcome, TenantContext):
@@ -393,50 +463,73 @@ async def _atransaction(
 
 
 def atenant_transaction(
-    conn: AsyncConnection[Any], tenant_id: UUID | str, user_id: str | UUID | None = None
+    conn: AsyncConnection[Any],
+    tenant_id: UUID | str,
+    user_id: str | UUID | None = None,
+    *,
+    metadata: Mapping[str, object] | None = None,
 ) -> AbstractAsyncContextManager[TenantContext]:
     """Asynchronous :func:`tenant_transaction`, for ``async with``."""
-    return _atransaction(conn, _SET_CONTEXT, _set_context_params(tenant_id, user_id))
+    return _atransaction(
+        conn, _SET_CONTEXT, _set_context_params(tenant_id, user_id), _metadata_json(metadata)
+    )
 
 
 def aauthenticated_transaction(
-    conn: AsyncConnection[Any], token: str, host: str | None = None
+    conn: AsyncConnection[Any],
+    token: str,
+    host: str | None = None,
+    *,
+    metadata: Mapping[str, object] | None = None,
 ) -> AbstractAsyncContextManager[TenantContext]:
     """Asynchronous :func:`authenticated_transaction`, for ``async with``."""
-    return _atransaction(conn, *_authenticate(token, host))
+    return _atransaction(conn, *_authenticate(token, host), _metadata_json(metadata))
 
 
 @asynccontextmanager
 async def _apool_transaction(
-    pool: AsyncConnectionPool[ACT], query: str, params: tuple[Any, ...]
+    pool: AsyncConnectionPool[ACT],
+    query: str,
+    params: tuple[Any, ...],
+    metadata: str | None = None,
 ) -> AsyncIterator[tuple[ACT, TenantContext]]:
-    async with pool.connection() as conn, _atransaction(conn, query, params) as ctx:
+    async with pool.connection() as conn, _atransaction(conn, query, params, metadata) as ctx:
         yield conn, ctx
 
 
 def apool_tenant_transaction(
-    pool: AsyncConnectionPool[ACT], tenant_id: UUID | str, user_id: str | UUID | None = None
+    pool: AsyncConnectionPool[ACT],
+    tenant_id: UUID | str,
+    user_id: str | UUID | None = None,
+    *,
+    metadata: Mapping[str, object] | None = None,
 ) -> AbstractAsyncContextManager[tuple[ACT, TenantContext]]:
     """Asynchronous :func:`pool_tenant_transaction`, for ``async with``."""
-    return _apool_transaction(pool, _SET_CONTEXT, _set_context_params(tenant_id, user_id))
+    return _apool_transaction(
+        pool, _SET_CONTEXT, _set_context_params(tenant_id, user_id), _metadata_json(metadata)
+    )
 
 
 def apool_authenticated_transaction(
-    pool: AsyncConnectionPool[ACT], token: str, host: str | None = None
+    pool: AsyncConnectionPool[ACT],
+    token: str,
+    host: str | None = None,
+    *,
+    metadata: Mapping[str, object] | None = None,
 ) -> AbstractAsyncContextManager[tuple[ACT, TenantContext]]:
     """Asynchronous :func:`pool_authenticated_transaction`, for ``async with``."""
-    return _apool_transaction(pool, *_authenticate(token, host))
+    return _apool_transaction(pool, *_authenticate(token, host), _metadata_json(metadata))
 
 
 def aapi_key_transaction(
-    conn: AsyncConnection[Any], key: str
+    conn: AsyncConnection[Any], key: str, *, metadata: Mapping[str, object] | None = None
 ) -> AbstractAsyncContextManager[TenantContext]:
     """Asynchronous :func:`api_key_transaction`, for ``async with``."""
-    return _atransaction(conn, *_api_key(key))
+    return _atransaction(conn, *_api_key(key), _metadata_json(metadata))
 
 
 def apool_api_key_transaction(
-    pool: AsyncConnectionPool[ACT], key: str
+    pool: AsyncConnectionPool[ACT], key: str, *, metadata: Mapping[str, object] | None = None
 ) -> AbstractAsyncContextManager[tuple[ACT, TenantContext]]:
     """Asynchronous :func:`pool_api_key_transaction`, for ``async with``."""
-    return _apool_transaction(pool, *_api_key(key))
+    return _apool_transaction(pool, *_api_key(key), _metadata_json(metadata))

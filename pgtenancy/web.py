@@ -16,6 +16,7 @@ status code to answer. Examples: ``examples/web/wsgi_app.py`` and ``examples/web
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any, TypeVar
 
@@ -142,7 +143,11 @@ def request_host(host: str | bytes | None) -> str:
 
 
 def request_transaction(
-    conn: Connection[Any], host: str | bytes | None, authorization: str | bytes | None
+    conn: Connection[Any],
+    host: str | bytes | None,
+    authorization: str | bytes | None,
+    *,
+    metadata: Mapping[str, object] | None = None,
 ) -> AbstractContextManager[TenantContext]:
     """:func:`pgtenancy.authenticated_transaction` for a request's ``Host`` and
     ``Authorization`` headers: the tenant at the host, the user of the bearer token.
@@ -150,29 +155,49 @@ def request_transaction(
     Header problems raise :class:`RequestError` before the database is asked; the database's
     refusals arrive as ``psycopg.Error`` when the block is entered (see :func:`http_status`).
     """
-    return authenticated_transaction(conn, bearer_token(authorization), request_host(host))
+    return authenticated_transaction(
+        conn, bearer_token(authorization), request_host(host), metadata=metadata
+    )
 
 
 def pool_request_transaction(
-    pool: ConnectionPool[CT], host: str | bytes | None, authorization: str | bytes | None
+    pool: ConnectionPool[CT],
+    host: str | bytes | None,
+    authorization: str | bytes | None,
+    *,
+    metadata: Mapping[str, object] | None = None,
 ) -> AbstractContextManager[tuple[CT, TenantContext]]:
     """:func:`request_transaction` on a connection borrowed from ``pool``: yields
     ``(conn, context)``, as :func:`pgtenancy.pool_authenticated_transaction`."""
-    return pool_authenticated_transaction(pool, bearer_token(authorization), request_host(host))
+    return pool_authenticated_transaction(
+        pool, bearer_token(authorization), request_host(host), metadata=metadata
+    )
 
 
 def arequest_transaction(
-    conn: AsyncConnection[Any], host: str | bytes | None, authorization: str | bytes | None
+    conn: AsyncConnection[Any],
+    host: str | bytes | None,
+    authorization: str | bytes | None,
+    *,
+    metadata: Mapping[str, object] | None = None,
 ) -> AbstractAsyncContextManager[TenantContext]:
     """Asynchronous :func:`request_transaction`, for ``async with``."""
-    return aauthenticated_transaction(conn, bearer_token(authorization), request_host(host))
+    return aauthenticated_transaction(
+        conn, bearer_token(authorization), request_host(host), metadata=metadata
+    )
 
 
 def apool_request_transaction(
-    pool: AsyncConnectionPool[ACT], host: str | bytes | None, authorization: str | bytes | None
+    pool: AsyncConnectionPool[ACT],
+    host: str | bytes | None,
+    authorization: str | bytes | None,
+    *,
+    metadata: Mapping[str, object] | None = None,
 ) -> AbstractAsyncContextManager[tuple[ACT, TenantContext]]:
     """Asynchronous :func:`pool_request_transaction`, for ``async with``."""
-    return apool_authenticated_transaction(pool, bearer_token(authorization), request_host(host))
+    return apool_authenticated_transaction(
+        pool, bearer_token(authorization), request_host(host), metadata=metadata
+    )
 
 
 def http_status(exc: BaseException) -> int | None:

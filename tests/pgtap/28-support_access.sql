@@ -7,7 +7,7 @@
 -- and checked after the rollback (a rolled-back savepoint would take pgTAP's records with it).
 
 begin;
-select plan(64);
+select plan(69);
 
 \ir setup/helpers.psql
 
@@ -139,6 +139,10 @@ select is(
     (select count(*)::int from tenancy.security_events where kind = 'support_access.begun'), 0,
     'the refused calls recorded no support access'
 );
+select is(
+    (select count(*)::int from tenancy.audit_logs where action = 'ACCESS'), 0,
+    'nor any ACCESS entry in the audit trail'
+);
 reset role;
 select is(
     coalesce(pg_sequence_last_value('tenancy.support_accesses'), 0), :'accesses_before'::bigint,
@@ -240,12 +244,17 @@ select ok(
     array[:'expiry_number'::bigint, :'restore_number'::bigint] <@ array(select g.access_number from tenancy.support_access_gaps() as g),
     'both rolled-back accesses are gaps the auditor lists'
 );
+select is(
+    (select count(*)::int from tenancy.audit_logs where action = 'ACCESS'), 0,
+    'their ACCESS entries in the audit trail rolled back with them'
+);
 
 -- The access --------------------------------------------------------------------------------------
 
 -- At the top level of the transaction: PostgreSQL ends the read-only mode set in a subtransaction
 -- (a savepoint, an exception block, pgTAP's results_eq) with it, and the access with it.
 set local role tenancy_admin;
+select tenancy.set_request_metadata('{"request_id": "req-sup-1", "reason": "overwritten"}') \gset
 select tenant_id as main_tenant, role as main_role
 from tenancy.begin_support_access(:'tenant_a', 'ticket SUP-1', 30) \gset
 select results_eq(
@@ -278,6 +287,27 @@ select ok(
     not exists (select from tenancy.support_access_gaps() as g where g.access_number = :'main_number'),
     'the access in progress has its event: no gap'
 );
+-- Its entry in the tenant's audit trail, written before the transaction became read-only.
+select results_eq(
+    $$select tenant_id, action, entity_type, entity_id, schema_name, table_name, old_data, new_data,
+        changed_columns, actor_user_id, actor_role, api_key_id, db_user = session_user,
+        txid = pg_current_xact_id()::text::bigint
+    from tenancy.audit_logs where action = 'ACCESS'$$,
+    format(
+        $$values (%L::uuid, 'ACCESS'::text, 'support_access'::text, %L::text, null::text, null::text, null::jsonb,
+            null::jsonb, null::text[], null::text, 'support'::text, null::uuid, true, true)$$,
+        :'tenant_a', :'main_number'
+    ),
+    'one ACCESS entry in tenant A''s audit trail: entity support_access, the access number, role support, no user'
+);
+select results_eq(
+    $$select metadata - 'expires_at', (metadata ->> 'expires_at')::timestamptz from tenancy.audit_logs where action = 'ACCESS'$$,
+    format(
+        $$values ('{"request_id": "req-sup-1", "reason": "ticket SUP-1", "minutes": 30}'::jsonb, %L::timestamptz)$$,
+        :'main_expiry'
+    ),
+    'its metadata: the reason, the expiry and the minutes, over the request metadata'
+);
 
 set local role tenancy_app;
 select is(tenancy.current_tenant_id(), :'tenant_a'::uuid, 'current_tenant_id() is tenant A');
@@ -295,6 +325,11 @@ select results_eq(
 );
 select results_eq('select name from app.projects', $$values ('a-project'::text)$$, 'it reads A''s projects');
 select results_eq('select memo from app.ledger', $$values ('a-entry'::text)$$, 'it reads A''s ledger (keyed by 42)');
+select results_eq(
+    $$select action, entity_id from tenancy.audit_logs where action = 'ACCESS' or tenant_id = $$ || quote_literal(:'tenant_b'),
+    format($$values ('ACCESS'::text, %L::text)$$, :'main_number'),
+    'it reads A''s audit trail, its own entry included, and none of B''s'
+);
 select is(
     (select count(*)::int from app.projects where tenant_id = :'tenant_b'), 0, 'never B''s rows'
 );

@@ -92,6 +92,7 @@ begin
             array(
                 select e.key from jsonb_each(r.j) as e
                 where e.value is distinct from (r.o -> e.key)
+                order by e.key
             ),
             v_user, v_role, v_api_key, v_metadata
         from (

@@ -25,8 +25,9 @@ $$;
 comment on function tenancy.begin_support_access(uuid, text, integer) is
 'For tenancy_admin: break-glass access to one tenant (active or not) for the rest of the '
 'transaction and at most p_minutes (1 to 240): records a support_access.begun event (the reason, '
-'1 to 500 characters, the expiry and a number that no rollback takes back) that the tenant''s '
-'owners and admins read, then sets a support context (every policy admits it; role support, no '
+'1 to 500 characters, the expiry and a number that no rollback takes back) and an ACCESS entry '
+'in the tenant''s audit trail (entity support_access, the number) that the tenant''s owners and '
+'admins read, then sets a support context (every policy admits it; role support, no '
 'user) and makes the transaction read-only, so every write is refused (25006). Reads end at the '
 'expiry, with the transaction, or when it stops being read-only. Returns the tenant, the role, '
 'the expiry and the access number.';

@@ -8,10 +8,13 @@
 -- SERIALIZABLE when the tenant changed after the snapshot). Then:
 -- 1. a number from tenancy.support_accesses, which no rollback takes back, and the
 --    support_access.begun event carrying it (attempt) with the reason, the duration and the
---    expiry; the event's database_user is the session user. Nothing in core PostgreSQL writes
---    outside the transaction: if the transaction rolls back, the event goes with it, the number
---    does not, and tenancy.support_access_gaps() shows it to the auditor. A LOG line in the
---    server log says the same, and stays too;
+--    expiry; the event's database_user is the session user. The access entry in the tenant's
+--    audit trail too: action ACCESS, entity support_access and the number, actor role support,
+--    metadata the reason, the expiry and the minutes over the request metadata, db_user the
+--    session user. Both are written before the transaction becomes read-only. Nothing in core
+--    PostgreSQL writes outside the transaction: if the transaction rolls back, the event and the
+--    entry go with it, the number does not, and tenancy.support_access_gaps() shows it to the
+--    auditor. A LOG line in the server log says the same, and stays too;
 -- 2. a context in the tenant with the role support/<expiry>/<xid> (expiry in whole epoch
 --    seconds, rounded down; the transaction's id) and no user. The whole role is bound into the
 --    context key (tenancy.support_key_of), so neither can be changed by hand;
@@ -75,6 +78,19 @@ begin
         ),
         null, v_number
     );
+    -- The access entry of the tenant's audit trail (its owners and admins read it there too).
+    insert into tenancy.audit_logs (
+        tenant_id, txid, action, entity_type, entity_id, actor_role, metadata
+    )
+    values (
+        p_tenant_id, pg_current_xact_id()::text::bigint, 'ACCESS', 'support_access', v_number::text, 'support',
+        coalesce(nullif(current_setting('tenancy.request_metadata', true), '')::jsonb, '{}')
+        || jsonb_build_object(
+            'reason', v_reason,
+            'expires_at', to_timestamp(v_expiry),
+            'minutes', trim_scale(extract(epoch from p_duration) / 60)
+        )
+    );
     raise log 'pgtenancy: support access % to tenant % by % until %: %',
         v_number, p_tenant_id, session_user, to_timestamp(v_expiry), v_reason;
     perform tenancy.establish_context(
@@ -87,7 +103,8 @@ $$;
 
 comment on function tenancy.open_support_access(uuid, text, interval) is
 'pgtenancy internal: the body of tenancy.begin_support_access, for a duration of 1 second to '
-'240 minutes: records the support_access.begun event numbered from tenancy.support_accesses, '
-'sets a support context in the tenant and makes the transaction read-only.';
+'240 minutes: records the support_access.begun event numbered from tenancy.support_accesses and '
+'its ACCESS entry in the tenant''s audit trail, sets a support context in the tenant and makes '
+'the transaction read-only.';
 
 revoke all on function tenancy.open_support_access(uuid, text, interval) from public;
