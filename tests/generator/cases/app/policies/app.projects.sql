@@ -98,7 +98,7 @@ create trigger "tenancy_audit_insert"
 after insert on "app"."projects"
 referencing new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"app"."projects"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id"}', '{}', '"app"."projects"');
 alter table "app"."projects" enable always trigger "tenancy_audit_insert";
 comment on trigger "tenancy_audit_insert" on "app"."projects" is
 'Writes one tenancy.audit_logs row per inserted row.';
@@ -107,7 +107,7 @@ create trigger "tenancy_audit_update"
 after update on "app"."projects"
 referencing old table as tenancy_old new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"app"."projects"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id"}', '{}', '"app"."projects"');
 alter table "app"."projects" enable always trigger "tenancy_audit_update";
 comment on trigger "tenancy_audit_update" on "app"."projects" is
 'Writes one tenancy.audit_logs row per updated row.';
@@ -116,7 +116,7 @@ create trigger "tenancy_audit_delete"
 after delete on "app"."projects"
 referencing old table as tenancy_old
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"app"."projects"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id"}', '{}', '"app"."projects"');
 alter table "app"."projects" enable always trigger "tenancy_audit_delete";
 comment on trigger "tenancy_audit_delete" on "app"."projects" is
 'Writes one tenancy.audit_logs row per deleted row.';

@@ -98,7 +98,7 @@ create trigger "tenancy_audit_insert"
 after insert on "gen"."good"
 referencing new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."good"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id"}', '{}', '"gen"."good"');
 alter table "gen"."good" enable always trigger "tenancy_audit_insert";
 comment on trigger "tenancy_audit_insert" on "gen"."good" is
 'Writes one tenancy.audit_logs row per inserted row.';
@@ -107,7 +107,7 @@ create trigger "tenancy_audit_update"
 after update on "gen"."good"
 referencing old table as tenancy_old new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."good"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id"}', '{}', '"gen"."good"');
 alter table "gen"."good" enable always trigger "tenancy_audit_update";
 comment on trigger "tenancy_audit_update" on "gen"."good" is
 'Writes one tenancy.audit_logs row per updated row.';
@@ -116,7 +116,7 @@ create trigger "tenancy_audit_delete"
 after delete on "gen"."good"
 referencing old table as tenancy_old
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."good"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id"}', '{}', '"gen"."good"');
 alter table "gen"."good" enable always trigger "tenancy_audit_delete";
 comment on trigger "tenancy_audit_delete" on "gen"."good" is
 'Writes one tenancy.audit_logs row per deleted row.';

@@ -98,7 +98,7 @@ create trigger "tenancy_audit_insert"
 after insert on "gen"."campaigns"
 referencing new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('company_id', 'bigint', '{}', '{}', '"gen"."campaigns"');
+execute function tenancy.tg_audit('company_id', 'bigint', '{"id"}', '{}', '"gen"."campaigns"');
 alter table "gen"."campaigns" enable always trigger "tenancy_audit_insert";
 comment on trigger "tenancy_audit_insert" on "gen"."campaigns" is
 'Writes one tenancy.audit_logs row per inserted row.';
@@ -107,7 +107,7 @@ create trigger "tenancy_audit_update"
 after update on "gen"."campaigns"
 referencing old table as tenancy_old new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('company_id', 'bigint', '{}', '{}', '"gen"."campaigns"');
+execute function tenancy.tg_audit('company_id', 'bigint', '{"id"}', '{}', '"gen"."campaigns"');
 alter table "gen"."campaigns" enable always trigger "tenancy_audit_update";
 comment on trigger "tenancy_audit_update" on "gen"."campaigns" is
 'Writes one tenancy.audit_logs row per updated row.';
@@ -116,7 +116,7 @@ create trigger "tenancy_audit_delete"
 after delete on "gen"."campaigns"
 referencing old table as tenancy_old
 for each statement
-execute function tenancy.tg_audit('company_id', 'bigint', '{}', '{}', '"gen"."campaigns"');
+execute function tenancy.tg_audit('company_id', 'bigint', '{"id"}', '{}', '"gen"."campaigns"');
 alter table "gen"."campaigns" enable always trigger "tenancy_audit_delete";
 comment on trigger "tenancy_audit_delete" on "gen"."campaigns" is
 'Writes one tenancy.audit_logs row per deleted row.';

@@ -98,7 +98,7 @@ create trigger "tenancy_audit_insert"
 after insert on "gen"."domain_keyed"
 referencing new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('company_id', 'bigint', '{}', '{}', '"gen"."domain_keyed"');
+execute function tenancy.tg_audit('company_id', 'bigint', '{"id"}', '{}', '"gen"."domain_keyed"');
 alter table "gen"."domain_keyed" enable always trigger "tenancy_audit_insert";
 comment on trigger "tenancy_audit_insert" on "gen"."domain_keyed" is
 'Writes one tenancy.audit_logs row per inserted row.';
@@ -107,7 +107,7 @@ create trigger "tenancy_audit_update"
 after update on "gen"."domain_keyed"
 referencing old table as tenancy_old new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('company_id', 'bigint', '{}', '{}', '"gen"."domain_keyed"');
+execute function tenancy.tg_audit('company_id', 'bigint', '{"id"}', '{}', '"gen"."domain_keyed"');
 alter table "gen"."domain_keyed" enable always trigger "tenancy_audit_update";
 comment on trigger "tenancy_audit_update" on "gen"."domain_keyed" is
 'Writes one tenancy.audit_logs row per updated row.';
@@ -116,7 +116,7 @@ create trigger "tenancy_audit_delete"
 after delete on "gen"."domain_keyed"
 referencing old table as tenancy_old
 for each statement
-execute function tenancy.tg_audit('company_id', 'bigint', '{}', '{}', '"gen"."domain_keyed"');
+execute function tenancy.tg_audit('company_id', 'bigint', '{"id"}', '{}', '"gen"."domain_keyed"');
 alter table "gen"."domain_keyed" enable always trigger "tenancy_audit_delete";
 comment on trigger "tenancy_audit_delete" on "gen"."domain_keyed" is
 'Writes one tenancy.audit_logs row per deleted row.';

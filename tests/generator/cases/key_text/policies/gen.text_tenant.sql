@@ -98,7 +98,7 @@ create trigger "tenancy_audit_insert"
 after insert on "gen"."text_tenant"
 referencing new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'text', '{}', '{}', '"gen"."text_tenant"');
+execute function tenancy.tg_audit('tenant_id', 'text', '{"id"}', '{}', '"gen"."text_tenant"');
 alter table "gen"."text_tenant" enable always trigger "tenancy_audit_insert";
 comment on trigger "tenancy_audit_insert" on "gen"."text_tenant" is
 'Writes one tenancy.audit_logs row per inserted row.';
@@ -107,7 +107,7 @@ create trigger "tenancy_audit_update"
 after update on "gen"."text_tenant"
 referencing old table as tenancy_old new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'text', '{}', '{}', '"gen"."text_tenant"');
+execute function tenancy.tg_audit('tenant_id', 'text', '{"id"}', '{}', '"gen"."text_tenant"');
 alter table "gen"."text_tenant" enable always trigger "tenancy_audit_update";
 comment on trigger "tenancy_audit_update" on "gen"."text_tenant" is
 'Writes one tenancy.audit_logs row per updated row.';
@@ -116,7 +116,7 @@ create trigger "tenancy_audit_delete"
 after delete on "gen"."text_tenant"
 referencing old table as tenancy_old
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'text', '{}', '{}', '"gen"."text_tenant"');
+execute function tenancy.tg_audit('tenant_id', 'text', '{"id"}', '{}', '"gen"."text_tenant"');
 alter table "gen"."text_tenant" enable always trigger "tenancy_audit_delete";
 comment on trigger "tenancy_audit_delete" on "gen"."text_tenant" is
 'Writes one tenancy.audit_logs row per deleted row.';

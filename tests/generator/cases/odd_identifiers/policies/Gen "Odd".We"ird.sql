@@ -98,7 +98,7 @@ create trigger "tenancy_audit_insert"
 after insert on "Gen ""Odd"""."We""ird"
 referencing new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"Gen ""Odd"""."We""ird"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"N°"}', '{}', '"Gen ""Odd"""."We""ird"');
 alter table "Gen ""Odd"""."We""ird" enable always trigger "tenancy_audit_insert";
 comment on trigger "tenancy_audit_insert" on "Gen ""Odd"""."We""ird" is
 'Writes one tenancy.audit_logs row per inserted row.';
@@ -107,7 +107,7 @@ create trigger "tenancy_audit_update"
 after update on "Gen ""Odd"""."We""ird"
 referencing old table as tenancy_old new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"Gen ""Odd"""."We""ird"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"N°"}', '{}', '"Gen ""Odd"""."We""ird"');
 alter table "Gen ""Odd"""."We""ird" enable always trigger "tenancy_audit_update";
 comment on trigger "tenancy_audit_update" on "Gen ""Odd"""."We""ird" is
 'Writes one tenancy.audit_logs row per updated row.';
@@ -116,7 +116,7 @@ create trigger "tenancy_audit_delete"
 after delete on "Gen ""Odd"""."We""ird"
 referencing old table as tenancy_old
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"Gen ""Odd"""."We""ird"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"N°"}', '{}', '"Gen ""Odd"""."We""ird"');
 alter table "Gen ""Odd"""."We""ird" enable always trigger "tenancy_audit_delete";
 comment on trigger "tenancy_audit_delete" on "Gen ""Odd"""."We""ird" is
 'Writes one tenancy.audit_logs row per deleted row.';

@@ -106,7 +106,7 @@ create trigger "tenancy_audit_insert"
 after insert on "gen"."docs"
 referencing new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id","day"}', '{}', '"gen"."docs"');
 alter table "gen"."docs" enable always trigger "tenancy_audit_insert";
 comment on trigger "tenancy_audit_insert" on "gen"."docs" is
 'Writes one tenancy.audit_logs row per inserted row.';
@@ -115,7 +115,7 @@ create trigger "tenancy_audit_update"
 after update on "gen"."docs"
 referencing old table as tenancy_old new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id","day"}', '{}', '"gen"."docs"');
 alter table "gen"."docs" enable always trigger "tenancy_audit_update";
 comment on trigger "tenancy_audit_update" on "gen"."docs" is
 'Writes one tenancy.audit_logs row per updated row.';
@@ -124,7 +124,7 @@ create trigger "tenancy_audit_delete"
 after delete on "gen"."docs"
 referencing old table as tenancy_old
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id","day"}', '{}', '"gen"."docs"');
 alter table "gen"."docs" enable always trigger "tenancy_audit_delete";
 comment on trigger "tenancy_audit_delete" on "gen"."docs" is
 'Writes one tenancy.audit_logs row per deleted row.';
@@ -213,7 +213,7 @@ create trigger "tenancy_audit_insert"
 after insert on "gen"."docs_2026"
 referencing new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id","day"}', '{}', '"gen"."docs"');
 alter table "gen"."docs_2026" enable always trigger "tenancy_audit_insert";
 comment on trigger "tenancy_audit_insert" on "gen"."docs_2026" is
 'Writes one tenancy.audit_logs row per inserted row.';
@@ -222,7 +222,7 @@ create trigger "tenancy_audit_update"
 after update on "gen"."docs_2026"
 referencing old table as tenancy_old new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id","day"}', '{}', '"gen"."docs"');
 alter table "gen"."docs_2026" enable always trigger "tenancy_audit_update";
 comment on trigger "tenancy_audit_update" on "gen"."docs_2026" is
 'Writes one tenancy.audit_logs row per updated row.';
@@ -231,7 +231,7 @@ create trigger "tenancy_audit_delete"
 after delete on "gen"."docs_2026"
 referencing old table as tenancy_old
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id","day"}', '{}', '"gen"."docs"');
 alter table "gen"."docs_2026" enable always trigger "tenancy_audit_delete";
 comment on trigger "tenancy_audit_delete" on "gen"."docs_2026" is
 'Writes one tenancy.audit_logs row per deleted row.';
@@ -320,7 +320,7 @@ create trigger "tenancy_audit_insert"
 after insert on "gen"."docs_2026_h0"
 referencing new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id","day"}', '{}', '"gen"."docs"');
 alter table "gen"."docs_2026_h0" enable always trigger "tenancy_audit_insert";
 comment on trigger "tenancy_audit_insert" on "gen"."docs_2026_h0" is
 'Writes one tenancy.audit_logs row per inserted row.';
@@ -329,7 +329,7 @@ create trigger "tenancy_audit_update"
 after update on "gen"."docs_2026_h0"
 referencing old table as tenancy_old new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id","day"}', '{}', '"gen"."docs"');
 alter table "gen"."docs_2026_h0" enable always trigger "tenancy_audit_update";
 comment on trigger "tenancy_audit_update" on "gen"."docs_2026_h0" is
 'Writes one tenancy.audit_logs row per updated row.';
@@ -338,7 +338,7 @@ create trigger "tenancy_audit_delete"
 after delete on "gen"."docs_2026_h0"
 referencing old table as tenancy_old
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id","day"}', '{}', '"gen"."docs"');
 alter table "gen"."docs_2026_h0" enable always trigger "tenancy_audit_delete";
 comment on trigger "tenancy_audit_delete" on "gen"."docs_2026_h0" is
 'Writes one tenancy.audit_logs row per deleted row.';
@@ -427,7 +427,7 @@ create trigger "tenancy_audit_insert"
 after insert on "gen"."docs_2026_h1"
 referencing new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id","day"}', '{}', '"gen"."docs"');
 alter table "gen"."docs_2026_h1" enable always trigger "tenancy_audit_insert";
 comment on trigger "tenancy_audit_insert" on "gen"."docs_2026_h1" is
 'Writes one tenancy.audit_logs row per inserted row.';
@@ -436,7 +436,7 @@ create trigger "tenancy_audit_update"
 after update on "gen"."docs_2026_h1"
 referencing old table as tenancy_old new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id","day"}', '{}', '"gen"."docs"');
 alter table "gen"."docs_2026_h1" enable always trigger "tenancy_audit_update";
 comment on trigger "tenancy_audit_update" on "gen"."docs_2026_h1" is
 'Writes one tenancy.audit_logs row per updated row.';
@@ -445,7 +445,7 @@ create trigger "tenancy_audit_delete"
 after delete on "gen"."docs_2026_h1"
 referencing old table as tenancy_old
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id","day"}', '{}', '"gen"."docs"');
 alter table "gen"."docs_2026_h1" enable always trigger "tenancy_audit_delete";
 comment on trigger "tenancy_audit_delete" on "gen"."docs_2026_h1" is
 'Writes one tenancy.audit_logs row per deleted row.';
@@ -534,7 +534,7 @@ create trigger "tenancy_audit_insert"
 after insert on "gen"."docs_2027"
 referencing new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id","day"}', '{}', '"gen"."docs"');
 alter table "gen"."docs_2027" enable always trigger "tenancy_audit_insert";
 comment on trigger "tenancy_audit_insert" on "gen"."docs_2027" is
 'Writes one tenancy.audit_logs row per inserted row.';
@@ -543,7 +543,7 @@ create trigger "tenancy_audit_update"
 after update on "gen"."docs_2027"
 referencing old table as tenancy_old new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id","day"}', '{}', '"gen"."docs"');
 alter table "gen"."docs_2027" enable always trigger "tenancy_audit_update";
 comment on trigger "tenancy_audit_update" on "gen"."docs_2027" is
 'Writes one tenancy.audit_logs row per updated row.';
@@ -552,7 +552,7 @@ create trigger "tenancy_audit_delete"
 after delete on "gen"."docs_2027"
 referencing old table as tenancy_old
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."docs"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id","day"}', '{}', '"gen"."docs"');
 alter table "gen"."docs_2027" enable always trigger "tenancy_audit_delete";
 comment on trigger "tenancy_audit_delete" on "gen"."docs_2027" is
 'Writes one tenancy.audit_logs row per deleted row.';

@@ -103,7 +103,7 @@ create trigger "tenancy_audit_insert"
 after insert on "gen"."events"
 referencing new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."events"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id"}', '{}', '"gen"."events"');
 alter table "gen"."events" enable always trigger "tenancy_audit_insert";
 comment on trigger "tenancy_audit_insert" on "gen"."events" is
 'Writes one tenancy.audit_logs row per inserted row.';
@@ -112,7 +112,7 @@ create trigger "tenancy_audit_update"
 after update on "gen"."events"
 referencing old table as tenancy_old new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."events"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id"}', '{}', '"gen"."events"');
 alter table "gen"."events" enable always trigger "tenancy_audit_update";
 comment on trigger "tenancy_audit_update" on "gen"."events" is
 'Writes one tenancy.audit_logs row per updated row.';
@@ -121,7 +121,7 @@ create trigger "tenancy_audit_delete"
 after delete on "gen"."events"
 referencing old table as tenancy_old
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."events"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id"}', '{}', '"gen"."events"');
 alter table "gen"."events" enable always trigger "tenancy_audit_delete";
 comment on trigger "tenancy_audit_delete" on "gen"."events" is
 'Writes one tenancy.audit_logs row per deleted row.';
@@ -235,7 +235,7 @@ create trigger "tenancy_audit_insert"
 after insert on "gen"."events_archive"
 referencing new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."events"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id"}', '{}', '"gen"."events"');
 alter table "gen"."events_archive" enable always trigger "tenancy_audit_insert";
 comment on trigger "tenancy_audit_insert" on "gen"."events_archive" is
 'Writes one tenancy.audit_logs row per inserted row.';
@@ -244,7 +244,7 @@ create trigger "tenancy_audit_update"
 after update on "gen"."events_archive"
 referencing old table as tenancy_old new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."events"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id"}', '{}', '"gen"."events"');
 alter table "gen"."events_archive" enable always trigger "tenancy_audit_update";
 comment on trigger "tenancy_audit_update" on "gen"."events_archive" is
 'Writes one tenancy.audit_logs row per updated row.';
@@ -253,7 +253,7 @@ create trigger "tenancy_audit_delete"
 after delete on "gen"."events_archive"
 referencing old table as tenancy_old
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."events"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id"}', '{}', '"gen"."events"');
 alter table "gen"."events_archive" enable always trigger "tenancy_audit_delete";
 comment on trigger "tenancy_audit_delete" on "gen"."events_archive" is
 'Writes one tenancy.audit_logs row per deleted row.';

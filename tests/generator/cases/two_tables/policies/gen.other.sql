@@ -82,7 +82,7 @@ create trigger "tenancy_audit_insert"
 after insert on "gen"."other"
 referencing new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."other"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id"}', '{}', '"gen"."other"');
 alter table "gen"."other" enable always trigger "tenancy_audit_insert";
 comment on trigger "tenancy_audit_insert" on "gen"."other" is
 'Writes one tenancy.audit_logs row per inserted row.';
@@ -91,7 +91,7 @@ create trigger "tenancy_audit_update"
 after update on "gen"."other"
 referencing old table as tenancy_old new table as tenancy_new
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."other"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id"}', '{}', '"gen"."other"');
 alter table "gen"."other" enable always trigger "tenancy_audit_update";
 comment on trigger "tenancy_audit_update" on "gen"."other" is
 'Writes one tenancy.audit_logs row per updated row.';
@@ -100,7 +100,7 @@ create trigger "tenancy_audit_delete"
 after delete on "gen"."other"
 referencing old table as tenancy_old
 for each statement
-execute function tenancy.tg_audit('tenant_id', 'uuid', '{}', '{}', '"gen"."other"');
+execute function tenancy.tg_audit('tenant_id', 'uuid', '{"id"}', '{}', '"gen"."other"');
 alter table "gen"."other" enable always trigger "tenancy_audit_delete";
 comment on trigger "tenancy_audit_delete" on "gen"."other" is
 'Writes one tenancy.audit_logs row per deleted row.';
