@@ -127,7 +127,8 @@ def test_changing_the_tenant_column_replaces_the_guards(
         assert policy is not None and policy[0].startswith(f"({column} = ")
     def audit(column: str, kind: str, key: str) -> list[tuple[str, list[str], str]]:
         # The audit triggers carry the tenant column, its type and the key without it.
-        args = f'{column}\\000{kind}\\000{{"{key}","id"}}\\000{{}}\\000"{schema}"."two_columns"\\000'
+        entity = f'"{schema}"."two_columns"'
+        args = f'{column}\\000{kind}\\000{{"{key}","id"}}\\000{{}}\\000{entity}\\000'
         return [
             ("tenancy_audit_delete", [], args),
             ("tenancy_audit_insert", [], args),
