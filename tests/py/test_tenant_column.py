@@ -125,6 +125,7 @@ def test_changing_the_tenant_column_replaces_the_guards(
                 (target,),
             ).fetchone()
         assert policy is not None and policy[0].startswith(f"({column} = ")
+
     def audit(column: str, kind: str, key: str) -> list[tuple[str, list[str], str]]:
         # The audit triggers carry the tenant column, its type and the key without it.
         entity = f'"{schema}"."two_columns"'
