@@ -11,6 +11,9 @@
 -- and so ON CONFLICT (an INSERT and an UPDATE statement event), MERGE, COPY FROM and cascaded
 -- deletes (each a statement on the referencing table). A row the statement did not change is not
 -- in the transition tables and not logged.
+-- Each statement's rows are turned into jsonb once: OFFSET 0 keeps the planner from pulling the
+-- subquery up, which would copy to_jsonb(row) into every expression using it (the row, the
+-- tenant, the key) and compute it three or four times per row.
 -- SECURITY DEFINER as tenancy_owner, which alone may insert into the trail; session_user
 -- records the real caller.
 create or replace function tenancy.tg_audit()
@@ -27,7 +30,8 @@ declare
     v_exclude text[] := tg_argv[3]::text[];
     v_entity text := tg_argv[4];
     v_npk integer := cardinality(tg_argv[2]::text[]);
-    v_tenant uuid := tenancy.context_tenant_id(null::text[]);
+    v_value text := current_setting('tenancy.context', true);
+    v_tenant uuid;
     v_key text;
     v_slot text;
     v_user text;
@@ -36,17 +40,36 @@ declare
     v_txid bigint := pg_current_xact_id()::text::bigint;
     v_metadata jsonb := coalesce(nullif(current_setting('tenancy.request_metadata', true), '')::jsonb, '{}');
 begin
-    if v_tenant is not null then
-        v_slot := tenancy.context_user_slot();
-        if starts_with(v_slot, chr(30)) then
-            v_api_key := substr(v_slot, 2)::uuid;
-        elsif v_slot <> '' then
-            v_user := v_slot;
+    -- The context, checked here as tenancy.context_tenant_id checks it (a pgTAP test ties the
+    -- two): calling it, and context_user_slot and current_member_role which call it again, from
+    -- this function's pinned search_path would make PostgreSQL plan their statements again on
+    -- every call (a cached plan is valid for the search_path it was made under, and the policies
+    -- call them under the caller's).
+    if v_value like 'v3|%' and coalesce(current_setting('tenancy.context_keyed', true), '') = 'on' then
+        v_tenant := split_part(v_value, '|', 2)::uuid;
+        v_role := split_part(v_value, '|', 3);
+        if currval('tenancy.context_key'::regclass) is distinct from tenancy.context_key_of(v_tenant, v_role) then
+            -- Support access (its own key), or no valid context.
+            v_tenant := tenancy.context_tenant_id(null::text[]);
         end if;
-        v_role := tenancy.current_member_role();
+    end if;
+    if v_tenant is not null then
+        if int8send(currval('tenancy.context_fingerprint'::regclass)) = tenancy.context_fingerprint_of(v_value) then
+            v_slot := tenancy.context_value_part(v_value, 'user');
+            if starts_with(v_slot, chr(30)) then
+                v_api_key := substr(v_slot, 2)::uuid;
+            elsif v_slot <> '' then
+                v_user := v_slot;
+            end if;
+        end if;
+        if v_role like 'support/%' then
+            v_role := 'support';
+        end if;
         if v_type <> 'uuid' then
             v_key := tenancy.current_tenant_key();
         end if;
+    else
+        v_role := null;
     end if;
     if tg_op = 'INSERT' then
         insert into tenancy.audit_logs (
@@ -69,7 +92,7 @@ begin
             tg_table_schema, tg_table_name,
             case when v_exclude = '{}' then r.j else r.j - v_exclude end,
             v_user, v_role, v_api_key, v_metadata
-        from (select to_jsonb(n) as j from tenancy_new as n) as r;
+        from (select to_jsonb(n) as j from tenancy_new as n offset 0) as r;
     elsif tg_op = 'UPDATE' then
         insert into tenancy.audit_logs (
             tenant_id, txid, action, entity_type, entity_id, schema_name, table_name, old_data,
@@ -124,7 +147,7 @@ begin
             tg_table_schema, tg_table_name,
             case when v_exclude = '{}' then r.j else r.j - v_exclude end,
             v_user, v_role, v_api_key, v_metadata
-        from (select to_jsonb(o) as j from tenancy_old as o) as r;
+        from (select to_jsonb(o) as j from tenancy_old as o offset 0) as r;
     end if;
     return null;
 end
