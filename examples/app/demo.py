@@ -226,12 +226,40 @@ def main(argv: list[str] | None = None) -> int:
                 + refused(app, "select tenancy.set_context(%s)", (globex,))
             )
 
+    # The audit trail: every change above was recorded, in the writer's transaction.
+    with psycopg.connect(app_url) as app, app.transaction():
+        app.execute("select tenancy.authenticate(%s)", (token(acme, ALICE),))
+        trail = app.execute(
+            "select entity_type, action, count(*) from tenancy.audit_logs "
+            "group by entity_type, action order by entity_type, action"
+        ).fetchall()
+        bob = one(
+            app,
+            "select string_agg(distinct a.action || ' ' || a.entity_type, ', ') "
+            "from tenancy.audit_logs as a where a.actor_user_id = %s",
+            (BOB,),
+        )
+    with psycopg.connect(service_url, autocommit=True) as service:
+        sealed = service.execute("select sealed_rows from tenancy.seal_audit()").fetchone()
+        verified = service.execute(
+            "select ok, checked_rows from tenancy.verify_audit(%s)", (acme,)
+        ).fetchone()
+    say("6. Every change was recorded in the audit trail, which alice (acme owner) reads:")
+    for entity, action, count in trail:
+        say(f"   {entity:24} {action:7} {count}")
+    ok(f"bob's rows in acme's trail: {bob}; his update of globex changed nothing, so none")
+    assert sealed is not None and verified is not None and verified[0] is True
+    ok(
+        f"a service job sealed {sealed[0]} audit rows into per-tenant hash chains; "
+        f"acme's chain verifies ({verified[1]} rows)"
+    )
+
     with psycopg.connect(url) as su:
         per_tenant = su.execute(
             "select t.slug, count(d.*) from tenancy.tenants t "
             "left join app.documents d on d.tenant_id = t.id group by t.slug order by t.slug"
         ).fetchall()
-    say("6. Seen from the database owner's side, all rows are still there and untouched:")
+    say("7. Seen from the database owner's side, all rows are still there and untouched:")
     for slug, count in per_tenant:
         say(f"   {slug:7} {count} {'document' if count == 1 else 'documents'}")
     say()
