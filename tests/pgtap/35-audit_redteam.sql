@@ -8,9 +8,11 @@
 -- 2. verify_audit flags a row whose txid is beyond every ended transaction and not the
 --    verifying transaction's own: no writer made it (a superuser did), and seal_audit would seal
 --    it as genuine once transaction ids reach it; rows of the verifying transaction itself pass.
+-- 3. The trail's partitions carry no row level security of their own: tenancy_app holds no
+--    privilege on them, so it reads the trail only through tenancy.audit_logs and its policies.
 
 begin;
-select plan(12);
+select plan(16);
 
 \ir setup/helpers.psql
 
@@ -115,6 +117,34 @@ set local role tenancy_auditor;
 select is(
     (select v.first_bad_id from tenancy.verify_audit(:'tenant_a') as v), :forged_id::bigint,
     'tenancy_auditor sees the forged row reported too'
+);
+reset role;
+
+-- 13-16: the partitions, read directly --------------------------------------------------------
+
+select format('tenancy.%I', 'audit_logs_' || to_char(now(), 'YYYY_MM')) as this_month \gset
+select pg_temp.act_as(:'tenant_a', 'rt|owner-a');
+select throws_ok(
+    'select count(*) from tenancy.audit_logs_default', '42501', null,
+    'tenancy_app cannot read the default partition directly'
+);
+select throws_ok(
+    format('select count(*) from %s', :'this_month'), '42501', null,
+    'tenancy_app cannot read this month''s partition directly'
+);
+select cmp_ok(
+    (
+        select count(*)::integer from tenancy.audit_logs as a
+        where a.tenant_id = :'tenant_a'
+    ), '>', 0,
+    'the owner reads the tenant''s trail through tenancy.audit_logs'
+);
+select is(
+    (
+        select count(*)::integer from tenancy.audit_logs as a
+        where a.tenant_id is distinct from :'tenant_a'
+    ), 0,
+    'and no other tenant''s rows'
 );
 reset role;
 
