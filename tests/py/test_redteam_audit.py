@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 import psycopg
-from conftest import Roles, Tenant
+from conftest import Roles, Tenant, one
 
 from pgtenancy import tenant_transaction
 
@@ -61,16 +61,17 @@ def test_session_level_request_metadata_does_not_reach_the_next_borrowers_audit_
         ), "the session-level value outlives the transaction"
         with tenant_transaction(conn, victim.id):
             conn.execute(INSERT_PROJECT, ("rt-victim-plain",))
-            (event,) = conn.execute(
-                "select tenancy.log_audit('report.exported', 'report', 'r1', null, null)"
-            ).fetchone()
+            event = one(
+                conn, "select tenancy.log_audit('report.exported', 'report', 'r1', null, null)"
+            )
         # The rightful metadata of the victim's own transaction is still recorded, whole.
         with tenant_transaction(conn, victim.id, metadata={"request_id": "real"}):
             conn.execute(INSERT_PROJECT, ("rt-victim-meta",))
-            (event_meta,) = conn.execute(
+            event_meta = one(
+                conn,
                 "select tenancy.log_audit('report.exported', 'report', 'r2', null, null, %s)",
                 ('{"n": 1}',),
-            ).fetchone()
+            )
     assert metadata_of(roles, victim, "rt-victim-plain") == {}
     assert event_metadata(roles, event) == {}
     assert metadata_of(roles, victim, "rt-victim-meta") == {"request_id": "real"}
