@@ -20,7 +20,13 @@ begin
                 octet_length(p_metadata::text)
             );
     end if;
-    perform set_config('tenancy.request_metadata', p_metadata::text, true);
+    -- Tagged with the transaction's start (now(), in microseconds since 1970, independent of
+    -- every setting): readers take the value only in the transaction that set it, so a value
+    -- left in the session with set_config(…, false) (a pooled connection's next borrower) is
+    -- ignored, never recorded or parsed.
+    perform set_config(
+        'tenancy.request_metadata', extract(epoch from now())::text || '|' || p_metadata::text, true
+    );
 end
 $$;
 

@@ -11,7 +11,8 @@
 --    differs from its sealed one (altered), a row below the frontier in no seal (inserted out of
 --    order, or not sealed), and a row in more than one seal. Seals of months before the latest
 --    retention cut (tenancy.audit_retention) are checked by their chain alone: their partitions
---    may be gone. A redacted row keeps its digest (tenancy.audit_row_digest uses its stored
+--    may be gone; 4. a row whose txid no ended transaction had (forged, never to be sealed
+--    honestly). A redacted row keeps its digest (tenancy.audit_row_digest uses its stored
 --    body_digest).
 -- The frontier is read before the seals: a seal_audit committing meanwhile adds seals, never
 -- rows below the frontier read. Reads only; SECURITY DEFINER to read every tenant's rows.
@@ -41,6 +42,9 @@ declare
     v_unsealed_id bigint;
     v_unsealed_txid bigint;
     v_unsealed_seq bigint;
+    v_limit bigint;
+    v_future_id bigint;
+    v_future_txid bigint;
     v_who text := coalesce('tenant ' || p_tenant_id::text, 'the rows of no tenant');
 begin
     if p_anchor is not null then
@@ -206,6 +210,21 @@ begin
         offset 0
     ) as j;
 
+    -- 4. A row whose transaction id is beyond every transaction that had ended when this
+    -- snapshot was taken (and beyond this transaction's own): no transaction whose rows this
+    -- snapshot sees wrote it, so it was inserted with a made-up txid (a superuser's), which
+    -- tenancy.seal_audit would otherwise seal, as genuine, once transaction ids reach it.
+    v_limit := greatest(
+        pg_snapshot_xmax(pg_current_snapshot())::text::bigint,
+        coalesce(pg_current_xact_id_if_assigned()::text::bigint + 1, 0)
+    );
+    select l.id, l.txid into v_future_id, v_future_txid
+    from tenancy.audit_logs as l
+    where (l.tenant_id = p_tenant_id or (p_tenant_id is null and l.tenant_id is null))
+        and l.txid >= v_limit
+    order by l.txid, l.id
+    limit 1;
+
     -- A row below the frontier that no seal holds: its place in the chain is the first seal
     -- whose transactions reach its own (or after the last).
     if v_unsealed_id is not null then
@@ -229,6 +248,14 @@ begin
     if v_text is not null and (v_bad_seq is null or v_seq < v_bad_seq) then
         v_bad_id := v_id;
         v_problem := v_text;
+    end if;
+    -- After the chain: its rows are in no seal yet.
+    if v_problem is null and v_future_id is not null then
+        v_bad_id := v_future_id;
+        v_problem := format(
+            'row %s was forged: its transaction %s is beyond every transaction that had ended (%s) '
+            'and is not this one', v_future_id, v_future_txid, v_limit
+        );
     end if;
 
     return query select
