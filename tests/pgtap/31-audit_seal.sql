@@ -9,7 +9,7 @@
 -- it). The frontier's behaviour with real concurrent transactions: tests/py/test_audit_seal.py.
 
 begin;
-select plan(79);
+select plan(81);
 
 \ir setup/helpers.psql
 
@@ -357,6 +357,18 @@ select is(:'altered_ok'::boolean, false, 'an altered value is detected');
 select is(:'altered_id'::bigint, :x::bigint, 'verify_audit names the altered row');
 select matches(:'altered_problem'::text, format('^row %s altered \(position \d+ of seal 2\)$', :x), 'and says what and where');
 select is(:'launder_state'::text, '55000', 'redact_audit refuses a sealed row that was altered (55000)');
+
+-- A stored body digest counts only on a row marked redacted: one written around the trigger,
+-- with the body then rewritten, does not hide the change.
+savepoint tamper;  -- noqa: PRS
+alter table tenancy.audit_logs disable trigger tenancy_audit_immutable;
+update tenancy.audit_logs as l set body_digest = tenancy.audit_body_digest(l) where l.id = :x;
+update tenancy.audit_logs set new_data = jsonb_set(new_data, '{email}', '"forged@example.test"') where id = :x;
+alter table tenancy.audit_logs enable always trigger tenancy_audit_immutable;
+select ok as digest_ok, first_bad_id as digest_id from tenancy.verify_audit(:'t1') \gset
+rollback to savepoint tamper;
+select is(:'digest_ok'::boolean, false, 'a body rewritten behind a stored digest without the redaction mark is detected');
+select is(:'digest_id'::bigint, :x::bigint, 'verify_audit names that row');
 
 savepoint tamper;  -- noqa: PRS
 alter table tenancy.audit_logs disable trigger tenancy_audit_immutable;
