@@ -234,3 +234,42 @@ def test_cli_seal_export_and_verify_with_an_anchor(
     # An application login may not seal.
     res = run_cli("audit", "seal", "--database-url", roles.app)
     assert res.returncode == 2 and "permission denied for function seal_audit" in res.stderr
+
+
+def test_writers_never_wait_for_a_sealer(roles: Roles, make_tenant: Any) -> None:
+    """Throughput cannot collapse under sealing because writers never wait for it: while one
+    sealer holds its lock (a seal_audit round left uncommitted, the state row locked) and a second
+    sealer waits behind it, writers in several tenants commit their audited writes, each within a
+    lock timeout of one second. Once the sealers finish, the writers' rows are sealed by the next
+    round and every chain verifies."""
+    tenants = [make_tenant() for _ in range(3)]
+    ids = [t.id for t in tenants]
+    with psycopg.connect(roles.service) as holder, psycopg.connect(roles.admin) as waiter:
+        holder.execute("select * from tenancy.seal_audit()")  # its transaction stays open
+        waiting = threading.Thread(
+            target=lambda: waiter.execute("select * from tenancy.seal_audit()")
+        )
+        waiting.start()
+        try:
+            with psycopg.connect(roles.service) as conn:
+                conn.execute("set lock_timeout = '1s'")
+                conn.execute("set statement_timeout = '5s'")
+                conn.commit()
+                for i in range(30):
+                    tenant = tenants[i % len(tenants)]
+                    with tenant_transaction(conn, tenant.id):
+                        conn.execute(
+                            "insert into app.projects (name) values (%s)", (f"while-sealing-{i}",)
+                        )
+                        conn.execute(RENAME_SQL, (f"while-sealing-{i}",))
+            assert waiting.is_alive(), "the second sealer waits for the first"
+        finally:
+            holder.commit()
+            waiting.join(timeout=60)
+        waiter.commit()
+    seal(roles.admin)
+    written = audit_ids(roles, ids)
+    assert len(written) >= 60
+    assert sorted(sealed_ids(roles, ids)) == written
+    for tenant in tenants:
+        assert audit.verify(roles.admin, tenant.id).ok
