@@ -418,6 +418,78 @@ def test_admin_session_with_shadowed_names(
     assert recorded == [], report(recorded)
 
 
+def test_audit_functions_with_shadowed_names(
+    roles: Roles, two_tenants: tuple[Tenant, Tenant], hostile_login: Any
+) -> None:
+    """The audit trail's functions in hostile sessions: an owner sets request metadata, writes
+    (the audit triggers run), logs an event and reads the trail, a row's history, a row and the
+    table at a time; a service job seals, verifies and exports a seal. Every result is right and
+    no planted object is ever used (the digest functions carry no SET clause: they name
+    everything with its schema)."""
+    a, b = two_tenants
+    app = open_hostile(hostile_login("tenancy_app"))
+    try:
+        with authenticated_transaction(app.conn, token_for(a.id, a.owner)):
+            conn = app.conn
+            conn.execute('select tenancy.set_request_metadata(\'{"request_id": "hostile"}\')')
+            pid = one(conn, "insert into app.projects (name) values ('audited') returning id")
+            conn.execute("update app.projects set name = 'audited-2' where id = %s", (pid,))
+            event = one(
+                conn,
+                "select tenancy.log_audit('user.updated', 'user', 'u-1', "
+                '\'{"plan": "free"}\', \'{"plan": "pro"}\')',
+            )
+            trail = conn.execute(
+                "select id, metadata ->> 'request_id', changed_columns"
+                " from tenancy.audit_trail('user', 'u-1')"
+            ).fetchall()
+            assert trail == [(event, "hostile", ["plan"])]
+            history = conn.execute(
+                "select action, new_data ->> 'name', metadata ->> 'request_id' from"
+                " tenancy.record_history('app.projects', pg_catalog.jsonb_build_object('id', %s))",
+                (pid,),
+            ).fetchall()
+            assert history == [
+                ("INSERT", "audited", "hostile"),
+                ("UPDATE", "audited-2", "hostile"),
+            ]
+            at = one(
+                conn,
+                "select tenancy.record_at('app.projects', pg_catalog.jsonb_build_object('id', %s),"
+                " pg_catalog.clock_timestamp()) ->> 'name'",
+                (pid,),
+            )
+            assert at == "audited-2"
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "select data ->> 'name' from tenancy.table_at('app.projects',"
+                    " pg_catalog.clock_timestamp())"
+                )
+            ]
+            assert "audited-2" in names and "b1" not in names
+        recorded = app.recorded()
+    finally:
+        app.conn.close()
+    assert recorded == [], report(recorded)
+
+    service = open_hostile(hostile_login("tenancy_service"))
+    try:
+        with service.conn.transaction():
+            service.conn.execute("select * from tenancy.seal_audit()")
+        with service.conn.transaction():
+            verified = service.conn.execute(
+                "select ok, problem from tenancy.verify_audit(%s)", (a.id,)
+            ).fetchone()
+            assert verified == (True, None)
+            seal = one(service.conn, "select tenancy.export_seal(%s)", (a.id,))
+            assert seal["tenant_id"] == str(a.id) and seal["total_rows"] >= 4
+        recorded = service.recorded()
+    finally:
+        service.conn.close()
+    assert recorded == [], report(recorded)
+
+
 def test_reset_hook_removes_planted_shadows_before_the_next_borrower(
     roles: Roles, two_tenants: tuple[Tenant, Tenant], hostile_login: Any
 ) -> None:
