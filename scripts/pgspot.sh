@@ -66,6 +66,7 @@ no_search_path=(
     # the audit trail's digests: inlined SQL functions (a SET clause would stop the inlining)
     'tenancy.audit_body_digest(p_row tenancy.audit_logs)'
     'tenancy.audit_row_digest(p_row tenancy.audit_logs)'
+    'tenancy.request_metadata()'
     'tenancy.audit_seal_header(p_tenant_id uuid,p_seq bigint,p_month date,p_txid_from bigint,p_txid_to bigint,p_row_count integer,p_total_rows bigint)'
 )
 # context_key_of is created by a DO block (its role codes come from tenancy.member_role), whose

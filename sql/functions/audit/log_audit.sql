@@ -81,11 +81,7 @@ begin
         case when v_slot <> '' and not starts_with(v_slot, chr(30)) then v_slot end,
         tenancy.current_member_role(),
         case when starts_with(v_slot, chr(30)) then substr(v_slot, 2)::uuid end,
-        case
-            when starts_with(current_setting('tenancy.request_metadata', true), extract(epoch from now())::text || '|')
-                then substr(current_setting('tenancy.request_metadata', true), length(extract(epoch from now())::text) + 2)::jsonb
-            else '{}'
-        end || p_metadata
+        tenancy.request_metadata() || p_metadata
     );
     -- Not RETURNING, which would need SELECT on the trail; the sequence is this session's.
     return currval('tenancy.audit_logs_id_seq'::regclass);

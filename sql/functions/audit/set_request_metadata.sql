@@ -23,7 +23,7 @@ begin
     -- Tagged with the transaction's start (now(), in microseconds since 1970, independent of
     -- every setting): readers take the value only in the transaction that set it, so a value
     -- left in the session with set_config(…, false) (a pooled connection's next borrower) is
-    -- ignored, never recorded or parsed.
+    -- ignored, never recorded or parsed (tenancy.request_metadata reads it).
     perform set_config(
         'tenancy.request_metadata', extract(epoch from now())::text || '|' || p_metadata::text, true
     );

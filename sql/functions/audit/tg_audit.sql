@@ -38,15 +38,8 @@ declare
     v_api_key uuid;
     v_role text;
     v_txid bigint := pg_current_xact_id()::text::bigint;
-    -- Request metadata as tenancy.set_request_metadata set it in this transaction (tagged with
-    -- its start); anything else (a value left in a pooled session) is ignored.
-    v_metadata_raw text := current_setting('tenancy.request_metadata', true);
-    v_metadata_tag text := extract(epoch from now())::text || '|';
-    v_metadata jsonb := case
-        when starts_with(v_metadata_raw, v_metadata_tag)
-            then substr(v_metadata_raw, length(v_metadata_tag) + 1)::jsonb
-        else '{}'
-    end;
+    -- Request metadata as tenancy.set_request_metadata set it in this transaction, else {}.
+    v_metadata jsonb := tenancy.request_metadata();
 begin
     -- The context, checked here as tenancy.context_tenant_id checks it (a pgTAP test ties the
     -- two): calling it, and context_user_slot and current_member_role which call it again, from

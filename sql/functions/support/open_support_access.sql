@@ -84,11 +84,7 @@ begin
     )
     values (
         p_tenant_id, pg_current_xact_id()::text::bigint, 'ACCESS', 'support_access', v_number::text, 'support',
-        case
-            when starts_with(current_setting('tenancy.request_metadata', true), extract(epoch from now())::text || '|')
-                then substr(current_setting('tenancy.request_metadata', true), length(extract(epoch from now())::text) + 2)::jsonb
-            else '{}'
-        end
+        tenancy.request_metadata()
         || jsonb_build_object(
             'reason', v_reason,
             'expires_at', to_timestamp(v_expiry),
