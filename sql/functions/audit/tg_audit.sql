@@ -62,12 +62,14 @@ begin
             elsif v_slot <> '' then
                 v_user := v_slot;
             end if;
+            -- The tenant's key, for a table keyed by it (its rows are the context tenant's when
+            -- their key is this one; any other key is looked up in tenancy.tenants).
+            if v_type <> 'uuid' then
+                v_key := nullif(tenancy.context_value_part(v_value, 'key'), '');
+            end if;
         end if;
         if v_role like 'support/%' then
             v_role := 'support';
-        end if;
-        if v_type <> 'uuid' then
-            v_key := tenancy.current_tenant_key();
         end if;
     else
         v_role := null;
