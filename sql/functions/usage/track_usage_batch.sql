@@ -32,7 +32,7 @@ as $$
 declare
     v_tenant_id uuid := tenancy.context_tenant_id(array['owner', 'admin', 'member']);
     v_items tenancy.usage_batch_item[];
-    v_new tenancy.usage_idempotency_keys[];
+    v_claimed bigint[];
     v_item tenancy.usage_batch_item;
     v_meter tenancy.meters;
     v_result record;
@@ -171,13 +171,13 @@ begin
         select v_tenant_id, claim.customer_id, claim.idempotency_key, claim.meter_id, 'recorded', claim.event_id, claim.value
         from claim
         on conflict (tenant_id, customer_id, key) do nothing
-        returning k.*
+        returning k.event_id
     )
-    select coalesce(array_agg(ins), '{}') into v_new from ins;
+    select coalesce(array_agg(ins.event_id), '{}') into v_claimed from ins;
     v_items := array(
         select case
             when i.idempotency_key is null or i.customer_id is null then i
-            when i.event_id is not null and exists (select from unnest(v_new) as n where n.event_id = i.event_id) then i
+            when i.event_id is not null and i.event_id = any(v_claimed) then i
             when i.event_id is null and i.error_code is distinct from 'TN018' then i
             when k.key is null then row(
                 i.idx, i.meter_id, i.meter_key, i.aggregation, i.property, i.customer, i.customer_id, i.value,
