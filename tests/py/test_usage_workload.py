@@ -464,14 +464,13 @@ def test_events_backdated_across_a_period_boundary_count_in_their_own_period(sho
 
 
 def test_customers_without_a_subscription_roll_over_at_utc_midnight(shop: Shop) -> None:
-    """Without a subscription, periods are the calendar's in UTC: the last midnight is always
-    inside the backdating window, with room for an event on each side of it."""
+    """Without a subscription, periods are the calendar's in UTC. With a backdating grace of
+    48 hours, the last midnight has room for an event on each side of it at any time of day."""
     now = shop.db_now().astimezone(UTC)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    since = now - midnight
-    before = midnight - (timedelta(hours=24) - since) / 2
-    after = midnight + since / 2
-    setup_meters(shop, [("select tenancy.create_meter('daily', p_reset_period => 'day')", None)])
+    before, after = midnight - timedelta(hours=1), midnight + (now - midnight) / 2
+    daily = "select tenancy.create_meter('daily', p_reset_period => 'day', p_backdate_grace => %s)"
+    setup_meters(shop, [(daily, (timedelta(hours=48),))])
     old = shop.track("daily", "walk-in", 5, at=before)
     new = shop.track("daily", "walk-in", 7, at=after)
     assert (old["period_start"], old["period_end"], old["used"]) == (
@@ -582,13 +581,22 @@ def test_expired_holds_free_their_quota(shop: Shop) -> None:
         ],
     )
     reserve = "select * from tenancy.reserve_usage('cust-1', 'api_calls', %s, p_ttl => %s)"
-    short = shop.one(reserve, (3, timedelta(milliseconds=400)), shop.member)
-    long = shop.one(reserve, (2, timedelta(hours=1)), shop.member)
-    assert short["allowed"] and long["allowed"] and long["remaining"] == 0
-    assert not shop.one(reserve, (1, timedelta(hours=1)), shop.member)["allowed"]
-    assert shop.track("api_calls", "cust-1", enforce=True)["outcome"] == "refused"
-    check = shop.check("cust-1", "api_calls")
-    assert (check["allowed"], check["reserved"], check["remaining"]) == (False, 5, 0)
+    # one transaction, so one now(): the short hold is live throughout, however slow the machine
+    with shop.tx(shop.member) as conn:
+
+        def one(query: str, *params: Any) -> Row:
+            row = conn.execute(query, params).fetchone()
+            assert row is not None
+            return row
+
+        short = one(reserve, 3, timedelta(milliseconds=300))
+        long = one(reserve, 2, timedelta(hours=1))
+        assert short["allowed"] and long["allowed"] and long["remaining"] == 0
+        assert not one(reserve, 1, timedelta(hours=1))["allowed"]
+        refused = one(TRACK, "api_calls", "cust-1", 1, Jsonb({}), None, None, True)
+        assert refused["outcome"] == "refused"
+        check = one(CHECK, "cust-1", "api_calls", 1)
+        assert (check["allowed"], check["reserved"], check["remaining"]) == (False, 5, 0)
 
     time.sleep(max(0.0, (short["expires_at"] - shop.db_now()).total_seconds()) + 0.2)
 
