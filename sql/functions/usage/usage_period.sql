@@ -21,6 +21,9 @@ declare
     v_unit interval;
     v_n integer;
 begin
+    if p_reset is null or p_at is null then
+        return;  -- NULL period (an event that names no meter, or no time)
+    end if;
     if p_reset = 'never' then
         period_start := '-infinity';
         period_end := 'infinity';
