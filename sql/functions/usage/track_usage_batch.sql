@@ -38,7 +38,7 @@ declare
     v_result record;
     v_new_values integer[];
     v_i integer;
-    v_enforced tenancy.usage_batch_item[] := '{}';
+    v_enforced tenancy.usage_batch_item[] := '{}'::tenancy.usage_batch_item[];
 begin
     if v_tenant_id is null then
         v_tenant_id := tenancy.require_usage_role(array['owner', 'admin', 'member'], 'track usage');
