@@ -60,6 +60,7 @@ begin
     where jsonb_typeof(e.doc -> 'customer') = 'string'
         and length(e.doc ->> 'customer') between 1 and 255
         and exists (select from tenancy.meters as m where m.tenant_id = v_tenant_id and m.key = e.doc ->> 'meter')
+    order by 2
     on conflict (tenant_id, external_id) do nothing;
 
     -- Parse, check and resolve every event.
@@ -233,25 +234,34 @@ begin
         order by i.idx
     );
 
-    -- The counters: one upsert per customer, meter and period.
+    -- The counters: one upsert per customer, meter and period, in key order, so concurrent
+    -- batches lock shared counters in the same order. The counters of enforced events are
+    -- taken too (nothing added), so the one-by-one pass below locks nothing new.
     insert into tenancy.usage_counters as c (
         tenant_id, customer_id, meter_id, period_start, period_end, used, events, latest_at
     )
     select v_tenant_id, i.customer_id, i.meter_id, i.period_start, min(i.period_end),
-        case min(i.aggregation)
-            when 'max' then max(i.delta)
-            when 'latest' then (array_agg(i.delta order by i.occurred_at desc, i.delta desc))[1]
-            else sum(i.delta)
-        end,
-        count(*), max(i.occurred_at)
+        coalesce(case min(i.aggregation)
+            when 'max' then max(i.delta) filter (where i.event_id is not null)
+            when 'latest' then (
+                array_agg(i.delta order by i.occurred_at desc, i.delta desc) filter (where i.event_id is not null)
+            )[1]
+            else sum(i.delta) filter (where i.event_id is not null)
+        end, 0),
+        count(*) filter (where i.event_id is not null),
+        max(i.occurred_at) filter (where i.event_id is not null)
     from unnest(v_items) as i
-    where i.event_id is not null and i.outcome is null and i.error_code is null
+    where i.outcome is null and i.error_code is null
+        and (i.event_id is not null or i.enforce and i.cap is not null and i.hard)
     group by i.customer_id, i.meter_id, i.period_start
+    order by i.customer_id, i.meter_id, i.period_start
     on conflict (tenant_id, customer_id, meter_id, period_start) do update
     set used = case (select m.aggregation from tenancy.meters as m where m.tenant_id = c.tenant_id and m.id = c.meter_id)
             when 'max' then greatest(c.used, excluded.used)
             when 'latest' then
-                case when (excluded.latest_at, excluded.used) > (c.latest_at, c.used) then excluded.used else c.used end
+                case when excluded.latest_at is not null
+                        and (c.latest_at is null or (excluded.latest_at, excluded.used) > (c.latest_at, c.used))
+                    then excluded.used else c.used end
             else c.used + excluded.used
         end,
         latest_at = greatest(c.latest_at, excluded.latest_at),
