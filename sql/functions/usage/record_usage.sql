@@ -167,7 +167,8 @@ begin
         set used = case
                 when v_agg = 'max' then greatest(c.used, excluded.used)
                 when v_agg = 'latest' then
-                    case when (excluded.latest_at, excluded.used) > (c.latest_at, c.used) then excluded.used else c.used end
+                    case when c.latest_at is null or (excluded.latest_at, excluded.used) > (c.latest_at, c.used)
+                        then excluded.used else c.used end
                 else c.used + excluded.used
             end,
             latest_at = greatest(c.latest_at, excluded.latest_at),
@@ -177,7 +178,10 @@ begin
             or case
                 when v_additive then excluded.used <= 0 or c.used + c.reserved + excluded.used <= cap
                 when v_agg = 'max' then greatest(c.used, excluded.used) <= cap
-                else (case when (excluded.latest_at, excluded.used) > (c.latest_at, c.used) then excluded.used else c.used end) <= cap
+                else (
+                    case when c.latest_at is null or (excluded.latest_at, excluded.used) > (c.latest_at, c.used)
+                        then excluded.used else c.used end
+                ) <= cap
             end
         returning c.used, c.reserved into used, v_reserved;
         v_counted := found;

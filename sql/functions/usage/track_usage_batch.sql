@@ -32,12 +32,13 @@ as $$
 declare
     v_tenant_id uuid := tenancy.context_tenant_id(array['owner', 'admin', 'member']);
     v_items tenancy.usage_batch_item[];
-    v_new tenancy.usage_idempotency_keys[];
+    v_claimed bigint[];
     v_item tenancy.usage_batch_item;
     v_meter tenancy.meters;
     v_result record;
     v_new_values integer[];
     v_i integer;
+    v_enforced tenancy.usage_batch_item[] := '{}'::tenancy.usage_batch_item[];
 begin
     if v_tenant_id is null then
         v_tenant_id := tenancy.require_usage_role(array['owner', 'admin', 'member'], 'track usage');
@@ -59,6 +60,7 @@ begin
     where jsonb_typeof(e.doc -> 'customer') = 'string'
         and length(e.doc ->> 'customer') between 1 and 255
         and exists (select from tenancy.meters as m where m.tenant_id = v_tenant_id and m.key = e.doc ->> 'meter')
+    order by 2
     on conflict (tenant_id, external_id) do nothing;
 
     -- Parse, check and resolve every event.
@@ -171,13 +173,13 @@ begin
         select v_tenant_id, claim.customer_id, claim.idempotency_key, claim.meter_id, 'recorded', claim.event_id, claim.value
         from claim
         on conflict (tenant_id, customer_id, key) do nothing
-        returning k.*
+        returning k.event_id
     )
-    select coalesce(array_agg(ins), '{}') into v_new from ins;
+    select coalesce(array_agg(ins.event_id), '{}') into v_claimed from ins;
     v_items := array(
         select case
             when i.idempotency_key is null or i.customer_id is null then i
-            when i.event_id is not null and exists (select from unnest(v_new) as n where n.event_id = i.event_id) then i
+            when i.event_id is not null and i.event_id = any(v_claimed) then i
             when i.event_id is null and i.error_code is distinct from 'TN018' then i
             when k.key is null then row(
                 i.idx, i.meter_id, i.meter_key, i.aggregation, i.property, i.customer, i.customer_id, i.value,
@@ -232,25 +234,34 @@ begin
         order by i.idx
     );
 
-    -- The counters: one upsert per customer, meter and period.
+    -- The counters: one upsert per customer, meter and period, in key order, so concurrent
+    -- batches lock shared counters in the same order. The counters of enforced events are
+    -- taken too (nothing added), so the one-by-one pass below locks nothing new.
     insert into tenancy.usage_counters as c (
         tenant_id, customer_id, meter_id, period_start, period_end, used, events, latest_at
     )
     select v_tenant_id, i.customer_id, i.meter_id, i.period_start, min(i.period_end),
-        case min(i.aggregation)
-            when 'max' then max(i.delta)
-            when 'latest' then (array_agg(i.delta order by i.occurred_at desc, i.delta desc))[1]
-            else sum(i.delta)
-        end,
-        count(*), max(i.occurred_at)
+        coalesce(case min(i.aggregation)
+            when 'max' then max(i.delta) filter (where i.event_id is not null)
+            when 'latest' then (
+                array_agg(i.delta order by i.occurred_at desc, i.delta desc) filter (where i.event_id is not null)
+            )[1]
+            else sum(i.delta) filter (where i.event_id is not null)
+        end, 0),
+        count(*) filter (where i.event_id is not null),
+        max(i.occurred_at) filter (where i.event_id is not null)
     from unnest(v_items) as i
-    where i.event_id is not null and i.outcome is null and i.error_code is null
+    where i.outcome is null and i.error_code is null
+        and (i.event_id is not null or i.enforce and i.cap is not null and i.hard)
     group by i.customer_id, i.meter_id, i.period_start
+    order by i.customer_id, i.meter_id, i.period_start
     on conflict (tenant_id, customer_id, meter_id, period_start) do update
     set used = case (select m.aggregation from tenancy.meters as m where m.tenant_id = c.tenant_id and m.id = c.meter_id)
             when 'max' then greatest(c.used, excluded.used)
             when 'latest' then
-                case when (excluded.latest_at, excluded.used) > (c.latest_at, c.used) then excluded.used else c.used end
+                case when excluded.latest_at is not null
+                        and (c.latest_at is null or (excluded.latest_at, excluded.used) > (c.latest_at, c.used))
+                    then excluded.used else c.used end
             else c.used + excluded.used
         end,
         latest_at = greatest(c.latest_at, excluded.latest_at),
@@ -281,7 +292,7 @@ begin
     where c.used >= g.cap * t.t
     on conflict do nothing;
 
-    -- Enforced events, one by one in batch order.
+    -- Enforced events, one by one in batch order; their outcomes join the others' below.
     for v_i in
         select i.idx from unnest(v_items) as i
         where i.error_code is null and i.outcome is null and i.enforce and i.cap is not null and i.hard
@@ -295,18 +306,31 @@ begin
                 v_tenant_id, v_meter, v_item.customer, v_item.value, v_item.properties, v_item.idempotency_key,
                 v_item.occurred_at, true
             ) as r;
-            v_item.outcome := v_result.outcome;
-            v_item.event_id := v_result.event_id;
-            v_item.first_outcome := v_result.first_outcome;
+            v_enforced := v_enforced || row(
+                v_i, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
+                null, null, v_result.event_id, v_result.outcome, v_result.first_outcome, null, null
+            )::tenancy.usage_batch_item;
         exception
             when others then
-                v_item.error_code := sqlstate;
-                v_item.error := sqlerrm;
+                v_enforced := v_enforced || row(
+                    v_i, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
+                    null, null, null, null, null, sqlstate, sqlerrm
+                )::tenancy.usage_batch_item;
         end;
-        v_items[v_i + 1] := v_item;
     end loop;
 
     return query
+    with e as (
+        select
+            i.idx, i.meter_id, i.aggregation, i.customer_id, i.period_start, i.cap,
+            coalesce(f.event_id, i.event_id) as event_id,
+            coalesce(f.outcome, i.outcome) as outcome,
+            coalesce(f.first_outcome, i.first_outcome) as first_outcome,
+            coalesce(f.error_code, i.error_code) as error_code,
+            coalesce(f.error, i.error) as error
+        from unnest(v_items) as i
+        left join unnest(v_enforced) as f on f.idx = i.idx
+    )
     select i.idx,
         case when i.error_code is not null then 'invalid' else coalesce(i.outcome, 'recorded') end,
         case when i.error_code is null then i.event_id end,
@@ -317,7 +341,7 @@ begin
             - case when i.aggregation in ('sum', 'count', 'unique_count') then coalesce(c.reserved, 0) else 0 end, 0
         ) end,
         i.first_outcome, i.error_code, i.error
-    from unnest(v_items) as i
+    from e as i
     left join tenancy.usage_counters as c
         on i.error_code is null and c.tenant_id = v_tenant_id and c.customer_id = i.customer_id
         and c.meter_id = i.meter_id and c.period_start = i.period_start
