@@ -6,7 +6,7 @@
 -- functions and computes the internal tenancy.usage_period on fixed instants.
 
 begin;
-select plan(153);
+select plan(155);
 
 \ir setup/helpers.psql
 
@@ -1036,6 +1036,19 @@ select results_eq(
     select * from tenancy.usage_period('never', null, '1999-01-01 00:00:00+00')$$,
     $$values ('-infinity'::timestamptz, 'infinity'::timestamptz), ('-infinity', 'infinity')$$,
     'never: one period from -infinity to infinity, with or without an anchor'
+);
+select results_eq(
+    $$select * from tenancy.usage_period(null, null, now())
+    union all
+    select * from tenancy.usage_period('day', null, null)$$,
+    $$values (null::timestamptz, null::timestamptz), (null, null)$$,
+    'no reset period or no instant: a NULL period'
+);
+select throws_ok(
+    $$select * from tenancy.usage_period('hour', null, now())$$,
+    '22023',
+    'invalid reset period ''hour'': day, week, month, year or never',
+    'an unknown reset period: 22023'
 );
 reset timezone;
 
