@@ -9,11 +9,12 @@
 -- RETURNING: the idempotency keys claimed, the distinct values of unique_count meters, one
 -- counter upsert per customer, meter and period (in key order, so concurrent batches lock shared
 -- counters in the same order; the counters of enforced events are locked too, nothing added),
--- the log, the alerts. Customers seen for the first time are created before, in a statement of
--- their own, so that one another session creates meanwhile is seen. Events to be enforced
--- against a hard cap are then counted one by one in batch order, like
--- tenancy.track_usage(p_enforce => true), each in its own subtransaction so that a failure leaves
--- no part of it; within a batch, enforced events see every unenforced one as earlier.
+-- the log, the alerts. Customers seen for the first time are created by valid events only (an
+-- invalid event writes nothing). Events to be enforced against a hard cap are then counted one by
+-- one in batch order, like tenancy.track_usage(p_enforce => true), each in its own
+-- subtransaction so that a failure leaves no part of it; within a batch, enforced events see
+-- every unenforced one as earlier. So are the rare events whose new customer another session
+-- created while this statement ran (invisible to its snapshot).
 -- Within a batch the first event of an idempotency key (per customer) counts and the later ones
 -- are its duplicates. A key first used by a batch that committed while this one ran is a
 -- duplicate whose first outcome is not known here (first_outcome NULL). used, cap and remaining
@@ -57,20 +58,6 @@ begin
                     then ' of ' || jsonb_array_length(p_events) || ' events' else '' end, 'NULL')
             );
     end if;
-
-    -- Customers seen for the first time, for events naming a meter of the tenant (usually none).
-    insert into tenancy.customers as c (tenant_id, external_id)
-    select v_tenant_id, n.customer
-    from (
-        select distinct e.doc ->> 'customer' as customer
-        from jsonb_array_elements(p_events) as e (doc)
-        where jsonb_typeof(e.doc -> 'customer') = 'string'
-            and length(e.doc ->> 'customer') between 1 and 255
-            and e.doc ->> 'meter' in (select m.key from tenancy.meters as m where m.tenant_id = v_tenant_id)
-    ) as n
-    where not exists (select from tenancy.customers as k where k.tenant_id = v_tenant_id and k.external_id = n.customer)
-    order by n.customer
-    on conflict (tenant_id, external_id) do nothing;
 
     -- Every event parsed, checked, resolved and, unless it is invalid, a duplicate or enforced,
     -- counted.
@@ -163,15 +150,34 @@ begin
                     end as message
             ) as chk
     ),
+    -- Customers seen for the first time, created by valid events (in key order).
+    newcust as (
+        insert into tenancy.customers as c (tenant_id, external_id)
+        select distinct v_tenant_id, ev.customer
+        from ev
+        where ev.code is null and ev.customer_id is null
+        order by 2
+        on conflict (tenant_id, external_id) do nothing
+        returning c.id, c.external_id
+    ),
+    resolved as materialized (
+        select
+            ev.idx, ev.meter_id, ev.meter_key, ev.aggregation, ev.property, ev.reset_period, ev.period_anchor,
+            ev.customer, coalesce(ev.customer_id, n.id) as customer_id, ev.value, ev.properties, ev.idempotency_key,
+            ev.occurred_at, ev.enforce, ev.cap, ev.hard, ev.thresholds, ev.delta, ev.code, ev.message
+        from ev
+        left join newcust as n on ev.customer_id is null and n.external_id = ev.customer
+    ),
     items as materialized (
         select
-            ev.*, per.period_start, per.period_end,
-            ev.code is null and ev.enforce and ev.cap is not null and ev.hard as enforced,
-            case when ev.code is null and not (ev.enforce and ev.cap is not null and ev.hard)
+            r.*, per.period_start, per.period_end,
+            -- counted one by one below: enforced at a hard cap, or a customer created meanwhile
+            r.code is null and (r.enforce and r.cap is not null and r.hard or r.customer_id is null) as enforced,
+            case when r.code is null and r.customer_id is not null and not (r.enforce and r.cap is not null and r.hard)
                 then nextval('tenancy.usage_events_id_seq'::regclass) end as event_id
-        from ev
-        left join lateral tenancy.usage_period(ev.reset_period, ev.period_anchor, ev.occurred_at) as per
-            on ev.code is null or ev.code = 'TN018'
+        from resolved as r
+        left join lateral tenancy.usage_period(r.reset_period, r.period_anchor, r.occurred_at) as per
+            on r.code is null or r.code = 'TN018'
     ),
     -- The first event of each (customer, key) in the batch claims the key.
     firsts as materialized (
@@ -249,7 +255,7 @@ begin
                 else 0
             end as d
         from counted as c
-        where c.counts or c.enforced
+        where c.counts or c.enforced and c.customer_id is not null
     ),
     additive as (
         insert into tenancy.usage_counters as c (
@@ -350,7 +356,8 @@ begin
     -- Enforced events, one by one in batch order; their outcomes join the others' below.
     for v_i in
         select i.idx from unnest(v_items) as i
-        where i.error_code is null and i.outcome is null and i.enforce and i.cap is not null and i.hard
+        where i.error_code is null and i.outcome is null
+            and (i.enforce and i.cap is not null and i.hard or i.customer_id is null)
         order by i.idx
     loop
         v_item := v_items[v_i + 1];
@@ -359,7 +366,7 @@ begin
             select r.* into v_result
             from tenancy.record_usage(
                 v_tenant_id, v_meter, v_item.customer, v_item.value, v_item.properties, v_item.idempotency_key,
-                v_item.occurred_at, true
+                v_item.occurred_at, v_item.enforce
             ) as r;
             v_enforced := v_enforced || row(
                 v_i, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
