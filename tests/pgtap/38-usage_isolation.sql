@@ -31,6 +31,8 @@ select
     'ui-b-' || left(md5(random()::text), 8) as slug_b
 \gset
 
+-- The log's partition of this month, as the daily job makes it.
+select tenancy.ensure_usage_partitions(0) >= 0 as partitions_made \gset
 set local role tenancy_admin;
 select tenancy.create_tenant(:'slug_a', 'Usage isolation A', :'owner_a') as tenant_a \gset
 select tenancy.create_tenant(:'slug_b', 'Usage isolation B', :'owner_b') as tenant_b \gset

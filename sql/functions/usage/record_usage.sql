@@ -55,10 +55,13 @@ declare
     v_counted boolean := false;
     v_duplicate boolean := false;  -- v_key holds the key's first use (a record IS NULL only when every field is)
 begin
-    if p_value is null or p_value < 0 or p_value in ('NaN', 'Infinity') then
+    if p_value is null or p_value < 0 or p_value > 1e18 or p_value = 'NaN' then
         raise exception using
             errcode = '22023',
-            message = format('invalid usage value %s for meter %L: a finite number from 0', coalesce(p_value::text, 'NULL'), p_meter.key);
+            message = format(
+                'invalid usage value %s for meter %L: a number from 0 to 1e18',
+                coalesce(tenancy.token_excerpt(p_value::text, 40), 'NULL'), p_meter.key
+            );
     end if;
     if p_properties is null or jsonb_typeof(p_properties) <> 'object' or octet_length(p_properties::text) > 16384 then
         raise exception using
@@ -70,10 +73,13 @@ begin
     end if;
     if v_agg = 'unique_count' then
         v_unique := p_properties ->> p_meter.property;
-        if v_unique is null then
+        if v_unique is null or octet_length(v_unique) > 1000 then
             raise exception using
                 errcode = '22023',
-                message = format('usage event of meter %L has no property %L, whose distinct values it counts', p_meter.key, p_meter.property);
+                message = format(
+                    'usage event of meter %L needs property %L, whose distinct values it counts, of at most 1000 bytes',
+                    p_meter.key, p_meter.property
+                );
         end if;
     end if;
     if p_idempotency_key is not null and length(p_idempotency_key) not between 1 and 255 then
@@ -92,8 +98,10 @@ begin
     left join tenancy.tiers as t on t.tenant_id = s.tenant_id and t.id = s.tier_id
     where c.tenant_id = p_tenant_id and c.external_id = p_customer;
 
-    -- Backdating: a retry of an event recorded in time is still a duplicate.
-    if v_at < now() - p_meter.backdate_grace or v_at > now() + interval '5 minutes' then
+    -- Backdating: a retry of an event recorded in time is still a duplicate. A committed hold
+    -- counts at the time it was taken (tenancy.commit_reservation), which was in time.
+    if p_reservation_id is null
+        and (v_at < now() - p_meter.backdate_grace or v_at > now() + interval '5 minutes') then
         if v_customer is not null and p_idempotency_key is not null then
             select k.outcome, k.event_id, k.meter_id, k.value into v_key
             from tenancy.usage_idempotency_keys as k

@@ -46,10 +46,10 @@ begin
             errcode = '22023',
             message = format('meter %L aggregates with %s: only sum meters take reservations', p_meter, v_meter.aggregation);
     end if;
-    if p_amount is null or p_amount <= 0 or p_amount in ('NaN', 'Infinity') then
+    if p_amount is null or p_amount <= 0 or p_amount > 1e18 or p_amount = 'NaN' then
         raise exception using
             errcode = '22023',
-            message = format('invalid reservation amount %s for meter %L: a finite number above 0', coalesce(p_amount::text, 'NULL'), p_meter);
+            message = format('invalid reservation amount %s for meter %L: a number above 0, at most 1e18', coalesce(p_amount::text, 'NULL'), p_meter);
     end if;
     if p_ttl is null or p_ttl <= interval '0' or p_ttl > interval '24 hours' then
         raise exception using

@@ -49,13 +49,15 @@ begin
     if v_tenant_id is null then
         v_tenant_id := tenancy.require_usage_role(array['owner', 'admin', 'member'], 'track usage');
     end if;
-    if jsonb_typeof(p_events) is distinct from 'array' or jsonb_array_length(p_events) > 10000 then
+    if jsonb_typeof(p_events) is distinct from 'array' or jsonb_array_length(p_events) > 10000
+        or pg_column_size(p_events) > 16777216 then
         raise exception using
             errcode = '22023',
             message = format(
-                'usage batch must be a JSON array of at most 10000 events, got %s',
+                'usage batch must be a JSON array of at most 10000 events and 16 MB, got %s',
                 coalesce(jsonb_typeof(p_events) || case when jsonb_typeof(p_events) = 'array'
-                    then ' of ' || jsonb_array_length(p_events) || ' events' else '' end, 'NULL')
+                    then ' of ' || jsonb_array_length(p_events) || ' events, ' || pg_column_size(p_events) || ' bytes'
+                    else '' end, 'NULL')
             );
     end if;
 
@@ -110,9 +112,11 @@ begin
                         when m.id is null then 'P0002'
                         when jsonb_typeof(e.doc -> 'customer') is distinct from 'string'
                             or length(e.doc ->> 'customer') not between 1 and 255 then '22023'
-                        when p.value is null or p.value < 0 then '22023'
+                        when p.value is null or p.value < 0 or p.value > 1e18 then '22023'
                         when jsonb_typeof(p.properties) <> 'object' or octet_length(p.properties::text) > 16384 then '22023'
-                        when m.aggregation = 'unique_count' and p.properties ->> m.property is null then '22023'
+                        when m.aggregation = 'unique_count'
+                            and (p.properties ->> m.property is null or octet_length(p.properties ->> m.property) > 1000)
+                            then '22023'
                         when e.doc -> 'idempotency_key' is not null
                             and (p.idempotency_key is null or length(p.idempotency_key) not between 1 and 255) then '22023'
                         when p.enforce is null then '22023'
@@ -131,12 +135,16 @@ begin
                         when jsonb_typeof(e.doc -> 'customer') is distinct from 'string'
                             or length(e.doc ->> 'customer') not between 1 and 255
                             then format('invalid customer id %s: a string of 1 to 255 characters', tenancy.token_excerpt(coalesce(e.doc -> 'customer', 'null')::text, 100))
-                        when p.value is null or p.value < 0
-                            then format('invalid usage value %s for meter %L: a finite number from 0', tenancy.token_excerpt((e.doc -> 'value')::text, 100), m.key)
+                        when p.value is null or p.value < 0 or p.value > 1e18
+                            then format('invalid usage value %s for meter %L: a number from 0 to 1e18', tenancy.token_excerpt((e.doc -> 'value')::text, 40), m.key)
                         when jsonb_typeof(p.properties) <> 'object' or octet_length(p.properties::text) > 16384
                             then format('invalid usage properties for meter %L: a JSON object of at most 16 KB', m.key)
-                        when m.aggregation = 'unique_count' and p.properties ->> m.property is null
-                            then format('usage event of meter %L has no property %L, whose distinct values it counts', m.key, m.property)
+                        when m.aggregation = 'unique_count'
+                            and (p.properties ->> m.property is null or octet_length(p.properties ->> m.property) > 1000)
+                            then format(
+                                'usage event of meter %L needs property %L, whose distinct values it counts, of at most 1000 bytes',
+                                m.key, m.property
+                            )
                         when e.doc -> 'idempotency_key' is not null
                             and (p.idempotency_key is null or length(p.idempotency_key) not between 1 and 255)
                             then format('invalid idempotency key %s: a string of 1 to 255 characters', tenancy.token_excerpt((e.doc -> 'idempotency_key')::text, 100))
