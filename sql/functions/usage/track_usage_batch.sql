@@ -103,6 +103,7 @@ begin
                             then tenancy.usage_timestamp(e.doc ->> 'occurred_at') end as occurred_at,
                     case when jsonb_typeof(e.doc -> 'enforce') = 'boolean' then (e.doc -> 'enforce')::boolean
                         when e.doc -> 'enforce' is null then false end as enforce
+                offset 0  -- kept a subquery: pulled up, each use of occurred_at would parse it again
             ) as p
             cross join lateral (
                 select
@@ -123,6 +124,7 @@ begin
                         when p.occurred_at is null then '22007'
                         when p.occurred_at < now() - m.backdate_grace or p.occurred_at > now() + interval '5 minutes' then 'TN018'
                     end as code
+                offset 0
             ) as k
             cross join lateral (
                 select
