@@ -178,8 +178,8 @@ def table_infos(display: str, tables: tuple[TableSpec, ...], snapshot: Snapshot)
 
     Every problem of every table is found in one pass (the table is missing, not a table, has no
     column named by ``tenant_column``, or one of a type that cannot hold a tenant, or one that is
-    not ``NOT NULL``); :class:`SpecError` then names them all, one line each, tables sorted by
-    schema and name."""
+    not ``NOT NULL``, or ``partitions = "runtime"`` on a table that is not partitioned);
+    :class:`SpecError` then names them all, one line each, tables sorted by schema and name."""
     infos: list[TableInfo] = []
     problems: list[str] = []
     for table in tables:
@@ -195,7 +195,9 @@ def table_infos(display: str, tables: tuple[TableSpec, ...], snapshot: Snapshot)
             TableInfo(
                 spec=table,
                 serial_sequences=relation.serial_sequences,
-                descendants=relation.descendants,
+                # Partitions created at run time are reached only through the table: the policy
+                # file, its test and doctor's comparison know none of them.
+                descendants=relation.descendants if table.partitions == "declared" else (),
                 layout_problem=relation.layout_problem,
                 roles=snapshot.member_roles,
                 tenant_type=column.base_type or column.type,
@@ -234,6 +236,12 @@ def _table_problem(table: TableSpec, snapshot: Snapshot) -> str | None:
         )
     if relation.kind not in _TABLE_KINDS:
         return f"{table.key!r} is a {relation.kind}, not a table"
+    if table.partitions == "runtime" and relation.kind != "partitioned table":
+        return (
+            f'partitions = "runtime" but {table.key!r} is a {relation.kind}, not a partitioned '
+            "table: only a partitioned table has partitions created at run time; fix: remove "
+            'partitions (or set it to "declared"), or partition the table'
+        )
     name = table.tenant_column
     qtable, qcolumn = qualified(table.schema, table.name), _quote(name)
     column = relation.column(name)

@@ -13,7 +13,8 @@ in, by :func:`bind_roles` once the catalog snapshot is read. Read defaults to ev
 to every role but the least privileged (``viewer``). ``tenant_column`` names the column holding
 each row's tenant (default ``tenant_id``). The catalog checks (the table exists, the tenant column
 exists, is ``NOT NULL`` and of a type that can hold a tenant: ``uuid`` for the tenant id,
-``bigint``, ``integer`` or ``text`` for the tenant key) live in :mod:`pgtenancy.generator.snapshot`.
+``bigint``, ``integer`` or ``text`` for the tenant key; a table with ``partitions = "runtime"`` is
+partitioned) live in :mod:`pgtenancy.generator.snapshot`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ TABLE_KEYS += ("tenant_from",)
 #: The audit trail: ``audit = false`` turns a table's audit triggers off (on by default), and
 #: ``audit_exclude`` names columns whose values never enter the trail.
 TABLE_KEYS += ("audit", "audit_exclude")
+#: How the partitions of a partitioned table come to be: ``partitions = "declared"`` (the
+#: default: the policy file secures each one the catalog holds) or ``"runtime"`` (created at run
+#: time by whoever owns the table's partitioning: the file secures the partitioned table alone).
+TABLE_KEYS += ("partitions",)
+PARTITION_MODES: tuple[str, ...] = ("declared", "runtime")
 #: The tenant column when the spec names none.
 DEFAULT_TENANT_COLUMN = "tenant_id"
 
@@ -65,6 +71,8 @@ class TableEntry:
     audit: bool = True
     #: Columns left out of the audit rows (``audit_exclude``), sorted.
     audit_exclude: tuple[str, ...] = ()
+    #: ``partitions``: ``declared`` or ``runtime`` (see :data:`PARTITION_MODES`).
+    partitions: str = "declared"
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,10 @@ class TableSpec:
     audit: bool = True
     #: Columns left out of the audit rows (``audit_exclude``), sorted.
     audit_exclude: tuple[str, ...] = ()
+    #: ``declared``: the policy file secures every partition and inheritance child the catalog
+    #: holds; ``runtime``: the table is partitioned and its partitions, created at run time, are
+    #: reached only through it (the file renders none of them; the catalog check says so).
+    partitions: str = "declared"
 
     @property
     def file_name(self) -> str:
@@ -209,6 +221,7 @@ def bind_roles(
                 entry.tenant_column,
                 entry.audit,
                 entry.audit_exclude,
+                entry.partitions,
             )
         )
     return tuple(bound)
@@ -296,6 +309,18 @@ def _audit(display: str, table: str, body: dict[str, object]) -> tuple[bool, tup
     return audit, tuple(sorted(exclude))
 
 
+def _partitions(display: str, table: str, value: object) -> str:
+    """``partitions = "declared"|"runtime"`` (the table being partitioned is a catalog check)."""
+    if not isinstance(value, str) or value not in PARTITION_MODES:
+        raise _fail(
+            display,
+            table,
+            f"partitions must be one of {', '.join(repr(m) for m in PARTITION_MODES)}, "
+            f"got {value!r}",
+        )
+    return value
+
+
 # -- test data: sample and fixtures, used only by the generated pgTAP test ----------------------
 
 
@@ -377,6 +402,7 @@ def parse_spec(text: str, path: Path, display: str | None = None) -> Spec:
                 tenant_column,
                 _tenant_from(shown, key, body.get("tenant_from")),
                 *_audit(shown, key, body),
+                _partitions(shown, key, body.get("partitions", "declared")),
             )
         )
     tables.sort(key=lambda t: (t.schema, t.name))

@@ -254,12 +254,55 @@ def main(argv: list[str] | None = None) -> int:
         f"acme's chain verifies ({verified[1]} rows)"
     )
 
+    # Usage and tiers: acme meters its own customers; a hard cap holds.
+    with psycopg.connect(app_url) as app:
+        with app.transaction():
+            app.execute("select tenancy.authenticate(%s)", (token(acme, ALICE),))
+            app.execute("select tenancy.create_meter('api_calls', 'API calls')")
+            app.execute(
+                "select tenancy.create_tier('starter', 9, '{\"api_calls\": 5}', '{api_access}')"
+            )
+            app.execute("select tenancy.subscribe('cus_roadrunner', 'starter')")
+        outcomes: list[str] = []
+        for _ in range(7):
+            with app.transaction():
+                app.execute("select tenancy.authenticate(%s)", (token(acme, BOB),))
+                outcomes.append(
+                    one(
+                        app,
+                        "select outcome from tenancy.track_usage("
+                        "'api_calls', 'cus_roadrunner', 1, p_enforce => true)",
+                    )
+                )
+        with app.transaction():
+            app.execute("select tenancy.authenticate(%s)", (token(acme, CAROL),))
+            check = app.execute(
+                "select allowed, used, cap from tenancy.check_usage_enforcement("
+                "'cus_roadrunner', 'api_calls')"
+            ).fetchone()
+            entitled = one(app, "select tenancy.has_entitlement('cus_roadrunner', 'api_access')")
+        with app.transaction():
+            app.execute("select tenancy.authenticate(%s)", (token(globex, DAVE),))
+            foreign = one(app, "select count(*) from tenancy.customers")
+            no_meter = refused(
+                app, "select tenancy.track_usage('api_calls', 'cus_roadrunner', 1000)"
+            )
+    say("7. Usage and tiers: alice put customer cus_roadrunner on tier starter (5 API calls):")
+    assert outcomes == ["recorded"] * 5 + ["refused"] * 2, outcomes
+    assert check is not None and check[0] is False and entitled is True and foreign == 0
+    ok(f"bob tracked 7 calls with p_enforce: {', '.join(outcomes)}")
+    ok(
+        f"carol (viewer) checks: allowed {check[0]}, used {check[1]} of {check[2]}; "
+        f"entitled to api_access: {entitled}"
+    )
+    ok(f"dave (globex) sees {foreign} of acme's customers; counting against them: {no_meter}")
+
     with psycopg.connect(url) as su:
         per_tenant = su.execute(
             "select t.slug, count(d.*) from tenancy.tenants t "
             "left join app.documents d on d.tenant_id = t.id group by t.slug order by t.slug"
         ).fetchall()
-    say("7. Seen from the database owner's side, all rows are still there and untouched:")
+    say("8. Seen from the database owner's side, all rows are still there and untouched:")
     for slug, count in per_tenant:
         say(f"   {slug:7} {count} {'document' if count == 1 else 'documents'}")
     say()

@@ -32,16 +32,16 @@ create table tenancy.meters (
     constraint meters_tenant_id_fkey foreign key (tenant_id)
     references tenancy.tenants (id) on delete cascade,
     constraint meters_aggregation_check check (
-        aggregation in ('sum', 'count', 'max', 'unique_count', 'latest')
+        aggregation operator (pg_catalog.=) any('{sum,count,max,unique_count,latest}'::pg_catalog.text[])  -- noqa: LT01
     ),
     constraint meters_property_check check (
-        (aggregation = 'unique_count') = (property is not null)
+        (aggregation operator (pg_catalog.=) 'unique_count') operator (pg_catalog.=) (property is not null)  -- noqa: LT01
     ),
     constraint meters_reset_period_check check (
-        reset_period in ('day', 'week', 'month', 'year', 'never')
+        reset_period operator (pg_catalog.=) any('{day,week,month,year,never}'::pg_catalog.text[])  -- noqa: LT01
     ),
     constraint meters_backdate_grace_check check (
-        backdate_grace >= interval '0' and backdate_grace <= interval '90 days'
+        backdate_grace operator (pg_catalog.>=) interval '0' and backdate_grace operator (pg_catalog.<=) interval '90 days'  -- noqa: LT01
     )
 );
 comment on table tenancy.meters is
@@ -71,9 +71,9 @@ create table tenancy.customers (
     constraint customers_tenant_id_fkey foreign key (tenant_id)
     references tenancy.tenants (id) on delete cascade,
     constraint customers_external_id_check check (
-        pg_catalog.length(external_id) between 1 and 255
+        pg_catalog.length(external_id) operator (pg_catalog.>=) 1 and pg_catalog.length(external_id) operator (pg_catalog.<=) 255  -- noqa: LT01
     ),
-    constraint customers_metadata_check check (pg_catalog.jsonb_typeof(metadata) = 'object')
+    constraint customers_metadata_check check (pg_catalog.jsonb_typeof(metadata) operator (pg_catalog.=) 'object')  -- noqa: LT01
 );
 comment on table tenancy.customers is
 'pgtenancy: a tenant''s own customers, named by the tenant''s external id (tenancy.create_customer, '
@@ -98,12 +98,12 @@ create table tenancy.tiers (
     constraint tiers_tenant_id_name_version_key unique (tenant_id, name, version),
     constraint tiers_tenant_id_fkey foreign key (tenant_id)
     references tenancy.tenants (id) on delete cascade,
-    constraint tiers_name_check check (pg_catalog.length(name) between 1 and 100),
-    constraint tiers_price_check check (price >= 0),
+    constraint tiers_name_check check (pg_catalog.length(name) operator (pg_catalog.>=) 1 and pg_catalog.length(name) operator (pg_catalog.<=) 100),  -- noqa: LT01
+    constraint tiers_price_check check (price operator (pg_catalog.>=) 0),  -- noqa: LT01
     constraint tiers_currency_check check (pg_catalog.regexp_like(currency, '^[A-Z]{3}$')),
-    constraint tiers_usage_caps_check check (pg_catalog.jsonb_typeof(usage_caps) = 'object'),
-    constraint tiers_overage_prices_check check (pg_catalog.jsonb_typeof(overage_prices) = 'object'),
-    constraint tiers_current_check check (is_current = (superseded_at is null))
+    constraint tiers_usage_caps_check check (pg_catalog.jsonb_typeof(usage_caps) operator (pg_catalog.=) 'object'),  -- noqa: LT01
+    constraint tiers_overage_prices_check check (pg_catalog.jsonb_typeof(overage_prices) operator (pg_catalog.=) 'object'),  -- noqa: LT01
+    constraint tiers_current_check check (is_current operator (pg_catalog.=) (superseded_at is null))
 );
 create unique index tiers_current_name_idx on tenancy.tiers (tenant_id, name) where is_current;
 comment on table tenancy.tiers is
@@ -138,7 +138,7 @@ create table tenancy.subscriptions (
     references tenancy.customers (tenant_id, id) on delete cascade,
     constraint subscriptions_tier_fkey foreign key (tenant_id, tier_id)
     references tenancy.tiers (tenant_id, id),
-    constraint subscriptions_cap_overrides_check check (pg_catalog.jsonb_typeof(cap_overrides) = 'object')
+    constraint subscriptions_cap_overrides_check check (pg_catalog.jsonb_typeof(cap_overrides) operator (pg_catalog.=) 'object')  -- noqa: LT01
 );
 create index subscriptions_tier_idx on tenancy.subscriptions (tenant_id, tier_id);
 comment on table tenancy.subscriptions is
@@ -214,8 +214,8 @@ create table tenancy.usage_idempotency_keys (
     value numeric not null,
     created_at timestamptz not null default pg_catalog.now(),
     constraint usage_idempotency_keys_pkey primary key (tenant_id, customer_id, key),
-    constraint usage_idempotency_keys_outcome_check check (outcome in ('recorded', 'refused')),
-    constraint usage_idempotency_keys_key_check check (pg_catalog.length(key) between 1 and 255)
+    constraint usage_idempotency_keys_outcome_check check (outcome operator (pg_catalog.=) any('{recorded,refused}'::pg_catalog.text[])),  -- noqa: LT01
+    constraint usage_idempotency_keys_key_check check (pg_catalog.length(key) operator (pg_catalog.>=) 1 and pg_catalog.length(key) operator (pg_catalog.<=) 255)  -- noqa: LT01
 );
 comment on table tenancy.usage_idempotency_keys is
 'pgtenancy: the outcome of every usage event sent with an idempotency key, per tenant and '
@@ -247,13 +247,13 @@ create table tenancy.usage_reservations (
     committed_value numeric,
     constraint usage_reservations_pkey primary key (tenant_id, id),
     constraint usage_reservations_state_check check (
-        state in ('held', 'committed', 'released', 'expired')
+        state operator (pg_catalog.=) any('{held,committed,released,expired}'::pg_catalog.text[])  -- noqa: LT01
     ),
-    constraint usage_reservations_amount_check check (amount > 0)
+    constraint usage_reservations_amount_check check (amount operator (pg_catalog.>) 0)
 );
 create index usage_reservations_held_idx on tenancy.usage_reservations (
     tenant_id, customer_id, meter_id, period_start, expires_at
-) where state = 'held';
+) where state operator (pg_catalog.=) 'held';  -- noqa: LT01
 comment on table tenancy.usage_reservations is
 'pgtenancy: quota held for a long operation (tenancy.reserve_usage) until it is committed, '
 'released or expires. Tenant table.';
@@ -295,7 +295,7 @@ create type tenancy.usage_batch_item as (
     period_end timestamptz,
     cap numeric,
     hard boolean,
-    thresholds numeric[],
+    thresholds numeric[],  -- noqa: LT01
     delta numeric,
     event_id bigint,
     outcome text,

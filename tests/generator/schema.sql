@@ -84,6 +84,26 @@ create table gen.events_archive (
     constraint events_archive_pkey primary key (tenant_id, id)
 ) inherits (gen.events);
 
+-- Partitions created at run time (partitions = "runtime"), monthly by occurred_at with a default
+-- partition; the policy files secure the partitioned tables alone. One keyed by company_id bigint.
+create table gen.usage (
+    tenant_id uuid not null,
+    id bigint not null,
+    occurred_at timestamptz not null,
+    value numeric not null,
+    constraint usage_pkey primary key (tenant_id, id, occurred_at)
+) partition by range (occurred_at);
+create table gen.usage_default partition of gen.usage default;
+create table gen.usage_2026_01 partition of gen.usage
+for values from ('2026-01-01 00:00+00') to ('2026-02-01 00:00+00');
+create table gen.usage_keyed (
+    company_id bigint not null,
+    id bigint not null,
+    occurred_at timestamptz not null,
+    constraint usage_keyed_pkey primary key (company_id, id, occurred_at)
+) partition by range (occurred_at);
+create table gen.usage_keyed_default partition of gen.usage_keyed default;
+
 -- Identifiers that must be quoted everywhere: a space, double and single quotes, non-ASCII.
 -- noqa: disable=RF05
 create schema "Gen ""Odd""";

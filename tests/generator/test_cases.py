@@ -15,7 +15,7 @@ import golden
 import pytest
 from pgtenancy.generator import cli_main
 from pgtenancy.generator.render import TEMPLATE_DIR, Renderer, render
-from pgtenancy.generator.snapshot import Snapshot
+from pgtenancy.generator.snapshot import Descendant, Snapshot
 from pgtenancy.generator.spec import Spec, SpecError, parse_spec
 from sqlfluff.core import FluffConfig, Linter
 
@@ -146,6 +146,28 @@ def test_member_roles_come_from_the_snapshot() -> None:
     assert "array['admin', 'member', 'owner', 'viewer']" in defaults
 
 
+def test_runtime_partitions_render_the_same_whatever_partitions_exist() -> None:
+    """With ``partitions = "runtime"`` the files do not depend on the partitions of the moment:
+    a snapshot with another month's partition renders the same text (``generate --check`` stays
+    current), while with ``declared`` the new partition gets its own section."""
+    case = golden.CASES / "partitions_runtime"
+    spec, snapshot = golden.load_case_spec(case), golden.load_case_snapshot(case)
+    usage = snapshot.relation("gen", "usage")
+    assert usage is not None and usage.descendants
+    month = Descendant("gen", "usage_2026_02", True, "gen", "usage")
+    grown = dataclasses.replace(
+        snapshot,
+        relations=tuple(
+            dataclasses.replace(r, descendants=(*r.descendants, month)) if r is usage else r
+            for r in snapshot.relations
+        ),
+    )
+    assert render(spec, grown) == render(spec, snapshot)
+    declared = _spec('[tables."gen.usage"]\n')
+    assert '"gen"."usage_2026_02"' not in render(declared, snapshot).policies["gen.usage.sql"]
+    assert '"gen"."usage_2026_02"' in render(declared, grown).policies["gen.usage.sql"]
+
+
 def test_a_catalog_without_member_roles_is_refused() -> None:
     snapshot = golden.load_case_snapshot(golden.CASES / "two_tables")
     with pytest.raises(SpecError) as caught:
@@ -157,8 +179,18 @@ def test_a_catalog_without_member_roles_is_refused() -> None:
 
 
 #: Cases whose output is linted (sqlfluff takes seconds a file): every construct the templates
-#: emit (writers, read-only, owner access, serial sequences, descendants, odd names) is in one.
-LINTED = ("app", "core", "key_bigint", "key_text", "odd_identifiers", "partitions", "read_only")
+#: emit (writers, read-only, owner access, serial sequences, descendants, partitions created at
+#: run time, odd names) is in one.
+LINTED = (
+    "app",
+    "core",
+    "key_bigint",
+    "key_text",
+    "odd_identifiers",
+    "partitions",
+    "partitions_runtime",
+    "read_only",
+)
 
 
 def test_rendered_sql_passes_sqlfluff() -> None:

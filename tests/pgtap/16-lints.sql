@@ -30,7 +30,12 @@ select set_eq(
         ('app.ledger', 'account_key', 'bigint'), ('tenancy.memberships', 'tenant_id', 'uuid'),
         ('tenancy.tenant_settings', 'tenant_id', 'uuid'), ('tenancy.tenant_region_changes', 'tenant_id', 'uuid'),
         ('tenancy.feature_flags', 'tenant_id', 'uuid'), ('tenancy.tenant_domains', 'tenant_id', 'uuid'),
-        ('tenancy.invitations', 'tenant_id', 'uuid'), ('tenancy.api_keys', 'tenant_id', 'uuid')$$,
+        ('tenancy.invitations', 'tenant_id', 'uuid'), ('tenancy.api_keys', 'tenant_id', 'uuid'),
+        ('tenancy.meters', 'tenant_id', 'uuid'), ('tenancy.customers', 'tenant_id', 'uuid'),
+        ('tenancy.tiers', 'tenant_id', 'uuid'), ('tenancy.subscriptions', 'tenant_id', 'uuid'),
+        ('tenancy.usage_events', 'tenant_id', 'uuid'), ('tenancy.usage_counters', 'tenant_id', 'uuid'),
+        ('tenancy.usage_idempotency_keys', 'tenant_id', 'uuid'), ('tenancy.usage_unique_values', 'tenant_id', 'uuid'),
+        ('tenancy.usage_reservations', 'tenant_id', 'uuid'), ('tenancy.usage_alerts', 'tenant_id', 'uuid')$$,
     'lint_tenant_tables: the fixture tables and pgtenancy''s own, each with its tenant column and type'
 );
 create table public.lint_keyed (company_id bigint not null, id integer);

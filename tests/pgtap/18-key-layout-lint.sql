@@ -4,7 +4,7 @@
 -- remediation (0 issues). Everything is planted inside the transaction, which is rolled back.
 
 begin;
-select plan(16);
+select plan(18);
 
 select is_empty(
     'select object, detail from tenancy.lint_0005_key_layout',
@@ -144,8 +144,22 @@ select throws_like(
     '%partition lint5.events_2026 of lint5.events has no row level security from this policy file%',
     'assert_tenant_keys (a policy file covering no partition) also names the partition it does not secure'
 );
+-- p_covered => null (partitions created at run time): no partition is missing, keys still count.
+select throws_ok(
+    $$select tenancy.assert_tenant_keys('lint5.events', null, 'company_id')$$,
+    'TN007',
+    'tenant table lint5.events: 1 key layout problem:' || E'\n- '
+    || 'index lint5.events_2026_note_idx of lint5.events_2026 (on note) does not start with company_id; '
+    || 'fix: drop index lint5.events_2026_note_idx; create index events_2026_note_idx '
+    || 'ON lint5.events_2026 USING btree (company_id, note)',
+    'assert_tenant_keys with p_covered null names the partition''s index, not the partition'
+);
 drop index lint5.events_2026_note_idx;
 select is_empty('select 1 from tenancy.lint_0005_key_layout', '0005: 0 issues once the index is dropped');
+select lives_ok(
+    $$select tenancy.assert_tenant_keys('lint5.events', null, 'company_id')$$,
+    'assert_tenant_keys with p_covered null accepts a partition no policy file secures'
+);
 
 -- A uuid tenant_id table without a primary key.
 create table lint5.notes (tenant_id uuid not null, id integer);

@@ -873,3 +873,142 @@ def test_generated_sql_binds_pg_catalog_operators_whatever_the_search_path(
         with psycopg.connect(scratch.url, autocommit=True) as conn:
             conn.execute(f"drop schema {hostile} cascade")
             conn.execute(f"drop table if exists {target}")
+
+
+# -- partitions created at run time (partitions = "runtime") -----------------------------------
+
+RUNTIME_TABLE = """
+create schema {s};
+grant usage on schema {s} to tenancy_app;
+create table {s}.usage (
+    tenant_id uuid not null,
+    id bigint not null,
+    occurred_at timestamptz not null,
+    value numeric not null default 1,
+    constraint usage_pkey primary key (tenant_id, id, occurred_at)
+) partition by range (occurred_at);
+"""
+
+#: What the function owning the table's partitioning does for each partition it creates: the
+#: partition, row level security enabled and forced, no policy and no grant.
+RUNTIME_PARTITION = """
+create table {s}.{p} partition of {s}.usage {bounds};
+alter table {s}.{p} enable row level security;
+alter table {s}.{p} force row level security;
+"""
+
+
+def test_runtime_partitions_are_reached_through_the_table_only(
+    capsys: pytest.CaptureFixture[str], database_url: str, in_tmp: Path
+) -> None:
+    """With ``partitions = "runtime"`` the policy file secures the partitioned table alone: it
+    applies again after a partition was created at run time (no TN007, and ``generate --check``
+    finds it current), still refuses a partition whose index does not lead with tenant_id, and
+    the application reads the new partition's rows through the table, under its policies, but
+    not the partition itself (no grant)."""
+    from pgtenancy import doctor
+
+    s = f"gen_runtime_{uuid.uuid4().hex[:8]}"
+
+    def partition(name: str, bounds: str) -> None:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(RUNTIME_PARTITION.format(s=s, p=name, bounds=bounds).encode())
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(RUNTIME_TABLE.format(s=s).encode())
+        conn.execute("set role tenancy_admin")
+        a, b = (
+            conn.execute(
+                "select tenancy.create_tenant(%s, %s, gen_random_uuid()::text)",
+                (f"runtime-{label.lower()}-{uuid.uuid4().hex[:8]}", label),
+            ).fetchone()[0]  # type: ignore[index]
+            for label in ("A", "B")
+        )
+    partition("usage_default", "default")
+    try:
+        spec = (
+            f'[tables."{s}.usage"]\npartitions = "runtime"\n'
+            'sample = { id = "(random() * 1e15)::bigint", occurred_at = "now()" }\n'
+        )
+        out, tests = generate_for(capsys, database_url, in_tmp, spec)
+        path = out / f"{s}.usage.sql"
+        text = path.read_text()
+        assert f'select tenancy.assert_tenant_keys(\n    \'"{s}"."usage"\',\n' in text
+        assert "    p_covered => null\n);" in text
+        assert "usage_default" not in text, "the file names no partition"
+        assert "p_descendants => array[]::regclass[]" in (tests / f"{s}.usage.sql").read_text()
+        apply_sql(database_url, text)
+        proved = pg_prove(database_url, tests / f"{s}.usage.sql")
+        assert proved.returncode == 0, tap_summary(proved)
+
+        # A month's partition, created at run time: the file applies again, and is current.
+        partition(
+            "usage_2026_05", "for values from ('2026-05-01 00:00+00') to ('2026-06-01 00:00+00')"
+        )
+        apply_sql(database_url, text)
+        checked = run(capsys, "--spec", "tenancy.toml", "--out", "out", "--tests", "tests",
+                      "--check", "--database-url", database_url)  # fmt: skip
+        assert checked.code == 0, checked.out + checked.err
+
+        # The application: each tenant's rows through the table; the partitions not at all.
+        for tenant, ids in ((a, (1, 2)), (b, (3,))):
+            with psycopg.connect(database_url) as conn:
+                conn.execute("set local role tenancy_service")
+                conn.execute("select tenancy.set_context(%s)", (tenant,))
+                conn.execute("set local role tenancy_app")
+                for n in ids:
+                    conn.execute(
+                        f"insert into {s}.usage (id, occurred_at) values (%s, %s)",
+                        (n, "2026-05-10 12:00+00"),
+                    )
+        with psycopg.connect(database_url) as conn:
+            placed = conn.execute(
+                f"select tableoid::regclass::text, count(*) from {s}.usage group by 1"
+            ).fetchall()
+        assert placed == [(f"{s}.usage_2026_05", 3)]
+        with psycopg.connect(database_url) as conn:
+            conn.execute("set local role tenancy_service")
+            conn.execute("select tenancy.set_context(%s)", (a,))
+            conn.execute("set local role tenancy_app")
+            seen = conn.execute(f"select tenant_id, id from {s}.usage order by id").fetchall()
+            assert seen == [(a, 1), (a, 2)]
+            for name in ("usage_2026_05", "usage_default"):
+                with pytest.raises(psycopg.Error) as caught, conn.transaction():
+                    conn.execute(f"select count(*) from {s}.{name}")
+                assert caught.value.sqlstate == "42501", name
+        # Queried directly, a partition shows its owner nothing either (forced, no policy).
+        with psycopg.connect(database_url) as conn:
+            conn.execute(f"create role {s}_owner")
+            conn.execute(f"grant usage on schema {s} to {s}_owner")
+            conn.execute(f"alter table {s}.usage_2026_05 owner to {s}_owner")
+            conn.execute(f"set local role {s}_owner")
+            assert conn.execute(f"select count(*) from {s}.usage_2026_05").fetchone() == (0,)
+            conn.rollback()
+
+        # doctor agrees: the partitions are forced (0009) and need no policies of their own (0020).
+        with psycopg.connect(database_url) as conn:
+            unforced = conn.execute(
+                "select object from tenancy.lint_0009_descendant_rls_not_forced"
+                " where object like %s",
+                (f"{s}.%",),
+            ).fetchall()
+            drift = doctor.drift_findings(conn, doctor.load_spec_file(in_tmp / "tenancy.toml"))
+        assert unforced == []
+        assert [f for f in drift if s in f.object] == []
+
+        # The keys of every partition are still checked: an index not led by tenant_id refuses.
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"create index usage_2026_05_value_idx on {s}.usage_2026_05 (value)")
+        with pytest.raises(psycopg.Error) as refused:
+            apply_sql(database_url, text)
+        assert refused.value.sqlstate == "TN007"
+        message = str(refused.value)
+        assert (
+            f"index {s}.usage_2026_05_value_idx of {s}.usage_2026_05 (on value) does not start "
+            "with tenant_id" in message
+        )
+        assert "has no row level security from this policy file" not in message
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(s)))
+            conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(f"{s}_owner")))

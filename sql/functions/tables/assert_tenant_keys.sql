@@ -20,7 +20,7 @@ declare
 begin
     select array_agg(p.detail || '; fix: ' || p.remediation order by p.n)
     into v_problems
-    from tenancy.key_layout_problems(p_table, p_column, coalesce(p_covered, '{}'::text[]))
+    from tenancy.key_layout_problems(p_table, p_column, p_covered)
         with ordinality as p (object, detail, remediation, n);
     if cardinality(v_problems) > 0 then
         raise exception using
@@ -45,7 +45,8 @@ comment on function tenancy.assert_tenant_keys(regclass, text[], name) is
 'TN007 naming, each with a fix, every problem tenancy.key_layout_problems finds: a primary key, '
 'index, unique or exclusion constraint or foreign key to another tenant table that does not start '
 'with the tenant column p_column, on the table and on its partitions and inheritance children, '
-'and every partition or child not in p_covered (the descendants the calling policy file secures). '
-'Called by generated SQL.';
+'and every partition or child not in p_covered (the descendants the calling policy file secures; '
+'NULL: the file secures none in particular, as for partitions created at run time, and none is '
+'refused for being missing). Called by generated SQL.';
 
 revoke all on function tenancy.assert_tenant_keys(regclass, text[], name) from public;

@@ -38,6 +38,7 @@ declare
     v_result record;
     v_new_values integer[];
     v_i integer;
+    v_enforced tenancy.usage_batch_item[] := '{}'::tenancy.usage_batch_item[];
 begin
     if v_tenant_id is null then
         v_tenant_id := tenancy.require_usage_role(array['owner', 'admin', 'member'], 'track usage');
@@ -281,7 +282,7 @@ begin
     where c.used >= g.cap * t.t
     on conflict do nothing;
 
-    -- Enforced events, one by one in batch order.
+    -- Enforced events, one by one in batch order; their outcomes join the others' below.
     for v_i in
         select i.idx from unnest(v_items) as i
         where i.error_code is null and i.outcome is null and i.enforce and i.cap is not null and i.hard
@@ -295,18 +296,31 @@ begin
                 v_tenant_id, v_meter, v_item.customer, v_item.value, v_item.properties, v_item.idempotency_key,
                 v_item.occurred_at, true
             ) as r;
-            v_item.outcome := v_result.outcome;
-            v_item.event_id := v_result.event_id;
-            v_item.first_outcome := v_result.first_outcome;
+            v_enforced := v_enforced || row(
+                v_i, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
+                null, null, v_result.event_id, v_result.outcome, v_result.first_outcome, null, null
+            )::tenancy.usage_batch_item;
         exception
             when others then
-                v_item.error_code := sqlstate;
-                v_item.error := sqlerrm;
+                v_enforced := v_enforced || row(
+                    v_i, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
+                    null, null, null, null, null, sqlstate, sqlerrm
+                )::tenancy.usage_batch_item;
         end;
-        v_items[v_i + 1] := v_item;
     end loop;
 
     return query
+    with e as (
+        select
+            i.idx, i.meter_id, i.aggregation, i.customer_id, i.period_start, i.cap,
+            coalesce(f.event_id, i.event_id) as event_id,
+            coalesce(f.outcome, i.outcome) as outcome,
+            coalesce(f.first_outcome, i.first_outcome) as first_outcome,
+            coalesce(f.error_code, i.error_code) as error_code,
+            coalesce(f.error, i.error) as error
+        from unnest(v_items) as i
+        left join unnest(v_enforced) as f on f.idx = i.idx
+    )
     select i.idx,
         case when i.error_code is not null then 'invalid' else coalesce(i.outcome, 'recorded') end,
         case when i.error_code is null then i.event_id end,
@@ -317,7 +331,7 @@ begin
             - case when i.aggregation in ('sum', 'count', 'unique_count') then coalesce(c.reserved, 0) else 0 end, 0
         ) end,
         i.first_outcome, i.error_code, i.error
-    from unnest(v_items) as i
+    from e as i
     left join tenancy.usage_counters as c
         on i.error_code is null and c.tenant_id = v_tenant_id and c.customer_id = i.customer_id
         and c.meter_id = i.meter_id and c.period_start = i.period_start

@@ -10,54 +10,54 @@ create or replace function tenancy.usage_period(
     p_reset text, p_anchor timestamptz, p_at timestamptz,
     out period_start timestamptz, out period_end timestamptz
 )
-language sql
+language plpgsql
 immutable
 parallel safe
 set search_path = pg_catalog, pg_temp
 as $$
-    with a as (
-        select
-            pg_catalog.timezone('UTC', coalesce(
-                p_anchor,
-                case when p_reset = 'week' then '2000-01-03 00:00:00+00' else '2000-01-01 00:00:00+00' end::timestamptz
-            )) as a,
-            pg_catalog.timezone('UTC', p_at) as t
-    ),
-    n as (
-        select
-            a.a,
-            case p_reset
-                when 'day' then floor(extract(epoch from a.t - a.a) / 86400)::integer
-                when 'week' then floor(extract(epoch from a.t - a.a) / 604800)::integer
-                when 'month' then
-                    ((extract(year from a.t) - extract(year from a.a)) * 12
-                    + extract(month from a.t) - extract(month from a.a))::integer
-                when 'year' then (extract(year from a.t) - extract(year from a.a))::integer
-            end as n,
-            a.t
-        from a
-    ),
-    step as (
-        select
-            n.a,
-            case p_reset
-                when 'day' then interval '1 day'
-                when 'week' then interval '7 days'
-                when 'month' then interval '1 month'
-                when 'year' then interval '1 year'
-            end as unit,
-            n.n,
-            n.t
-        from n
-    ),
-    k as (
-        select s.a, s.unit, case when s.a + s.unit * s.n > s.t then s.n - 1 else s.n end as n
-        from step as s
-    )
-    select
-        case when p_reset = 'never' then '-infinity'::timestamptz else pg_catalog.timezone('UTC', k.a + k.unit * k.n) end,
-        case when p_reset = 'never' then 'infinity'::timestamptz else pg_catalog.timezone('UTC', k.a + k.unit * (k.n + 1)) end
-    from k
+declare
+    v_a timestamp;
+    v_t timestamp := timezone('UTC', p_at);
+    v_unit interval;
+    v_n integer;
+begin
+    if p_reset is null or p_at is null then
+        return;  -- NULL period (an event that names no meter, or no time)
+    end if;
+    if p_reset = 'never' then
+        period_start := '-infinity';
+        period_end := 'infinity';
+        return;
+    end if;
+    v_a := timezone('UTC', coalesce(
+        p_anchor,
+        case when p_reset = 'week' then '2000-01-03 00:00:00+00' else '2000-01-01 00:00:00+00' end::timestamptz
+    ));
+    case p_reset
+        when 'day' then
+            v_unit := interval '1 day';
+            v_n := floor(extract(epoch from v_t - v_a) / 86400);
+        when 'week' then
+            v_unit := interval '7 days';
+            v_n := floor(extract(epoch from v_t - v_a) / 604800);
+        when 'month' then
+            v_unit := interval '1 month';
+            v_n := (extract(year from v_t) - extract(year from v_a)) * 12 + extract(month from v_t) - extract(month from v_a);
+        when 'year' then
+            v_unit := interval '1 year';
+            v_n := extract(year from v_t) - extract(year from v_a);
+        else
+            raise exception using
+                errcode = '22023',
+                message = format('invalid reset period %L: day, week, month, year or never', p_reset);
+    end case;
+    -- the count of whole units from the anchor: one less when the instant is before the boundary
+    if v_a + v_unit * v_n > v_t then
+        v_n := v_n - 1;
+    end if;
+    period_start := timezone('UTC', v_a + v_unit * v_n);
+    period_end := timezone('UTC', v_a + v_unit * (v_n + 1));
+end
 $$;
 
 comment on function tenancy.usage_period(text, timestamptz, timestamptz) is
