@@ -140,7 +140,6 @@ create table tenancy.subscriptions (
     references tenancy.tiers (tenant_id, id),
     constraint subscriptions_cap_overrides_check check (pg_catalog.jsonb_typeof(cap_overrides) operator (pg_catalog.=) 'object')  -- noqa: LT01
 );
-create index subscriptions_tier_idx on tenancy.subscriptions (tenant_id, tier_id);
 comment on table tenancy.subscriptions is
 'pgtenancy: each customer''s tier version (tenancy.subscribe, tenancy.change_tier), the anchor of '
 'its usage periods and its own overrides of caps and entitlements. Tenant table.';

@@ -81,8 +81,6 @@ begin
             errcode = '23505',
             message = format('meter %L already exists in tenant %s', p_key, v_tenant_id);
     end if;
-    -- the log's partitions of this month and the next three (nothing to do once they exist)
-    perform tenancy.ensure_usage_partitions(3);
     return v_id;
 end
 $$;

@@ -53,11 +53,15 @@ declare
     v_expire timestamptz;
     v_key record;
     v_counted boolean := false;
+    v_duplicate boolean := false;  -- v_key holds the key's first use (a record IS NULL only when every field is)
 begin
-    if p_value is null or p_value < 0 or p_value in ('NaN', 'Infinity') then
+    if p_value is null or p_value < 0 or p_value > 1e18 or p_value = 'NaN' then
         raise exception using
             errcode = '22023',
-            message = format('invalid usage value %s for meter %L: a finite number from 0', coalesce(p_value::text, 'NULL'), p_meter.key);
+            message = format(
+                'invalid usage value %s for meter %L: a number from 0 to 1e18',
+                coalesce(tenancy.token_excerpt(p_value::text, 40), 'NULL'), p_meter.key
+            );
     end if;
     if p_properties is null or jsonb_typeof(p_properties) <> 'object' or octet_length(p_properties::text) > 16384 then
         raise exception using
@@ -69,10 +73,13 @@ begin
     end if;
     if v_agg = 'unique_count' then
         v_unique := p_properties ->> p_meter.property;
-        if v_unique is null then
+        if v_unique is null or octet_length(v_unique) > 1000 then
             raise exception using
                 errcode = '22023',
-                message = format('usage event of meter %L has no property %L, whose distinct values it counts', p_meter.key, p_meter.property);
+                message = format(
+                    'usage event of meter %L needs property %L, whose distinct values it counts, of at most 1000 bytes',
+                    p_meter.key, p_meter.property
+                );
         end if;
     end if;
     if p_idempotency_key is not null and length(p_idempotency_key) not between 1 and 255 then
@@ -91,14 +98,17 @@ begin
     left join tenancy.tiers as t on t.tenant_id = s.tenant_id and t.id = s.tier_id
     where c.tenant_id = p_tenant_id and c.external_id = p_customer;
 
-    -- Backdating: a retry of an event recorded in time is still a duplicate.
-    if v_at < now() - p_meter.backdate_grace or v_at > now() + interval '5 minutes' then
+    -- Backdating: a retry of an event recorded in time is still a duplicate. A committed hold
+    -- counts at the time it was taken (tenancy.commit_reservation), which was in time.
+    if p_reservation_id is null
+        and (v_at < now() - p_meter.backdate_grace or v_at > now() + interval '5 minutes') then
         if v_customer is not null and p_idempotency_key is not null then
             select k.outcome, k.event_id, k.meter_id, k.value into v_key
             from tenancy.usage_idempotency_keys as k
             where k.tenant_id = p_tenant_id and k.customer_id = v_customer and k.key = p_idempotency_key;
+            v_duplicate := found;
         end if;
-        if v_key is null then
+        if not v_duplicate then
             raise exception using
                 errcode = 'TN018',
                 message = format(
@@ -113,7 +123,7 @@ begin
     select p.period_start, p.period_end into period_start, period_end
     from tenancy.usage_period(p_meter.reset_period, v_anchor, v_at) as p;
 
-    if p_idempotency_key is not null and v_key is null then
+    if p_idempotency_key is not null and not v_duplicate then
         event_id := nextval('tenancy.usage_events_id_seq'::regclass);
         insert into tenancy.usage_idempotency_keys (tenant_id, customer_id, key, meter_id, outcome, event_id, value)
         values (p_tenant_id, v_customer, p_idempotency_key, p_meter.id, 'recorded', event_id, p_value)
@@ -122,9 +132,10 @@ begin
             select k.outcome, k.event_id, k.meter_id, k.value into v_key
             from tenancy.usage_idempotency_keys as k
             where k.tenant_id = p_tenant_id and k.customer_id = v_customer and k.key = p_idempotency_key;
+            v_duplicate := true;
         end if;
     end if;
-    if v_key is not null then
+    if v_duplicate then
         if v_key.meter_id <> p_meter.id or v_key.value <> p_value then
             raise exception using
                 errcode = 'TN019',
@@ -167,7 +178,8 @@ begin
         set used = case
                 when v_agg = 'max' then greatest(c.used, excluded.used)
                 when v_agg = 'latest' then
-                    case when (excluded.latest_at, excluded.used) > (c.latest_at, c.used) then excluded.used else c.used end
+                    case when c.latest_at is null or (excluded.latest_at, excluded.used) > (c.latest_at, c.used)
+                        then excluded.used else c.used end
                 else c.used + excluded.used
             end,
             latest_at = greatest(c.latest_at, excluded.latest_at),
@@ -177,7 +189,10 @@ begin
             or case
                 when v_additive then excluded.used <= 0 or c.used + c.reserved + excluded.used <= cap
                 when v_agg = 'max' then greatest(c.used, excluded.used) <= cap
-                else (case when (excluded.latest_at, excluded.used) > (c.latest_at, c.used) then excluded.used else c.used end) <= cap
+                else (
+                    case when c.latest_at is null or (excluded.latest_at, excluded.used) > (c.latest_at, c.used)
+                        then excluded.used else c.used end
+                ) <= cap
             end
         returning c.used, c.reserved into used, v_reserved;
         v_counted := found;

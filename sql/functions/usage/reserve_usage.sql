@@ -39,15 +39,17 @@ begin
             errcode = 'P0002',
             message = format('meter %L does not exist in tenant %s', tenancy.token_excerpt(p_meter, 100), v_tenant_id);
     end if;
-    if v_meter.aggregation not in ('sum', 'count') then
+    -- A hold is an amount of a sum: for a count meter, whose events count 1 whatever their value,
+    -- committing one would not count what was held.
+    if v_meter.aggregation <> 'sum' then
         raise exception using
             errcode = '22023',
-            message = format('meter %L aggregates with %s: only sum and count meters take reservations', p_meter, v_meter.aggregation);
+            message = format('meter %L aggregates with %s: only sum meters take reservations', p_meter, v_meter.aggregation);
     end if;
-    if p_amount is null or p_amount <= 0 or p_amount in ('NaN', 'Infinity') then
+    if p_amount is null or p_amount <= 0 or p_amount > 1e18 or p_amount = 'NaN' then
         raise exception using
             errcode = '22023',
-            message = format('invalid reservation amount %s for meter %L: a finite number above 0', coalesce(p_amount::text, 'NULL'), p_meter);
+            message = format('invalid reservation amount %s for meter %L: a number above 0, at most 1e18', coalesce(p_amount::text, 'NULL'), p_meter);
     end if;
     if p_ttl is null or p_ttl <= interval '0' or p_ttl > interval '24 hours' then
         raise exception using
@@ -102,11 +104,11 @@ $$;
 
 comment on function tenancy.reserve_usage(text, text, numeric, interval) is
 'For owners, admins and members of the current tenant (API keys and service contexts too): holds '
-'p_amount of sum or count meter p_meter for customer p_customer for p_ttl (default 15 minutes, '
+'p_amount of sum meter p_meter for customer p_customer for p_ttl (default 15 minutes, '
 'at most 24 hours), counted against a hard cap like usage until tenancy.commit_reservation, '
 'tenancy.release_reservation or its expiry (an expired hold frees itself). Returns the hold''s '
 'id and expiry, or allowed false (no hold) when the cap has no room. TN001, 42501 (viewers), '
-'P0002 for an unknown meter, 22023 for a bad amount, lifetime or meter.';
+'P0002 for an unknown meter, 22023 for a bad amount or lifetime or a meter that is not a sum.';
 
 revoke all on function tenancy.reserve_usage(text, text, numeric, interval) from public;
 grant execute on function tenancy.reserve_usage(text, text, numeric, interval) to tenancy_app, tenancy_service;
