@@ -192,6 +192,8 @@ def prepare() -> tuple[str, Tenants]:
                 conn.execute(f"create role {login} login in role {role}")
         conn.execute("set role tenancy_admin")
         conn.execute("select tenancy.configure_jwt(%s)", (SECRET,))
+        # The monthly partitions of the usage log, as the daily job makes them.
+        conn.execute("select tenancy.ensure_usage_partitions()")
         conn.execute("reset role")
         # Subscriptions start on the first of the month eleven months ago, at midnight UTC: the
         # periods are then the calendar months, which the baselines and the generated log use.
