@@ -517,6 +517,11 @@ reset session_replication_role;
 
 -- TRUNCATE of an audited table is refused -----------------------------------------------------
 
+-- The GRANT below rewrites these tables' pg_class rows in this transaction; an autovacuum of one
+-- of them would then wait for this transaction to update its statistics there while the TRUNCATE
+-- waits for the autovacuum (a deadlock). Holding SHARE UPDATE EXCLUSIVE first keeps autovacuum
+-- off them until the test ends.
+lock table app.documents, app.projects, app.ledger in share update exclusive mode;
 select 'audit_truncater_' || substr(md5(random()::text), 1, 8) as truncater \gset
 select format('create role %I nologin', :'truncater') \gexec
 select format('grant usage on schema app to %I', :'truncater') \gexec
