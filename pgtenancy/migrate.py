@@ -124,9 +124,11 @@ def _versioned(path: Path, previous: str | None) -> Step:
 def steps(root: Path | None = None) -> list[Step]:
     """All steps in application order.
 
-    Definitions may sit in subfolders (``sql/functions/context/…``); they apply in the order of
-    their paths, and their ids carry the path, so two files of the same name in different
-    folders are different steps.
+    Definitions may sit in subfolders (``sql/functions/context/…``); their ids carry the path,
+    so two files of the same name in different folders are different steps. They apply in the
+    order of their ids, as yoyo orders steps of equal dependencies: the order of their paths,
+    but for a name that extends another (``track_usage`` and ``track_usage_batch``), where the
+    digest after the shorter name decides.
     """
     root = root or sql_dir()
     versioned: list[Step] = []
@@ -158,6 +160,7 @@ def steps(root: Path | None = None) -> list[Step]:
                     role=role,
                 )
             )
+    definitions.sort(key=lambda step: step.id)
     return versioned + definitions
 
 

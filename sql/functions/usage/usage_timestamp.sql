@@ -16,9 +16,10 @@ begin
     ) then
         return null;
     end if;
-    -- Every month has days 1 to 28: those cast without fail. Days 29 to 31 may name no day
-    -- (February 30th): only they pay for the exception block's subtransaction.
-    if substr(p_value, 9, 2) <= '28' then
+    -- Every month of years 1 to 9999 has days 1 to 28: those cast without fail. Days 29 to 31
+    -- may name no day (February 30th), and year 0 none at all: only they pay for the exception
+    -- block's subtransaction.
+    if substr(p_value, 9, 2) <= '28' and substr(p_value, 1, 4) <> '0000' then
         return p_value::timestamptz;
     end if;
     begin
