@@ -1,0 +1,27 @@
+-- tenancy.checked_endpoint_url: a connector endpoint URL if it is https (or http to a loopback host); 22023 otherwise.
+
+create or replace function tenancy.checked_endpoint_url(p_url text)
+returns text
+language plpgsql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if p_url is null or length(p_url) > 2000
+        or p_url !~ '^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^[:space:][:cntrl:]]*)?$'
+        and p_url !~ '^http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?(/[^[:space:][:cntrl:]]*)?$' then
+        raise exception using
+            errcode = '22023',
+            message = format('endpoint URL %s is not an https URL (http only to localhost) without credentials, spaces or control characters, of at most 2000 characters',
+                coalesce(quote_literal(tenancy.token_excerpt(regexp_replace(p_url, '^([a-z]+://[^/]*).*$', '\1/…'), 100)), 'NULL'));
+    end if;
+    return p_url;
+end
+$$;
+
+comment on function tenancy.checked_endpoint_url(text) is
+'pgtenancy internal: p_url when it is https://host[:port][/path] (http:// only for localhost, '
+'127.0.0.1 and [::1]), without credentials, at most 2000 characters; 22023 naming its origin '
+'(never its path, which may hold a secret) otherwise.';
+
+revoke all on function tenancy.checked_endpoint_url(text) from public;
