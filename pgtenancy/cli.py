@@ -417,6 +417,51 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_relay(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from . import relay
+
+    url = _url(args)
+    if args.action == "status":
+        rows = relay.status(url)
+        head = f"{'source':<10} {'kind':<8} {'pending':>8} {'in flight':>10} {'dead':>8}"
+        print(f"{head}  oldest pending")
+        for r in rows:
+            oldest = r["oldest_pending"].isoformat() if r["oldest_pending"] else "-"
+            print(
+                f"{r['source']:<10} {r['kind']:<8} {r['pending']:>8} {r['in_flight']:>10} "
+                f"{r['dead']:>8}  {oldest}"
+            )
+        return 0
+    host = args.posthog_host or os.environ.get("PGTENANCY_POSTHOG_HOST")
+    key = args.posthog_key or os.environ.get("PGTENANCY_POSTHOG_KEY")
+    if bool(host) != bool(key):
+        raise UsageError("relay: PostHog needs both --posthog-host and --posthog-key (or neither)")
+    if not 1 <= args.lease <= 3600:
+        raise UsageError(f"relay: --lease {args.lease} is not from 1 to 3600 seconds")
+    if not 0 < args.timeout <= 300:
+        raise UsageError(f"relay: --timeout {args.timeout:g} is not from 0 to 300 seconds")
+    config = relay.RelayConfig(
+        database_url=url,
+        posthog_host=host,
+        posthog_key=key,
+        lease_seconds=args.lease,
+        timeout=args.timeout,
+        concurrency=args.concurrency,
+        max_attempts=args.max_attempts,
+        allow_private_network=args.allow_private_network,
+    )
+    if args.name:
+        config.name = args.name
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    totals = asyncio.run(relay.Relay(config).run(once=args.once))
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(totals.items())) or "nothing due"
+    print(f"relay {config.name}: {summary}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pgtenancy", description="PostgreSQL-native multi-tenancy."
@@ -582,6 +627,34 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("tenant_id", metavar="TENANT_ID", help=tenant_help)
     _add_url(q)
     p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser(
+        "relay",
+        help="deliver the outbox to PostHog, Slack and webhooks (connect as a tenancy_service "
+        "login); relay status prints the backlog",
+    )
+    p.add_argument("action", nargs="?", choices=["status"], help="status: print the backlog")
+    p.add_argument("--once", action="store_true", help="deliver what is due, then exit (cron)")
+    p.add_argument(
+        "--posthog-host",
+        help="PostHog's API host, e.g. https://us.i.posthog.com ($PGTENANCY_POSTHOG_HOST); "
+        "without it analytics events wait",
+    )
+    p.add_argument("--posthog-key", help="the project API key, phc_… ($PGTENANCY_POSTHOG_KEY)")
+    p.add_argument("--name", help="this relay's name in leases (default: host:pid:random)")
+    p.add_argument("--lease", type=int, default=30, help="seconds a claim is held (default 30)")
+    p.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout, seconds (10)")
+    p.add_argument("--concurrency", type=int, default=64, help="requests at once (64)")
+    p.add_argument(
+        "--max-attempts", type=int, default=12, help="attempts before a dead letter (12)"
+    )
+    p.add_argument(
+        "--allow-private-network",
+        action="store_true",
+        help="let endpoints resolve to loopback or private addresses (tests, private setups)",
+    )
+    _add_url(p)
+    p.set_defaults(func=cmd_relay)
 
     p = sub.add_parser("db", help="a throwaway local cluster for development and tests")
     p.add_argument("action", choices=["start", "stop", "url", "status"])

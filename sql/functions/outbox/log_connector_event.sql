@@ -13,14 +13,18 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_tenant_id uuid := tenancy.context_tenant_id(null);
+    -- One check of the context gives the tenant and the actor: the user slot is NULL without a
+    -- valid context, and the tenant is then read from the value it checked.
+    v_slot text := tenancy.context_user_slot();
+    v_tenant_id uuid;
     v_size integer;
 begin
-    if v_tenant_id is null then
+    if v_slot is null then
         raise exception using
             errcode = 'TN001',
             message = 'no tenant context: tenancy.log_connector_event needs tenancy.authenticate() or tenancy.set_context() first';
     end if;
+    v_tenant_id := split_part(current_setting('tenancy.context'), '|', 2)::uuid;
     if p_connector is null or p_connector !~ '^[a-z][a-z0-9_]{0,62}$' then
         raise exception using
             errcode = '22023',
@@ -50,7 +54,7 @@ begin
             message = format('ordering key %L is not 1 to 200 characters', tenancy.token_excerpt(p_ordering_key, 100));
     end if;
     return tenancy.enqueue_connector_event(
-        v_tenant_id, p_connector, p_action, p_payload, coalesce(p_ordering_key, p_connector), tenancy.outbox_actor()
+        v_tenant_id, p_connector, p_action, p_payload, coalesce(p_ordering_key, p_connector), tenancy.outbox_actor(v_slot)
     );
 end
 $$;

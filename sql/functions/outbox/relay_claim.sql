@@ -15,7 +15,8 @@ create or replace function tenancy.relay_claim(
     p_limit integer default 500,
     p_per_tenant integer default 50,
     p_lease_seconds integer default 30,
-    p_after_tenant uuid default null
+    p_after_tenant uuid default null,
+    p_per_key integer default 1
 )
 returns table (
     tenant_id uuid,
@@ -47,11 +48,13 @@ begin
         raise exception using errcode = '22023', message = format('relay name %L is not 1 to 200 characters', p_relay);
     end if;
     if p_limit is null or p_limit not between 1 and 10000 or p_per_tenant is null or p_per_tenant not between 1 and 10000
-        or p_lease_seconds is null or p_lease_seconds not between 1 and 3600 or p_analytics is null then
+        or p_lease_seconds is null or p_lease_seconds not between 1 and 3600 or p_analytics is null
+        or p_per_key is null or p_per_key not between 1 and 1000 then
         raise exception using
             errcode = '22023',
-            message = format('claim of %s deliveries, %s per tenant, leased for %s s: 1 to 10000, 1 to 10000, 1 to 3600 s',
-                coalesce(p_limit::text, 'NULL'), coalesce(p_per_tenant::text, 'NULL'), coalesce(p_lease_seconds::text, 'NULL'));
+            message = format('claim of %s deliveries, %s per tenant, %s per key, leased for %s s: 1 to 10000, 1 to 10000, 1 to 1000, 1 to 3600 s',
+                coalesce(p_limit::text, 'NULL'), coalesce(p_per_tenant::text, 'NULL'), coalesce(p_per_key::text, 'NULL'),
+                coalesce(p_lease_seconds::text, 'NULL'));
     end if;
     <<tenants>>
     loop
@@ -108,23 +111,56 @@ begin
                     ) as n
                 )
             ),
+            -- Up to p_per_key events of each key, in event order, as long as all before them
+            -- are due and not leased: the key's head first.
             due as (
-                select y.tenant_id, y.event_id, y.destination_id, y.occurred_at
+                select y.tenant_id, y.event_id, y.destination_id, y.occurred_at, y.ordering_key, y.pos
                 from heads as h
+                cross join lateral (
+                    select z.tenant_id, z.event_id, z.destination_id, z.occurred_at, z.ordering_key,
+                        row_number() over w as pos,
+                        bool_and(z.next_attempt_at <= now() and (z.lease_until is null or z.lease_until < now())) over w as ok
+                    from (
+                        select q.tenant_id, q.event_id, q.destination_id, q.occurred_at, q.ordering_key,
+                            q.next_attempt_at, q.lease_until
+                        from tenancy.deliveries as q
+                        where q.tenant_id = v_tenant and q.destination_id = v_destination
+                            and q.ordering_key = h.ordering_key
+                            and q.delivered_at is null and q.dead_at is null
+                        order by q.event_id
+                        limit p_per_key
+                    ) as z
+                    window w as (order by z.event_id)
+                ) as y
+                where y.ok
+                limit v_tenant_left
+            ),
+            locked as (
+                select due.tenant_id, due.event_id, due.destination_id, due.occurred_at, due.ordering_key, due.pos
+                from due
                 inner join tenancy.deliveries as y
-                    on y.tenant_id = v_tenant and y.destination_id = v_destination
-                    and y.event_id = h.event_id and y.occurred_at = h.occurred_at
+                    on y.tenant_id = due.tenant_id and y.destination_id = due.destination_id
+                    and y.event_id = due.event_id and y.occurred_at = due.occurred_at
                 where y.next_attempt_at <= now() and (y.lease_until is null or y.lease_until < now())
                     and y.delivered_at is null and y.dead_at is null
-                limit v_tenant_left
                 for update of y skip locked
+            ),
+            -- Of each key, only the rows locked without a gap from its head: a row another relay
+            -- locked first stops the key there.
+            kept as (
+                select l.tenant_id, l.event_id, l.destination_id, l.occurred_at
+                from (
+                    select locked.*, row_number() over (partition by locked.ordering_key order by locked.pos) as n
+                    from locked
+                ) as l
+                where l.n = l.pos
             ),
             leased as (
                 update tenancy.deliveries as x
                 set lease_until = now() + v_lease, leased_by = p_relay, attempts = x.attempts + 1
-                from due
-                where x.tenant_id = due.tenant_id and x.event_id = due.event_id
-                    and x.destination_id = due.destination_id and x.occurred_at = due.occurred_at
+                from kept
+                where x.tenant_id = kept.tenant_id and x.event_id = kept.event_id
+                    and x.destination_id = kept.destination_id and x.occurred_at = kept.occurred_at
                 returning x.tenant_id, x.event_id, x.destination_id, x.occurred_at, x.attempts, x.ordering_key
             )
             select c.tenant_id, c.event_id, c.destination_id, c.occurred_at, c.attempts, c.ordering_key,
@@ -152,12 +188,13 @@ begin
 end
 $$;
 
-comment on function tenancy.relay_claim(text, boolean, integer, integer, integer, uuid) is
+comment on function tenancy.relay_claim(text, boolean, integer, integer, integer, uuid, integer) is
 'For the relay (tenancy_service): leases to relay p_relay, for p_lease_seconds (1 to 3600), up '
 'to p_limit due deliveries of analytics events (p_analytics) or connector events, at most '
 'p_per_tenant per tenant, visiting tenants round-robin from the one after p_after_tenant, and '
-'only the earliest pending delivery of each (tenant, destination, ordering key); returns them '
-'with their event. Each lease counts as an attempt. 22023 for arguments out of range.';
+'of each (tenant, destination, ordering key) only its earliest pending deliveries, up to '
+'p_per_key (default 1) in event order, all due; returns them with their event, in key order. '
+'Each lease counts as an attempt. 22023 for arguments out of range.';
 
-revoke all on function tenancy.relay_claim(text, boolean, integer, integer, integer, uuid) from public;
-grant execute on function tenancy.relay_claim(text, boolean, integer, integer, integer, uuid) to tenancy_service;
+revoke all on function tenancy.relay_claim(text, boolean, integer, integer, integer, uuid, integer) from public;
+grant execute on function tenancy.relay_claim(text, boolean, integer, integer, integer, uuid, integer) to tenancy_service;

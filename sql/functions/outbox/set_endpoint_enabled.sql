@@ -15,7 +15,7 @@ begin
     end if;
     update tenancy.connector_endpoints as e
     set enabled = p_enabled,
-        disabled_reason = case when p_enabled then null else 'disabled by ' || coalesce(tenancy.outbox_actor(), 'a service') end,
+        disabled_reason = case when p_enabled then null else 'disabled by ' || coalesce(tenancy.outbox_actor(tenancy.context_user_slot()), 'a service') end,
         disabled_at = case when p_enabled then null else now() end,
         updated_at = now()
     where e.tenant_id = v_tenant_id and e.name = p_name;

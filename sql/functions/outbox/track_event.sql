@@ -15,15 +15,19 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_tenant_id uuid := tenancy.context_tenant_id(null);
+    -- One check of the context gives the tenant and the actor: the user slot is NULL without a
+    -- valid context, and the tenant is then read from the value it checked.
+    v_slot text := tenancy.context_user_slot();
+    v_tenant_id uuid;
     v_id uuid := tenancy.uuid_v7();
     v_size integer;
 begin
-    if v_tenant_id is null then
+    if v_slot is null then
         raise exception using
             errcode = 'TN001',
             message = 'no tenant context: tenancy.track_event needs tenancy.authenticate() or tenancy.set_context() first';
     end if;
+    v_tenant_id := split_part(current_setting('tenancy.context'), '|', 2)::uuid;
     if p_event is null or length(p_event) not between 1 and 200 or p_event ~ '[[:cntrl:]]' then
         raise exception using
             errcode = '22023',
@@ -53,7 +57,7 @@ begin
             message = format('properties of event %L are %s bytes: at most 32768', p_event, v_size);
     end if;
     insert into tenancy.analytics_events (tenant_id, id, occurred_at, actor, event, distinct_id, ordering_key, properties)
-    values (v_tenant_id, v_id, now(), tenancy.outbox_actor(), p_event, p_distinct_id, p_distinct_id, coalesce(p_properties, '{}'));
+    values (v_tenant_id, v_id, now(), tenancy.outbox_actor(v_slot), p_event, p_distinct_id, p_distinct_id, coalesce(p_properties, '{}'));
     insert into tenancy.deliveries (tenant_id, event_id, destination_id, source, occurred_at, ordering_key, next_attempt_at)
     values (v_tenant_id, v_id, '00000000-0000-0000-0000-000000000000', 'analytics', now(), p_distinct_id, now());
     return v_id;

@@ -15,7 +15,7 @@ declare
 begin
     -- tenancy_owner (NOLOGIN) only acts through pgtenancy's own functions, which check the
     -- context themselves where one is needed.
-    if not row_security_active(tg_relid) or current_user = 'tenancy_owner' then
+    if current_user = 'tenancy_owner' or not row_security_active(tg_relid) then
         return null;
     end if;
     if tenancy.context_tenant_id(null) is null then
