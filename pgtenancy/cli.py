@@ -456,6 +456,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
     if args.name:
         config.name = args.name
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per batch, not per request
     totals = asyncio.run(relay.Relay(config).run(once=args.once))
     summary = ", ".join(f"{k} {v}" for k, v in sorted(totals.items())) or "nothing due"
     print(f"relay {config.name}: {summary}")

@@ -186,6 +186,7 @@ class Relay:
         self.after_tenant: dict[bool, uuid.UUID | None] = {True: None, False: None}
         self.last_maintain = 0.0
         self.totals: dict[str, int] = {}
+        self.failures = 0
 
     # -- the database ------------------------------------------------------------------------
 
@@ -520,14 +521,39 @@ class Relay:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stopping.set)
         limits = httpx.Limits(max_connections=self.config.concurrency * 2)
-        async with (
-            await psycopg.AsyncConnection.connect(
-                self.config.database_url, autocommit=True
-            ) as conn,
-            httpx.AsyncClient(
-                timeout=self.config.timeout, limits=limits, follow_redirects=False
-            ) as client,
-        ):
+        async with httpx.AsyncClient(
+            timeout=self.config.timeout, limits=limits, follow_redirects=False
+        ) as client:
+            while not self.stopping.is_set():
+                try:
+                    done = await self._connected(client, once)
+                except psycopg.OperationalError as exc:
+                    # The server restarted or the network dropped: what was leased and not
+                    # recorded is claimed again when its lease runs out (same ids, so receivers
+                    # can drop the copy). Reconnect with a growing pause.
+                    self.failures += 1
+                    if once and self.failures > 10:
+                        raise
+                    pause = min(5.0, 0.25 * 2**self.failures)
+                    log.warning(
+                        "relay %s: database connection lost (%s); reconnecting in %.1f s",
+                        self.config.name,
+                        (str(exc).strip().splitlines() or [type(exc).__name__])[0],
+                        pause,
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stopping.wait(), pause)
+                    continue
+                if done:
+                    break
+        return self.totals
+
+    async def _connected(self, client: httpx.AsyncClient, once: bool) -> bool:
+        """Relay over one connection; True when finished (stopped, or drained with ``once``)."""
+        async with await psycopg.AsyncConnection.connect(
+            self.config.database_url, autocommit=True
+        ) as conn:
+            self.failures = 0
             await self.maintain(conn)
             while not self.stopping.is_set():
                 if time.monotonic() - self.last_maintain > self.config.maintain_every:
@@ -536,10 +562,10 @@ class Relay:
                 if claimed:
                     continue
                 if once:
-                    break
+                    return True
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), self.config.idle_sleep)
-        return self.totals
+        return True
 
 
 def status(database_url: str) -> list[dict[str, Any]]:

@@ -58,6 +58,10 @@ no_search_path=(
     # current_user) and hand over to the SECURITY DEFINER function that caller may execute
     'tenancy.set_jwks(p_issuer text,p_jwks jsonb,added integer,removed integer,kept integer,skipped integer)'
     'tenancy.normalized_host(p_host text)'
+    # called once per outbox event: the GUC save and restore of a SET clause would be a large
+    # part of an enqueue's cost
+    'tenancy.uuid_v7()'
+    'tenancy.outbox_actor(p_user_slot text)'
     'tenancy.support_access_open(p_role text)'
     'tenancy.support_key_of(p_tenant_id uuid,p_role text)'
     'tenancy.tenant_key_int4(p_key text)'

@@ -13,7 +13,7 @@ create table tenancy.connector_endpoints (
     name text not null,
     url_display text not null,
     channel text,
-    event_types text [] not null default '{}',
+    event_types text[] not null default '{}',
     enabled boolean not null default true,
     disabled_reason text,
     disabled_at timestamptz,
@@ -22,7 +22,7 @@ create table tenancy.connector_endpoints (
     constraint connector_endpoints_pkey primary key (tenant_id, id),
     constraint connector_endpoints_name_key unique (tenant_id, name),
     constraint connector_endpoints_kind_check check (
-        kind operator (pg_catalog.=) any('{slack,webhook}'::pg_catalog.text [])  -- noqa: LT01
+        kind operator (pg_catalog.=) any('{slack,webhook}'::pg_catalog.text[])  -- noqa: LT01
     )
 );
 comment on table tenancy.connector_endpoints is
@@ -104,7 +104,7 @@ create table tenancy.deliveries (
     dead_at timestamptz,
     constraint deliveries_pkey primary key (tenant_id, event_id, destination_id, occurred_at),
     constraint deliveries_source_check check (
-        source operator (pg_catalog.=) any('{analytics,connector}'::pg_catalog.text [])  -- noqa: LT01
+        source operator (pg_catalog.=) any('{analytics,connector}'::pg_catalog.text[])  -- noqa: LT01
     )
 ) partition by range (occurred_at);
 create table tenancy.deliveries_default partition of tenancy.deliveries default;
@@ -132,7 +132,7 @@ create table tenancy.outbox_retention (
     constraint outbox_retention_pkey primary key (table_name),
     constraint outbox_retention_table_check check (
         table_name operator (pg_catalog.=) any(  -- noqa: LT01
-            '{analytics_events,connector_events,deliveries}'::pg_catalog.text []
+            '{analytics_events,connector_events,deliveries}'::pg_catalog.text[]
         )
     ),
     constraint outbox_retention_retain_check check (

@@ -3,7 +3,7 @@
 create or replace function tenancy.configure_webhook(
     p_name text,
     p_url text,
-    p_event_types text [] default '{}',
+    p_event_types text[] default '{}',
     p_secret text default null,
     out endpoint_id uuid,
     out signing_secret text
@@ -55,7 +55,7 @@ begin
 end
 $$;
 
-comment on function tenancy.configure_webhook(text, text, text [], text) is
+comment on function tenancy.configure_webhook(text, text, text[], text) is
 'For owners and admins of the current tenant: creates (or replaces, enabled, with a new secret) '
 'webhook endpoint p_name at p_url (https; http only to localhost) receiving the connector event '
 'types p_event_types (connector.action or connector.*; empty: all), signed per Standard Webhooks '
@@ -63,5 +63,5 @@ comment on function tenancy.configure_webhook(text, text, text [], text) is
 'signing_secret (NULL when given): no role but the relay reads it again. 22023 for a bad name, '
 'URL, filter or secret; 23505 when p_name is a Slack endpoint; TN001, 42501.';
 
-revoke all on function tenancy.configure_webhook(text, text, text [], text) from public;
-grant execute on function tenancy.configure_webhook(text, text, text [], text) to tenancy_app, tenancy_service, tenancy_admin;
+revoke all on function tenancy.configure_webhook(text, text, text[], text) from public;
+grant execute on function tenancy.configure_webhook(text, text, text[], text) to tenancy_app, tenancy_service, tenancy_admin;

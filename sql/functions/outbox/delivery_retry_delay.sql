@@ -9,7 +9,7 @@ set search_path = pg_catalog, pg_temp
 as $$
     -- 5 s times 3^(n-1), at most 6 hours, then between 75 % and 125 % of it.
     select pg_catalog.make_interval(
-        secs => pg_catalog.least(21600.0, 5.0 * pg_catalog.power(3.0, pg_catalog.greatest(p_attempts, 1) - 1))
+        secs => least(21600.0, 5.0 * pg_catalog.power(3.0, greatest(p_attempts, 1) - 1))
         * (0.75 + pg_catalog.random() / 2)
     )
 $$;

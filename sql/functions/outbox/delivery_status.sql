@@ -6,12 +6,18 @@ as
 select
     d.event_id,
     d.source,
-    coalesce(e.name, case when d.destination_id = '00000000-0000-0000-0000-000000000000'::uuid then 'posthog' end) as destination,
+    coalesce(
+        e.name,
+        case
+            when d.destination_id operator (pg_catalog.=) '00000000-0000-0000-0000-000000000000'::pg_catalog.uuid  -- noqa: LT01
+                then 'posthog'
+        end
+    ) as destination,
     coalesce(e.kind, 'posthog') as kind,
     case
         when d.delivered_at is not null then 'delivered'
         when d.dead_at is not null then 'dead'
-        when d.lease_until > pg_catalog.now() then 'in_flight'
+        when d.lease_until operator (pg_catalog.>) pg_catalog.now() then 'in_flight'  -- noqa: LT01
         else 'pending'
     end as state,
     d.attempts,
@@ -24,7 +30,9 @@ select
     d.ordering_key
 from tenancy.deliveries as d
 left join tenancy.connector_endpoints as e
-    on e.tenant_id = d.tenant_id and e.id = d.destination_id;
+    on
+        d.tenant_id operator (pg_catalog.=) e.tenant_id  -- noqa: LT01
+        and d.destination_id operator (pg_catalog.=) e.id;  -- noqa: LT01
 
 comment on view tenancy.delivery_status is
 'pgtenancy: each delivery of the current tenant''s events (security_invoker: owners and admins '

@@ -12,14 +12,14 @@
 --              seconds (default 0), the attempt not counted.
 create or replace function tenancy.relay_complete(
     p_relay text,
-    p_tenant_ids uuid [],
-    p_event_ids uuid [],
-    p_destination_ids uuid [],
-    p_occurred_at timestamptz [],
-    p_outcomes text [],
-    p_statuses integer [],
-    p_errors text [],
-    p_retry_after numeric [],
+    p_tenant_ids uuid[],
+    p_event_ids uuid[],
+    p_destination_ids uuid[],
+    p_occurred_at timestamptz[],
+    p_outcomes text[],
+    p_statuses integer[],
+    p_errors text[],
+    p_retry_after numeric[],
     p_max_attempts integer default 12
 )
 returns integer
@@ -31,8 +31,8 @@ as $$
 declare
     v_count integer;
     v_bad text;
-    v_gone_tenants uuid [];
-    v_gone_endpoints uuid [];
+    v_gone_tenants uuid[];
+    v_gone_endpoints uuid[];
 begin
     select o.outcome into v_bad
     from unnest(p_outcomes) as o (outcome)
@@ -95,12 +95,12 @@ begin
 end
 $$;
 
-comment on function tenancy.relay_complete(text, uuid [], uuid [], uuid [], timestamptz [], text [], integer [], text [], numeric [], integer) is
+comment on function tenancy.relay_complete(text, uuid[], uuid[], uuid[], timestamptz[], text[], integer[], text[], numeric[], integer) is
 'For the relay (tenancy_service): records the outcomes (delivered, retry, dead, gone, defer) of '
 'deliveries leased to p_relay, given as parallel arrays, with HTTP status, error and Retry-After '
 'seconds; a retry past p_max_attempts (default 12, about a day of backoff) is dead-lettered; '
 'gone (410) disables the endpoint and dead-letters what was queued for it. Deliveries no '
 'longer leased to p_relay are left alone. Returns how many were recorded. 22023 for an unknown outcome.';
 
-revoke all on function tenancy.relay_complete(text, uuid [], uuid [], uuid [], timestamptz [], text [], integer [], text [], numeric [], integer) from public;
-grant execute on function tenancy.relay_complete(text, uuid [], uuid [], uuid [], timestamptz [], text [], integer [], text [], numeric [], integer) to tenancy_service;
+revoke all on function tenancy.relay_complete(text, uuid[], uuid[], uuid[], timestamptz[], text[], integer[], text[], numeric[], integer) from public;
+grant execute on function tenancy.relay_complete(text, uuid[], uuid[], uuid[], timestamptz[], text[], integer[], text[], numeric[], integer) to tenancy_service;

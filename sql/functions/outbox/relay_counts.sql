@@ -48,7 +48,13 @@ grant execute on function tenancy.relay_counts() to tenancy_service, tenancy_adm
 create or replace view tenancy.relay_status
 with (security_barrier = true)
 as
-select c.source, c.kind, c.pending, c.in_flight, c.dead, c.oldest_pending
+select
+    c.source,
+    c.kind,
+    c.pending,
+    c.in_flight,
+    c.dead,
+    c.oldest_pending
 from tenancy.relay_counts() as c;
 
 comment on view tenancy.relay_status is

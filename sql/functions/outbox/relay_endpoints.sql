@@ -1,6 +1,6 @@
 -- tenancy.relay_endpoints: the URLs and valid signing secrets of connector endpoints, for the relay alone.
 
-create or replace function tenancy.relay_endpoints(p_endpoint_ids uuid [])
+create or replace function tenancy.relay_endpoints(p_endpoint_ids uuid[])
 returns table (
     endpoint_id uuid,
     tenant_id uuid,
@@ -8,7 +8,7 @@ returns table (
     channel text,
     enabled boolean,
     url text,
-    signing_secrets text []
+    signing_secrets text[]
 )
 language sql
 stable
@@ -28,10 +28,10 @@ as $$
     where e.id operator (pg_catalog.=) any(p_endpoint_ids)
 $$;
 
-comment on function tenancy.relay_endpoints(uuid []) is
+comment on function tenancy.relay_endpoints(uuid[]) is
 'For the relay (tenancy_service) only: each endpoint of p_endpoint_ids with its tenant, kind, '
 'channel, whether it is enabled, its URL and its signing secrets still valid, newest first (a '
 'delivery carries a signature for each). Endpoints that no longer exist are absent.';
 
-revoke all on function tenancy.relay_endpoints(uuid []) from public;
-grant execute on function tenancy.relay_endpoints(uuid []) to tenancy_service;
+revoke all on function tenancy.relay_endpoints(uuid[]) from public;
+grant execute on function tenancy.relay_endpoints(uuid[]) to tenancy_service;
