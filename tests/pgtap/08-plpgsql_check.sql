@@ -22,12 +22,17 @@ cross join
         case
             when p.oid = 'tenancy.tg_domain_claims_tenant_status()'::regprocedure then 'tenancy.tenants'::regclass
             when p.oid = 'tenancy.tg_audit_immutable()'::regprocedure then 'tenancy.audit_logs'::regclass
+            when p.oid = 'tenancy.tg_usage_alert_outbox()'::regprocedure then 'tenancy.usage_alerts'::regclass
+            when p.oid = 'tenancy.tg_tenant_group_identify()'::regprocedure then 'tenancy.tenants'::regclass
             when p.prorettype = 'trigger'::regtype then 'app.documents'::regclass
             else 0
         end,
         -- The audit trigger reads the transition tables its generated triggers name.
         oldtable => case when p.oid = 'tenancy.tg_audit()'::regprocedure then 'tenancy_old' end,
-        newtable => case when p.oid = 'tenancy.tg_audit()'::regprocedure then 'tenancy_new' end
+        newtable => case
+            when p.oid = 'tenancy.tg_audit()'::regprocedure then 'tenancy_new'
+            when p.oid = 'tenancy.tg_usage_alert_outbox()'::regprocedure then 'new_alerts'
+        end
     ) as r
 where
     p.pronamespace in ('tenancy'::regnamespace, 'tenancy_test'::regnamespace)

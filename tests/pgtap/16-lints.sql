@@ -35,7 +35,9 @@ select set_eq(
         ('tenancy.tiers', 'tenant_id', 'uuid'), ('tenancy.subscriptions', 'tenant_id', 'uuid'),
         ('tenancy.usage_events', 'tenant_id', 'uuid'), ('tenancy.usage_counters', 'tenant_id', 'uuid'),
         ('tenancy.usage_idempotency_keys', 'tenant_id', 'uuid'), ('tenancy.usage_unique_values', 'tenant_id', 'uuid'),
-        ('tenancy.usage_reservations', 'tenant_id', 'uuid'), ('tenancy.usage_alerts', 'tenant_id', 'uuid')$$,
+        ('tenancy.usage_reservations', 'tenant_id', 'uuid'), ('tenancy.usage_alerts', 'tenant_id', 'uuid'),
+        ('tenancy.connector_endpoints', 'tenant_id', 'uuid'), ('tenancy.analytics_events', 'tenant_id', 'uuid'),
+        ('tenancy.connector_events', 'tenant_id', 'uuid'), ('tenancy.deliveries', 'tenant_id', 'uuid')$$,
     'lint_tenant_tables: the fixture tables and pgtenancy''s own, each with its tenant column and type'
 );
 create table public.lint_keyed (company_id bigint not null, id integer);

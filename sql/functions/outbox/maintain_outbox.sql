@@ -25,7 +25,6 @@ declare
     v_table text;
     v_name text;
     v_part regclass;
-    v_retain interval;
     v_pending boolean;
 begin
     if p_days_ahead is null or p_days_ahead not between 0 and 60 then
@@ -72,15 +71,15 @@ begin
     -- A drop locks the parent table: waiting long for it would queue every writer behind it.
     perform set_config('lock_timeout', '200ms', true);
     -- Drops: every daily partition (by its name) whose day is past its table's retention.
-    for v_table, v_name, v_day, v_retain in
-        select p.relname_parent, c.relname, to_date(right(c.relname, 8), 'YYYYMMDD'), r.retain
+    for v_name, v_day in
+        select c.relname, to_date(right(c.relname, 8), 'YYYYMMDD')
         from (values ('analytics_events'), ('connector_events'), ('deliveries')) as p (relname_parent)
         inner join tenancy.outbox_retention as r on r.table_name = p.relname_parent
         inner join pg_inherits as i on i.inhparent = format('tenancy.%I', p.relname_parent)::regclass
         inner join pg_class as c on c.oid = i.inhrelid
         where c.relname ~ '_p[0-9]{8}$'
             and to_date(right(c.relname, 8), 'YYYYMMDD') + 1 <= (now() at time zone 'UTC')::date - r.retain
-        order by 3, 1
+        order by 2, 1
     loop
         begin
             if to_regclass(format('tenancy.deliveries_p%s', to_char(v_day, 'YYYYMMDD'))) is not null then

@@ -34,7 +34,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 #variable_conflict use_column
 declare
-    v_nil constant uuid := '00000000-0000-0000-0000-000000000000';
+    v_nil constant uuid := '00000000-0000-0000-0000-000000000000'::uuid;
     v_tenant uuid := p_after_tenant;
     v_next uuid;
     v_wrapped boolean := p_after_tenant is null;
