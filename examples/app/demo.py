@@ -297,12 +297,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     ok(f"dave (globex) sees {foreign} of acme's customers; counting against them: {no_meter}")
 
+    # Analytics and connectors: events leave through the outbox only if their transaction commits.
+    received = outbox_step(app_url, service_url, token, acme, globex)
+    say("8. Analytics and connectors: alice set up a signed webhook; bob's work enqueued events:")
+    ok(
+        f"the relay delivered {received['webhooks']} webhook (signature verified, webhook-id = "
+        f"event id) and {received['posthog']} PostHog events, each with $groups tenant = acme"
+    )
+    ok(f"bob's rolled-back transaction left nothing to deliver: {received['rolled_back']} arrived")
+    ok(f"dave (globex) sees {received['foreign']} of acme's events, endpoints or deliveries")
+
     with psycopg.connect(url) as su:
         per_tenant = su.execute(
             "select t.slug, count(d.*) from tenancy.tenants t "
             "left join app.documents d on d.tenant_id = t.id group by t.slug order by t.slug"
         ).fetchall()
-    say("8. Seen from the database owner's side, all rows are still there and untouched:")
+    say("9. Seen from the database owner's side, all rows are still there and untouched:")
     for slug, count in per_tenant:
         say(f"   {slug:7} {count} {'document' if count == 1 else 'documents'}")
     say()
@@ -325,6 +335,99 @@ def main(argv: list[str] | None = None) -> int:
     say(f"   {rel(Path(__file__))}: this story, step by step")
     say("   README.md (how it works, installing into your project), docs/ (errors, security)")
     return 0
+
+
+def outbox_step(
+    app_url: str, service_url: str, token: Any, acme: uuid.UUID, globex: uuid.UUID
+) -> dict[str, int]:
+    """Step 8: a local receiver stands in for a webhook and PostHog; the relay runs once."""
+    import asyncio
+    import base64
+    import hashlib
+    import hmac
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from pgtenancy.relay import Relay, RelayConfig
+
+    got: list[tuple[str, dict[str, str], bytes]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((self.path, dict(self.headers), body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://localhost:{server.server_address[1]}"
+    try:
+        with psycopg.connect(app_url) as app:
+            with app.transaction():
+                app.execute("select tenancy.authenticate(%s)", (token(acme, ALICE),))
+                secret = one(
+                    app,
+                    "select signing_secret from tenancy.configure_webhook('ops', %s, '{deploy.*}')",
+                    (f"{base}/hooks",),
+                )
+            with app.transaction():
+                app.execute("select tenancy.authenticate(%s)", (token(acme, BOB),))
+                app.execute("select tenancy.track_api_call(%s, '/v1/deploys', 'POST')", (BOB,))
+                app.execute(
+                    "select tenancy.log_connector_event('deploy', 'finished', "
+                    """'{"version": "1.4.2"}')"""
+                )
+            tx = app.transaction(force_rollback=True)
+            with tx:
+                app.execute("select tenancy.authenticate(%s)", (token(acme, BOB),))
+                app.execute(
+                    "select tenancy.log_connector_event('deploy', 'finished', "
+                    """'{"version": "rolled back"}')"""
+                )
+            with app.transaction():
+                app.execute("select tenancy.authenticate(%s)", (token(globex, DAVE),))
+                foreign = one(
+                    app,
+                    "select (select count(*) from tenancy.analytics_events where tenant_id = %s)"
+                    " + (select count(*) from tenancy.connector_endpoints where tenant_id = %s)"
+                    " + (select count(*) from tenancy.deliveries where tenant_id = %s)",
+                    (acme, acme, acme),
+                )
+        config = RelayConfig(
+            database_url=service_url,
+            posthog_host=base,
+            posthog_key="phc_demo",
+            allow_private_network=True,
+        )
+        asyncio.run(Relay(config).run(once=True))
+    finally:
+        server.shutdown()
+    hooks = [(h, b) for path, h, b in got if path == "/hooks"]
+    for headers, body in hooks:
+        signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+        key = base64.b64decode(secret.removeprefix("whsec_"))
+        expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+        assert f"v1,{expected}" in headers["webhook-signature"].split(), headers
+    posthog = [
+        e
+        for path, _, body in got
+        if path == "/batch/"
+        for e in json.loads(body)["batch"]
+        if e["event"] != "$groupidentify"
+    ]
+    assert all(e["properties"]["$groups"] == {"tenant": str(acme)} for e in posthog), posthog
+    rolled_back = sum(b"rolled back" in b for _, b in hooks)
+    return {
+        "webhooks": len(hooks),
+        "posthog": len(posthog),
+        "rolled_back": rolled_back,
+        "foreign": int(foreign),
+    }
 
 
 def rel(path: Path) -> str:
