@@ -24,6 +24,7 @@ cross join
             when p.oid = 'tenancy.tg_audit_immutable()'::regprocedure then 'tenancy.audit_logs'::regclass
             when p.oid = 'tenancy.tg_usage_alert_outbox()'::regprocedure then 'tenancy.usage_alerts'::regclass
             when p.oid = 'tenancy.tg_tenant_group_identify()'::regprocedure then 'tenancy.tenants'::regclass
+            when p.oid = 'tenancy.tg_security_event_outbox()'::regprocedure then 'tenancy.security_events'::regclass
             when p.prorettype = 'trigger'::regtype then 'app.documents'::regclass
             else 0
         end,
