@@ -13,7 +13,9 @@ begin
         raise exception using
             errcode = '22023',
             message = format('endpoint URL %s is not an https URL (http only to localhost) without credentials, spaces or control characters, of at most 2000 characters',
-                coalesce(quote_literal(tenancy.token_excerpt(regexp_replace(p_url, '^([a-z]+://[^/]*).*$', '\1/…'), 100)), 'NULL'));
+                coalesce(quote_literal(tenancy.token_excerpt(regexp_replace(
+                    p_url, '^[[:space:]]*([A-Za-z][A-Za-z0-9+.-]*://)?([^/?#]*@)?([^/?#@]*).*$', '\1\3/…'
+                ), 100)), 'NULL'));
     end if;
     return p_url;
 end
@@ -21,7 +23,8 @@ $$;
 
 comment on function tenancy.checked_endpoint_url(text) is
 'pgtenancy internal: p_url when it is https://host[:port][/path] (http:// only for localhost, '
-'127.0.0.1 and [::1]), without credentials, at most 2000 characters; 22023 naming its origin '
-'(never its path, which may hold a secret) otherwise.';
+'127.0.0.1 and [::1]), without credentials, at most 2000 characters; 22023 naming its scheme and '
+'host (never its credentials or path, which may hold a secret, whatever the case of the scheme '
+'or the spaces before it) otherwise.';
 
 revoke all on function tenancy.checked_endpoint_url(text) from public;

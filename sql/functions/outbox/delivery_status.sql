@@ -13,7 +13,11 @@ select
                 then 'posthog'
         end
     ) as destination,
-    coalesce(e.kind, 'posthog') as kind,
+    case
+        when d.destination_id operator (pg_catalog.=) '00000000-0000-0000-0000-000000000000'::pg_catalog.uuid  -- noqa: LT01
+            then 'posthog'
+        else e.kind
+    end as kind,
     case
         when d.delivered_at is not null then 'delivered'
         when d.dead_at is not null then 'dead'
@@ -36,8 +40,8 @@ left join tenancy.connector_endpoints as e
 
 comment on view tenancy.delivery_status is
 'pgtenancy: each delivery of the current tenant''s events (security_invoker: owners and admins '
-'see their tenant''s rows): destination (an endpoint name, posthog, or NULL for a removed '
-'endpoint), state pending, in_flight, delivered or dead, attempts, next attempt, last status and error.';
+'see their tenant''s rows): destination and kind (an endpoint''s name and kind, posthog, or NULL '
+'for a removed endpoint), state pending, in_flight, delivered or dead, attempts, next attempt, last status and error.';
 
 revoke all on tenancy.delivery_status from public;
 grant select on tenancy.delivery_status to tenancy_app, tenancy_service, tenancy_admin;

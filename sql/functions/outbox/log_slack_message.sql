@@ -4,6 +4,7 @@ create or replace function tenancy.log_slack_message(p_channel text, p_message t
 returns uuid
 language plpgsql
 volatile
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
