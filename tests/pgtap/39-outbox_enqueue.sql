@@ -15,7 +15,7 @@ select plan(156);
 -- destinations(event): the names of the endpoints an event has a delivery to (posthog for the
 -- nil uuid), sorted (as the superuser).
 create function pg_temp.destinations(p_event uuid)
-returns text []
+returns text[]
 language sql
 as $$
     select coalesce(
@@ -46,7 +46,7 @@ $$;
 -- secrets(endpoint): the signing secrets tenancy.relay_endpoints gives the relay for an
 -- endpoint, read as tenancy_service.
 create function pg_temp.secrets(p_endpoint uuid)
-returns text []
+returns text[]
 language plpgsql
 as $$
 declare
@@ -225,7 +225,10 @@ select results_eq(
 );
 select is(pg_temp.destinations(:'ev_api'), '{posthog}', 'track_api_call''s event has one delivery, to PostHog');
 select is(
-    (select properties from tenancy.analytics_events where id = :'ev_null_props'),
+    (
+        select properties from tenancy.analytics_events
+        where id = :'ev_null_props'
+    ),
     '{}'::jsonb,
     'NULL properties are stored as {}'
 );
@@ -243,7 +246,8 @@ select results_eq(
 select is(
     (
         select count(*)::integer from tenancy.deliveries
-        where event_id in (:'ev_viewer', :'ev_service', :'ev_key', :'ev_null_props')
+        where
+            event_id in (:'ev_viewer', :'ev_service', :'ev_key', :'ev_null_props')
             and destination_id = '00000000-0000-0000-0000-000000000000'
     ),
     4,
@@ -297,7 +301,10 @@ select throws_ok(
 );
 reset role;
 select is(
-    (select count(*)::integer from tenancy.connector_endpoints where tenant_id = :'tenant_a'),
+    (
+        select count(*)::integer from tenancy.connector_endpoints
+        where tenant_id = :'tenant_a'
+    ),
     0,
     'members and viewers configured nothing'
 );
@@ -306,13 +313,10 @@ select is(
 
 select pg_temp.act_as(:'tenant_a', :'owner_a');
 select
-    tenancy.configure_slack('alerts-slack', 'https://hooks.slack.com/services/T0/B0/alertsSecretPath', '#alerts')
-    as slack_alerts,
+    tenancy.configure_slack('alerts-slack', 'https://hooks.slack.com/services/T0/B0/alertsSecretPath', '#alerts') as slack_alerts,
     tenancy.configure_slack('all-slack', 'https://hooks.slack.com/services/T0/B1/allSecretPath') as slack_all,
-    tenancy.configure_slack('general-slack', 'https://hooks.slack.com/services/T0/B2/generalSecretPath', 'general')
-    as slack_general,
-    tenancy.configure_slack('off-slack', 'https://hooks.slack.com/services/T0/B3/offSecretPath', 'alerts')
-    as slack_off
+    tenancy.configure_slack('general-slack', 'https://hooks.slack.com/services/T0/B2/generalSecretPath', 'general') as slack_general,
+    tenancy.configure_slack('off-slack', 'https://hooks.slack.com/services/T0/B3/offSecretPath', 'alerts') as slack_off
 \gset
 select
     endpoint_id as hook_all,
@@ -367,7 +371,10 @@ select results_eq(
     'relay_endpoints gives the superuser (and the relay) the whole URLs'
 );
 select is(
-    (select count(*)::integer from tenancy.connector_secrets where endpoint_id = :'slack_alerts' and signing_secret is null),
+    (
+        select count(*)::integer from tenancy.connector_secrets
+        where endpoint_id = :'slack_alerts' and signing_secret is null
+    ),
     1,
     'a Slack endpoint has its URL and no signing secret'
 );
@@ -520,7 +527,10 @@ select results_eq(
     'the refused calls changed no endpoint: the 9 configured are there'
 );
 select is(
-    (select url from tenancy.connector_secrets where endpoint_id = :'slack_all'),
+    (
+        select url from tenancy.connector_secrets
+        where endpoint_id = :'slack_all'
+    ),
     'https://hooks.slack.com/services/T0/B1/allSecretPath',
     'the 23505 refusal left the Slack endpoint''s URL alone'
 );
@@ -592,7 +602,7 @@ select is(substr(:'ev_slack_general', 15, 1), '7', 'log_slack_message returns a 
 
 -- Enqueue rolls back with the caller's transaction ---------------------------------------------
 
-savepoint before_enqueue;
+savepoint before_enqueue;  -- noqa: PRS
 select pg_temp.act_as(:'tenant_a', :'member_a');
 select
     tenancy.track_event('rolled_back', 'user-9') as rb_analytics,
@@ -600,9 +610,17 @@ select
 \gset
 reset role;
 select
-    (select count(*) from tenancy.analytics_events where id = :'rb_analytics')
-    + (select count(*) from tenancy.connector_events where id = :'rb_slack') as rb_events,
-    (select count(*) from tenancy.deliveries where event_id in (:'rb_analytics', :'rb_slack')) as rb_deliveries
+    (
+        select count(*) from tenancy.analytics_events
+        where id = :'rb_analytics'
+    ) + (
+        select count(*) from tenancy.connector_events
+        where id = :'rb_slack'
+    ) as rb_events,
+    (
+        select count(*) from tenancy.deliveries
+        where event_id in (:'rb_analytics', :'rb_slack')
+    ) as rb_deliveries
 \gset
 rollback to savepoint before_enqueue;
 select results_eq(
@@ -838,7 +856,10 @@ select is(
     'after a rotation the relay signs with both secrets, the newest first'
 );
 select is(
-    (select expires_at from tenancy.connector_secrets where endpoint_id = :'hook_billing' and signing_secret = :'secret_1'),
+    (
+        select expires_at from tenancy.connector_secrets
+        where endpoint_id = :'hook_billing' and signing_secret = :'secret_1'
+    ),
     now() + interval '1 hour',
     'the previous secret expires after the overlap'
 );
@@ -857,12 +878,19 @@ select is(
     'a second rotation: the new secret and the previous one (the expired one is gone)'
 );
 select is(
-    (select count(*)::integer from tenancy.connector_secrets where endpoint_id = :'hook_billing'),
+    (
+        select count(*)::integer from tenancy.connector_secrets
+        where endpoint_id = :'hook_billing'
+    ),
     2,
     'rotation forgets the expired secret'
 );
 select is(
-    (select url from tenancy.connector_secrets where endpoint_id = :'hook_billing' order by secret_id desc limit 1),
+    (
+        select url from tenancy.connector_secrets
+        where endpoint_id = :'hook_billing'
+        order by secret_id desc limit 1
+    ),
     'https://example.com/billing',
     'the new secret keeps the endpoint''s URL'
 );
@@ -945,7 +973,10 @@ select throws_ok(
     'the application role cannot execute relay_complete'
 );
 select is(
-    (select count(*)::integer from tenancy.connector_endpoints where url_display like '%SecretPath%'),
+    (
+        select count(*)::integer from tenancy.connector_endpoints
+        where url_display like '%SecretPath%'
+    ),
     0,
     'no url_display of a Slack endpoint holds its path'
 );
@@ -1025,7 +1056,10 @@ select results_eq(
 );
 select tenancy.log_slack_message('general', 'while disabled') as ev_general_off \gset
 select is(
-    (select count(*)::integer from tenancy.delivery_status where event_id = :'ev_general_off' and destination = 'general-slack'),
+    (
+        select count(*)::integer from tenancy.delivery_status
+        where event_id = :'ev_general_off' and destination = 'general-slack'
+    ),
     0,
     'a disabled endpoint is given no new event'
 );
@@ -1037,20 +1071,29 @@ select results_eq(
 );
 select tenancy.log_slack_message('general', 'enabled again') as ev_general_on \gset
 select is(
-    (select count(*)::integer from tenancy.delivery_status where event_id = :'ev_general_on' and destination = 'general-slack'),
+    (
+        select count(*)::integer from tenancy.delivery_status
+        where event_id = :'ev_general_on' and destination = 'general-slack'
+    ),
     1,
     'an endpoint enabled again is given new events'
 );
 
 select lives_ok($$select tenancy.remove_endpoint('all-slack')$$, 'an admin removes an endpoint');
 select is(
-    (select count(*)::integer from tenancy.connector_endpoints where name = 'all-slack'),
+    (
+        select count(*)::integer from tenancy.connector_endpoints
+        where name = 'all-slack'
+    ),
     0,
     'the removed endpoint is gone'
 );
 reset role;
 select is(
-    (select count(*)::integer from tenancy.connector_secrets where endpoint_id = :'slack_all'),
+    (
+        select count(*)::integer from tenancy.connector_secrets
+        where endpoint_id = :'slack_all'
+    ),
     0,
     'its URL is gone with it'
 );
