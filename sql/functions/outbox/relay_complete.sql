@@ -64,7 +64,11 @@ begin
             end,
             next_attempt_at = case
                 when r.outcome = 'retry' then
-                    now() + coalesce(make_interval(secs => least(r.retry_after, 86400)), tenancy.delivery_retry_delay(d.attempts))
+                    -- least() skips NULLs: without a Retry-After the backoff schedule applies.
+                    now() + case
+                        when r.retry_after is not null then make_interval(secs => least(greatest(r.retry_after, 0), 86400))
+                        else tenancy.delivery_retry_delay(d.attempts)
+                    end
                 when r.outcome = 'defer' then now() + make_interval(secs => least(coalesce(r.retry_after, 0), 86400))
                 else d.next_attempt_at
             end,
