@@ -8,7 +8,7 @@
 -- tenancy_service, the relay's role.
 
 begin;
-select plan(156);
+select plan(168);
 
 \ir setup/helpers.psql
 
@@ -95,6 +95,8 @@ reset role;
 
 -- Without a context ----------------------------------------------------------------------------
 
+-- The tenant's rows so far: its $groupidentify, and the security event of its API key.
+select pg_temp.rows_of(:'tenant_a') as rows_before_no_context \gset
 select tenancy.clear_context();
 set local role tenancy_app;
 select throws_ok(
@@ -102,6 +104,12 @@ select throws_ok(
     'TN001',
     'no tenant context: tenancy.track_event needs tenancy.authenticate() or tenancy.set_context() first',
     'track_event without a context: TN001'
+);
+select throws_ok(
+    $$select tenancy.track_events('[{"event": "signup", "distinct_id": "user-1"}]')$$,
+    'TN001',
+    'no tenant context: tenancy.track_events needs tenancy.authenticate() or tenancy.set_context() first',
+    'track_events without a context: TN001'
 );
 select throws_ok(
     $$select tenancy.track_api_call('user-1', '/v1/projects', 'get')$$,
@@ -152,7 +160,7 @@ select throws_ok(
     'remove_endpoint without a context: TN001'
 );
 reset role;
-select is(pg_temp.rows_of(:'tenant_a'), 2::bigint, 'calls without a context wrote nothing (the tenant has its $groupidentify only)');
+select is(pg_temp.rows_of(:'tenant_a'), :'rows_before_no_context'::bigint, 'calls without a context wrote nothing');
 
 -- Analytics events -----------------------------------------------------------------------------
 
@@ -253,6 +261,41 @@ select is(
     4,
     'every role''s analytics event has its PostHog delivery'
 );
+
+-- A batch of analytics events.
+select pg_temp.act_as(:'tenant_a', :'member_a');
+select tenancy.track_events(
+    '[{"event": "step", "distinct_id": "user-5", "properties": {"n": 1}},
+      {"event": "step", "distinct_id": "user-6", "properties": {"n": 2}},
+      {"event": "step", "distinct_id": "user-5"}]'
+) as batch_ids \gset
+select tenancy.track_events('[]') as empty_batch \gset
+reset role;
+select is(cardinality(:'batch_ids'::uuid[]), 3, 'track_events returns an id per event');
+select ok(
+    (select bool_and(substr(i::text, 15, 1) = '7') from unnest(:'batch_ids'::uuid[]) as i),
+    'track_events returns version 7 UUIDs'
+);
+select results_eq(
+    format(
+        $$select a.event, a.distinct_id, a.ordering_key, a.actor, a.properties, d.destination_id, d.source
+        from unnest(%L::uuid[]) with ordinality as b (id, n)
+        inner join tenancy.analytics_events as a on a.id = b.id
+        inner join tenancy.deliveries as d on a.tenant_id = d.tenant_id and a.id = d.event_id
+        where a.tenant_id = %L
+        order by b.n$$,
+        :'batch_ids', :'tenant_a'
+    ),
+    format(
+        $$values
+            ('step', 'user-5', 'user-5', %L, '{"n": 1}'::jsonb, '00000000-0000-0000-0000-000000000000'::uuid, 'analytics'),
+            ('step', 'user-6', 'user-6', %L, '{"n": 2}', '00000000-0000-0000-0000-000000000000', 'analytics'),
+            ('step', 'user-5', 'user-5', %L, '{}', '00000000-0000-0000-0000-000000000000', 'analytics')$$,
+        :'member_a', :'member_a', :'member_a'
+    ),
+    'track_events writes each event and its PostHog delivery, the ids in the array''s order'
+);
+select is(:'empty_batch'::uuid[], '{}'::uuid[], 'track_events of an empty array returns no id');
 
 -- A connector event before any endpoint: logged, delivered nowhere.
 select pg_temp.act_as(:'tenant_a', :'member_a');
@@ -726,6 +769,49 @@ select throws_ok(
     '22023',
     'properties of event ''big'' are 32769 bytes: at most 32768',
     'track_event refuses properties of 32 KB and one byte'
+);
+select throws_ok(
+    $$select tenancy.track_events('{"event": "signup"}')$$,
+    '22023',
+    'events {"event": "signup"} are not a JSON array of at most 1000 events',
+    'track_events refuses an object'
+);
+select throws_ok(
+    $$select tenancy.track_events(null)$$,
+    '22023',
+    'events NULL are not a JSON array of at most 1000 events',
+    'track_events refuses NULL'
+);
+select throws_like(
+    $$select tenancy.track_events(
+        (select jsonb_agg(jsonb_build_object('event', 'e', 'distinct_id', 'u')) from generate_series(1, 1001))
+    )$$,
+    '%are not a JSON array of at most 1000 events',
+    'track_events refuses 1001 events'
+);
+select throws_ok(
+    $$select tenancy.track_events('[{"event": "ok", "distinct_id": "u"}, {"event": "$identify", "distinct_id": "u"}]')$$,
+    '22023',
+    'event 2 of the batch is not {"event": name, "distinct_id": id, "properties": {…}} with a name and id of 1 to 200 characters (not a reserved name) and properties of at most 32768 bytes: {"event": "$identify", "distinct_id": "u"}',
+    'track_events refuses a reserved name, naming the event''s position'
+);
+select throws_ok(
+    $$select tenancy.track_events('[{"event": "ok", "distinct_id": "u"}, {"event": "ok"}, {"event": "ok", "distinct_id": ""}]')$$,
+    '22023',
+    'event 2 of the batch is not {"event": name, "distinct_id": id, "properties": {…}} with a name and id of 1 to 200 characters (not a reserved name) and properties of at most 32768 bytes: {"event": "ok"}',
+    'track_events refuses an event without a distinct id, naming the first bad one'
+);
+select throws_like(
+    $$select tenancy.track_events(jsonb_build_array(
+        jsonb_build_object('event', 'big', 'distinct_id', 'u', 'properties', jsonb_build_object('p', repeat('x', 32760)))
+    ))$$,
+    'event 1 of the batch is not %',
+    'track_events refuses properties of 32 KB and one byte'
+);
+select throws_like(
+    $$select tenancy.track_events('[{"event": "ok", "distinct_id": "u", "properties": [1]}]')$$,
+    'event 1 of the batch is not %',
+    'track_events refuses properties that are not an object'
 );
 select throws_ok(
     $$select tenancy.log_connector_event(null, 'sync')$$,
