@@ -127,6 +127,14 @@ as $$
     where c.batch = p_batch
 $$;
 
+-- sorted(texts): the texts in byte order.
+create function pg_temp.sorted(p_texts text[])
+returns text[]
+language sql
+as $$
+    select coalesce(array_agg(t.v order by t.v collate "C"), '{}') from unnest(p_texts) as t (v)
+$$;
+
 -- delivery(label@destination): the delivery row.
 create function pg_temp.delivery(p_delivery text)
 returns setof tenancy.deliveries
@@ -261,11 +269,13 @@ select is(
 set local role tenancy_admin;
 select tenancy.rename_tenant_slug(:'tenant_a', :'slug_a' || '-new');
 reset role;
-update tenancy.tenants set name = 'Outbox relay A renamed' where id = :'tenant_a';
+update tenancy.tenants set name = 'Outbox relay A renamed'
+where id = :'tenant_a';
 select pg_temp.act_as(:'tenant_a', :'owner_x');
 select tenancy.set_branding('{"display_name": "Acme Analytics"}') is not null as branded \gset
 reset role;
-update tenancy.tenants set updated_at = now() where id = :'tenant_a';
+update tenancy.tenants set updated_at = now()
+where id = :'tenant_a';
 select results_eq(
     format(
         $$select a.properties -> '$group_set' ->> 'slug', a.properties -> '$group_set' ->> 'name',
@@ -306,7 +316,8 @@ select pg_temp.act_as(:'tenant_a', :'member_a');
 select outcome as usage_outcome from tenancy.track_usage('api_calls', 'cust-1', 8) \gset
 select outcome as usage_outcome_2 from tenancy.track_usage('api_calls', 'cust-1', 2) \gset
 reset role;
-select period_start as alert_period from tenancy.usage_alerts where tenant_id = :'tenant_a' limit 1 \gset
+select min(period_start) as alert_period from tenancy.usage_alerts
+where tenant_id = :'tenant_a' \gset
 select results_eq(
     format(
         $$select c.connector, c.action, c.ordering_key, c.actor, c.payload - 'period_start',
@@ -629,7 +640,7 @@ select
 \gset
 select pg_temp.claim('relay-1', false) as b \gset
 select is(
-    (select array_agg(l order by l collate "C") from unnest(pg_temp.claimed(:b)) as l),
+    pg_temp.sorted(pg_temp.claimed(:b)),
     '{p1@gone-hook,p1@keep-hook,p2@gone-hook,p2@keep-hook}',
     'each endpoint''s keys have their own heads'
 );
@@ -664,7 +675,10 @@ select results_eq(
 select is(pg_temp.complete('relay-1', '{p2@gone-hook}', '{delivered}', '{200}'), 0, 'a completion of a delivery dead-lettered meanwhile records nothing');
 select pg_temp.log(:'tenant_a', :'owner_x', 'p4', 'ping.sent', 'g4') as p4 \gset
 select is(
-    (select array_agg(pg_temp.delivery_label(d.tenant_id, d.event_id, d.destination_id)) from tenancy.deliveries as d where d.event_id = pg_temp.id('p4')),
+    (
+        select array_agg(pg_temp.delivery_label(d.tenant_id, d.event_id, d.destination_id)) from tenancy.deliveries as d
+        where d.event_id = pg_temp.id('p4')
+    ),
     '{p4@keep-hook}',
     'the disabled endpoint is given no new event'
 );
@@ -709,7 +723,11 @@ select is(:'status_member'::integer, 0, 'a member sees no delivery');
 
 -- replay and replay_dead_letters --------------------------------------------------------------
 
-select pg_temp.id('c1') as c1, pg_temp.id('c3') as c3, pg_temp.id('o3') as o3 \gset
+select
+    pg_temp.id('c1') as c1,
+    pg_temp.id('c3') as c3,
+    pg_temp.id('o3') as o3
+\gset
 
 select tenancy.clear_context();
 set local role tenancy_app;
@@ -824,7 +842,7 @@ select results_eq(
 );
 select pg_temp.claim('relay-3', false) as b \gset
 select is(
-    (select array_agg(l order by l collate "C") from unnest(pg_temp.claimed(:b)) as l),
+    pg_temp.sorted(pg_temp.claimed(:b)),
     '{c1@crm-hook,o3@crm-hook,o6@crm-hook,p1@gone-hook,p2@gone-hook,p4@keep-hook}',
     'the relay claims the replayed deliveries, heads of their keys first (p3 waits behind p1), and p4, due'
 );
@@ -875,15 +893,14 @@ values (:'tenant_a', tenancy.uuid_v7(), ((:'today'::date + 2) + time '12:00') at
 
 set local role tenancy_service;
 set local client_min_messages = warning;  -- the NOTICEs of the days skipped
-select jsonb_agg(m.partition_name order by m.partition_name) as created from tenancy.maintain_outbox(2) as m \gset
+select pg_temp.sorted(array_agg(m.partition_name)) as created from tenancy.maintain_outbox(2) as m \gset
 reset client_min_messages;
 reset role;
 select is(
-    :'created'::jsonb,
+    :'created'::text[],
     (
-        select jsonb_agg(p order by p)
-        from (select 'tenancy.' || t || '_p' || to_char(:'today'::date + n, 'YYYYMMDD') as p
-        from (values ('analytics_events', 1), ('connector_events', 1), ('connector_events', 2), ('deliveries', 1), ('deliveries', 2)) as v (t, n)) as x
+        select array_agg('tenancy.' || v.t || '_p' || to_char(:'today'::date + v.n, 'YYYYMMDD') order by v.t, v.n)
+        from (values ('analytics_events', 1), ('connector_events', 1), ('connector_events', 2), ('deliveries', 1), ('deliveries', 2)) as v (t, n)
     ),
     'maintain_outbox creates each table''s partitions of the coming days, named TABLE_pYYYYMMDD, skipping days the default partition holds rows of (today''s, and the early event''s)'
 );
@@ -908,7 +925,7 @@ select results_eq(
         from pg_class as c
         cross join (values ('tenancy_app'), ('tenancy_service'), ('tenancy_admin'), ('public')) as r (rolname)
         where c.oid = any(%L::regclass[])$$,
-        array(select jsonb_array_elements_text(:'created'::jsonb))
+        :'created'
     ),
     $$values (20, true, true, true, false)$$,
     'the new partitions force row level security, belong to tenancy_owner and grant nothing to anyone'
@@ -952,7 +969,7 @@ reset role;
 
 -- maintain_outbox: past days dropped after their retention, unless a delivery is pending -------
 
-select count(pg_temp.old_partition(t, :'today'::date - n)) as old_partitions
+select count(pg_temp.old_partition(v.t, :'today'::date - d.n)) as old_partitions
 from (values ('analytics_events'), ('connector_events'), ('deliveries')) as v (t)
 cross join (values (40), (41), (8), (7)) as d (n) \gset
 select pg_temp.old_partition('analytics_events', :'today'::date - 50, 'analytics_events_archive') as archive \gset
@@ -960,8 +977,14 @@ insert into tenancy.deliveries (
     tenant_id, event_id, destination_id, source, occurred_at, ordering_key, next_attempt_at, delivered_at
 )
 select
-    :'tenant_a', tenancy.uuid_v7(), '00000000-0000-0000-0000-000000000000', 'analytics',
-    ((:'today'::date - n) + time '12:00') at time zone 'UTC', 'old', now(), case when n <> 41 then now() end
+    :'tenant_a' as tenant_id,
+    tenancy.uuid_v7() as event_id,
+    '00000000-0000-0000-0000-000000000000' as destination_id,
+    'analytics' as source,
+    ((:'today'::date - d.n) + time '12:00') at time zone 'UTC' as occurred_at,
+    'old' as ordering_key,
+    now() as next_attempt_at,
+    case when d.n <> 41 then now() end as delivered_at
 from (values (40), (41), (8), (7)) as d (n);
 
 set local role tenancy_service;
@@ -981,7 +1004,7 @@ select is(
 );
 select is(
     (
-        select array_agg(c.relname::text order by c.relname collate "C")
+        select pg_temp.sorted(array_agg(c.relname::text))
         from pg_inherits as i
         inner join pg_class as c on i.inhrelid = c.oid
         where
@@ -1055,7 +1078,10 @@ select jsonb_agg(m.action || ' ' || m.partition_name) as maintained from tenancy
 reset client_min_messages;
 reset role;
 select is(
-    (select retain from tenancy.outbox_retention where table_name = 'deliveries'),
+    (
+        select retain from tenancy.outbox_retention
+        where table_name = 'deliveries'
+    ),
     interval '1 day',
     'the retention is stored'
 );
