@@ -44,4 +44,4 @@ comment on view tenancy.delivery_status is
 'for a removed endpoint), state pending, in_flight, delivered or dead, attempts, next attempt, last status and error.';
 
 revoke all on tenancy.delivery_status from public;
-grant select on tenancy.delivery_status to tenancy_app, tenancy_service, tenancy_admin;
+grant select on tenancy.delivery_status to tenancy_app, tenancy_service;

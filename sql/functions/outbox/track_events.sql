@@ -48,12 +48,16 @@ begin
                 'with a name and id of 1 to 200 characters (not a reserved name) and properties of at most 32768 bytes: %s',
                 v_bad.n, tenancy.token_excerpt(v_bad.e::text, 200));
     end if;
-    with events as (
-        insert into tenancy.analytics_events (tenant_id, id, occurred_at, actor, event, distinct_id, ordering_key, properties)
-        select v_tenant_id, tenancy.uuid_v7(), now(), tenancy.outbox_actor(v_slot), i.e ->> 'event',
-            i.e ->> 'distinct_id', i.e ->> 'distinct_id', coalesce(i.e -> 'properties', '{}')
+    -- Each event's id is made first, in the array's order, and kept with its position.
+    with items as (
+        select i.n, i.e, tenancy.uuid_v7() as id
         from jsonb_array_elements(p_events) with ordinality as i (e, n)
-        order by i.n
+    ),
+    events as (
+        insert into tenancy.analytics_events (tenant_id, id, occurred_at, actor, event, distinct_id, ordering_key, properties)
+        select v_tenant_id, items.id, now(), tenancy.outbox_actor(v_slot), items.e ->> 'event',
+            items.e ->> 'distinct_id', items.e ->> 'distinct_id', coalesce(items.e -> 'properties', '{}')
+        from items
         returning id, ordering_key
     ),
     queued as (
@@ -62,7 +66,9 @@ begin
         from events
         returning event_id
     )
-    select coalesce(array_agg(queued.event_id order by queued.event_id), '{}') into v_ids from queued;
+    select coalesce(array_agg(items.id order by items.n), '{}') into v_ids
+    from items
+    where exists (select from queued where queued.event_id = items.id);
     return v_ids;
 end
 $$;
