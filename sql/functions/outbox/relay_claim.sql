@@ -135,15 +135,21 @@ begin
                 where y.ok
                 limit v_tenant_left
             ),
+            -- Each row locked by its primary key: a lateral lookup per row, whatever the
+            -- statistics say (a join here turned into a scan of the whole day per row while
+            -- a new day's partition had none).
             locked as (
                 select due.tenant_id, due.event_id, due.destination_id, due.occurred_at, due.ordering_key, due.pos
                 from due
-                inner join tenancy.deliveries as y
-                    on y.tenant_id = due.tenant_id and y.destination_id = due.destination_id
-                    and y.event_id = due.event_id and y.occurred_at = due.occurred_at
-                where y.next_attempt_at <= now() and (y.lease_until is null or y.lease_until < now())
-                    and y.delivered_at is null and y.dead_at is null
-                for update of y skip locked
+                cross join lateral (
+                    select
+                    from tenancy.deliveries as y
+                    where y.tenant_id = due.tenant_id and y.event_id = due.event_id
+                        and y.destination_id = due.destination_id and y.occurred_at = due.occurred_at
+                        and y.next_attempt_at <= now() and (y.lease_until is null or y.lease_until < now())
+                        and y.delivered_at is null and y.dead_at is null
+                    for update of y skip locked
+                ) as row_lock
             ),
             -- Of each key, only the rows locked without a gap from its head: a row another relay
             -- locked first stops the key there.
