@@ -187,6 +187,7 @@ class Relay:
         self.last_maintain = 0.0
         self.totals: dict[str, int] = {}
         self.failures = 0
+        self.unrecorded: list[Outcome] = []
 
     # -- the database ------------------------------------------------------------------------
 
@@ -213,6 +214,10 @@ class Relay:
                 ),
             )
             rows = await cur.fetchall()
+        # Each key's events in event order, whatever order the claim returned them in.
+        rows.sort(
+            key=lambda r: (r["tenant_id"], r["destination_id"], r["ordering_key"], r["event_id"])
+        )
         if rows:
             # Round-robin: the next claim starts after the last tenant this one reached.
             self.after_tenant[analytics] = max(r["tenant_id"] for r in rows)
@@ -498,7 +503,13 @@ class Relay:
                 outcomes = await self.send_posthog(client, rows)
             else:
                 outcomes = await self.send_connectors(conn, client, rows)
-            await self.complete(conn, outcomes)
+            try:
+                await self.complete(conn, outcomes)
+            except psycopg.OperationalError:
+                # Recorded after reconnecting: relay_complete only changes deliveries still
+                # leased to this relay, so a late record is safe, and it saves re-sending them.
+                self.unrecorded.extend(outcomes)
+                raise
             report = BatchReport(len(rows))
             report.add(outcomes)
             for k, v in report.counts.items():
@@ -554,6 +565,9 @@ class Relay:
             self.config.database_url, autocommit=True
         ) as conn:
             self.failures = 0
+            if self.unrecorded:
+                await self.complete(conn, self.unrecorded)
+                self.unrecorded = []
             await self.maintain(conn)
             while not self.stopping.is_set():
                 if time.monotonic() - self.last_maintain > self.config.maintain_every:
