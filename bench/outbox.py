@@ -2,7 +2,7 @@
 receiver, each against a baseline measured in the same run.
 
 One fresh database (``pgtenancy_bench_outbox``, rebuilt on every run, dropped at the end): the
-outbox's daily partitions made first (``tenancy.maintain_outbox()`` as ``tenancy_admin``), then
+outbox's daily partitions made first (``tenancy.maintain_outbox()`` by the service login), then
 1,000 tenants, each with an owner and one webhook endpoint (``tenancy.configure_webhook``,
 filter ``bench.*``, a ``whsec_`` secret of its own) on a local receiver, and a plain table
 ``bench.business`` (no row level security, no trigger, not partitioned) for the baseline. The
@@ -336,9 +336,12 @@ def prepare(receiver: ReceiverProcess) -> str:
                 conn.execute(f"create role {login} login in role {role}")
         conn.execute("set role tenancy_admin")
         conn.execute("select tenancy.configure_jwt(%s)", (SECRET,))
-        # Today's partitions (and three days ahead) before any event is written.
-        made = conn.execute("select count(*) from tenancy.maintain_outbox()").fetchone()[0]  # type: ignore[index]
         conn.execute("reset role")
+    # Today's partitions (and three days ahead) before any event is written, made as the relay
+    # makes them.
+    with psycopg.connect(as_login(url, SERVICE_LOGIN), autocommit=True) as service:
+        made = service.execute("select count(*) from tenancy.maintain_outbox()").fetchone()[0]  # type: ignore[index]
+    with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(BUSINESS_SQL)
         conn.execute(
             "insert into tenancy.tenants (id, slug, name) "
@@ -594,6 +597,16 @@ BOTH_ROWS = (
     f"ordering_key, next_attempt_at) select e.tenant_id, e.id, '{NIL}', 'analytics', "
     "e.occurred_at, e.ordering_key, now() from e;"
 )
+BATCH = 100
+BATCH_ROWS = (
+    "with e as (insert into tenancy.analytics_events (tenant_id, id, occurred_at, actor, event, "
+    "distinct_id, ordering_key, properties) select '{tenant}', tenancy.uuid_v7(), now(), "
+    f"'{{user}}', 'page_view', 'user-' || (g % 10), 'user-' || (g % 10), {ANALYTICS_PROPS_SQL} "
+    f"from generate_series(1, {BATCH}) as g returning tenant_id, id, occurred_at, ordering_key) "
+    "insert into tenancy.deliveries (tenant_id, event_id, destination_id, source, occurred_at, "
+    f"ordering_key, next_attempt_at) select e.tenant_id, e.id, '{NIL}', 'analytics', "
+    "e.occurred_at, e.ordering_key, now() from e;"
+)
 PIECES: list[tuple[str, str, str]] = [
     ("empty loop (subtracted from the others)", "null;", "on"),
     ("`tenancy.context_user_slot()`", "perform tenancy.context_user_slot();", "on"),
@@ -624,6 +637,11 @@ PIECES: list[tuple[str, str, str]] = [
         "on",
     ),
     ("both rows in one statement (`WITH … INSERT … RETURNING`; triggers)", BOTH_ROWS, "on"),
+    (
+        f"{BATCH} events' rows in one such statement (`uuid_v7()` ids), per event",
+        BATCH_ROWS,
+        "on",
+    ),
     ("`track_event`", SERVER_BODY["track_event"], "on"),
     ("`track_event` without the statement triggers", SERVER_BODY["track_event"], "off"),
     (
@@ -711,7 +729,9 @@ def profile(url: str, who: Who, rounds: int, n: int = 2000) -> dict[int, list[fl
                     if triggers != "on":
                         set_triggers(conn, "on")
                     if r:
-                        us = (c1 - c0 if c0 is not None and c1 is not None else t1 - t0) / n * 1e6
+                        calls = n * (BATCH if body is BATCH_ROWS else 1)
+                        us = (c1 - c0 if c0 is not None and c1 is not None else t1 - t0) / calls
+                        us *= 1e6
                         out.setdefault(i, []).append(us)
             raise psycopg.Rollback(tx)
     return out
@@ -1025,10 +1045,10 @@ def relay_once(url: str, receiver: ReceiverProcess, analytics: bool, expected: i
 
 def xmin_age(conn: psycopg.Connection[Any]) -> str:
     row = conn.execute(
-        "select count(*) filter (where backend_xmin is not null), "
-        "max(age(backend_xmin)) from pg_stat_activity where datname = current_database()"
+        "select max(age(backend_xmin)) from pg_stat_activity "
+        "where datname = current_database() and pid <> pg_backend_pid()"
     ).fetchone()
-    return f"{row[0]} sessions holding an xmin, oldest {row[1]} transactions old" if row else ""
+    return f"the held snapshot's xmin {row[0]} transactions old at the end" if row else ""
 
 
 def dead_tuples(conn: psycopg.Connection[Any]) -> int:
@@ -1161,11 +1181,11 @@ def print_enqueue(enq: EnqueueResult, prof: dict[int, list[float]]) -> None:
     print("| piece | µs per call | rounds |")
     print("| --- | ---: | --- |")
     floor = med(prof[0])
-    for i, (label, _, _) in enumerate(PIECES):
+    for i, (label, body, _) in enumerate(PIECES):
         if i not in prof:
             print(f"| {label} | n/a | |")
             continue
-        net = [v - floor for v in prof[i]] if i else prof[i]
+        net = [v - floor for v in prof[i]] if i and body is not BATCH_ROWS else prof[i]
         print(f"| {label} | {med(net):.1f} | {spread(net)} |")
 
 
