@@ -21,29 +21,36 @@ library. Measured, in this order:
    * server side: one ``DO`` block per transaction loops N = 200 calls; µs per call by the
      client's clock around the ``DO`` statement and in backend CPU time (``/proc/<pid>/schedstat``);
    * client side: psycopg pipeline mode, ``BEGIN; authenticate; N statements; COMMIT`` in one
-     round trip, N = 100 and N = 1, against the same transaction with N = 0; µs per event =
-     (time with N - time with none) / N.
+     round trip, N = 100 and N = 1, each paired with the same tenant's transaction without the
+     statements (in turn first); µs per event = median of (with - without) / N. Every tenant's
+     token is authenticated once first, so the verified-token cache holds them all.
 
    Kinds alternate within each round; medians of the rounds. Target: <= 15 µs per event.
    Then where the time goes (superuser, ``SET ROLE tenancy_owner`` as the functions run, inside
    one transaction rolled back at the end): backend CPU per call of each piece in a ``DO`` loop,
    net of the empty loop: ``context_user_slot()``, ``uuid_v7()``, an empty ``SECURITY DEFINER``
-   function with ``SET search_path``, each ``INSERT`` into the partitioned tables with and without
-   the statement trigger ``tenancy_require_context``, the same row into an unpartitioned copy,
-   and the two enqueue functions with the triggers disabled.
+   function with ``SET search_path``, ``track_event`` without its ``INSERT``s (made from its
+   definition in this database only), each ``INSERT`` into the partitioned tables with and
+   without the statement trigger ``tenancy_require_context``, the same row into an unpartitioned
+   copy, both rows in one statement, 100 events' rows in one statement, and the two enqueue
+   functions with the outbox tables' triggers dropped or skipped by a ``WHEN`` clause.
 2. **Relay** (``pgtenancy.relay.Relay(...).run(once=True)`` in this process, as a
-   ``tenancy_service`` login, ``allow_private_network``), after the receiver's own ceiling (the
-   relay's HTTP client, httpx, sending the same requests from this process without the database):
-   (a) 100,000 analytics events (100 per tenant, 10 distinct ids each, enqueued by
-   ``track_event`` in one transaction per tenant) to PostHog ``/batch/``, events/s (target >=
-   5,000); the same again with a REPEATABLE READ transaction holding its snapshot from before the
-   events are enqueued until the relay is done (held xmin); (b) 20,000 connector events (20 per
-   tenant, 4 ordering keys) to the tenants' webhooks, deliveries/s (target >= 1,000).
+   ``tenancy_service`` login, ``allow_private_network``, its defaults otherwise; the time of its
+   claim, send and complete steps and the CPU time of the relay, its backend and the receiver are
+   printed), after the ceilings without the database: the same requests from a bare asyncio
+   client (the receiver's own) and through httpx configured as the relay configures it.
+   (a) 100 analytics events per tenant (10 distinct ids each, enqueued by ``track_event`` in one
+   transaction per tenant) to PostHog ``/batch/``, events/s (target >= 5,000); the same again
+   with a REPEATABLE READ transaction holding its snapshot from before the events are enqueued
+   until the relay is done (held xmin); (b) 20 connector events per tenant (4 ordering keys) to
+   the tenants' webhooks, deliveries/s (target >= 1,000). Every event must reach the receiver
+   exactly once and nothing stay pending; webhooks keep each key's order and verify.
 
-``BENCH_OUTBOX_SCALE`` (``--scale``, default 0.1: 10,000 and 2,000 events, so that ``make bench``
-stays within a few minutes) scales the relay's event counts.
+``BENCH_OUTBOX_SCALE`` (``--scale``) scales the relay's event counts: 1 is 100,000 analytics and
+20,000 webhook events; the default, 0.1, keeps ``make bench`` within a few minutes (at 1 the
+relay as it is takes over 20: docs/benchmarks.md).
 
-Usage: python bench/outbox.py [--scale 1] [--rounds 3] [--keep]
+Usage: python bench/outbox.py [--scale 0.1] [--rounds 3] [--only enqueue|relay] [--keep]
 Uses ``$DATABASE_URL``'s server, else the throwaway cluster; not part of ``make test``.
 """
 
@@ -496,7 +503,7 @@ def server_side(
             assert row is not None
             c0 = cpu_seconds(row[0])
             t0 = time.perf_counter()
-            conn.execute(f"do $$ begin for i in 1..{n} loop {body} end loop; end $$")  # type: ignore[arg-type]
+            conn.execute(f"do $$ begin for i in 1..{n} loop {body} end loop; end $$")
             clock += time.perf_counter() - t0
             c1 = cpu_seconds(row[0])
             cpu = None if cpu is None or c0 is None or c1 is None else cpu + c1 - c0
@@ -512,7 +519,7 @@ def pipelined(conn: psycopg.Connection[Any], w: Who, kind: str, n: int) -> float
     with conn.pipeline(), conn.transaction(), conn.cursor() as cur:
         cur.execute("select from tenancy.authenticate(%s)", (w.token,))
         if stmts:
-            cur.executemany(stmts[0][0], [p for _, p in stmts])  # type: ignore[arg-type]
+            cur.executemany(stmts[0][0], [p for _, p in stmts])
     return time.perf_counter() - t0
 
 
@@ -684,7 +691,7 @@ def checks_variant(conn: psycopg.Connection[Any]) -> bool:
     text = text.replace("FUNCTION tenancy.track_event(", "FUNCTION bench.track_event_checks(")
     if n != 2 or "bench.track_event_checks(" not in text:
         return False
-    conn.execute(text)  # type: ignore[arg-type]
+    conn.execute(text)
     return True
 
 
@@ -692,12 +699,12 @@ def set_triggers(conn: psycopg.Connection[Any], mode: str) -> None:
     """The outbox tables' tenancy_require_context trigger: as generated, none, or skipped for
     tenancy_owner by a WHEN clause (inside the profile's transaction, rolled back)."""
     for t in OUTBOX_TABLES:
-        conn.execute(f"drop trigger if exists tenancy_require_context on tenancy.{t}")  # type: ignore[arg-type]
+        conn.execute(f"drop trigger if exists tenancy_require_context on tenancy.{t}")
         if mode == "off":
             continue
         when = " when (current_user operator (pg_catalog.<>) 'tenancy_owner')"
         conn.execute(
-            f"create trigger tenancy_require_context before insert or update or delete "  # type: ignore[arg-type]
+            f"create trigger tenancy_require_context before insert or update or delete "
             f"on tenancy.{t} for each statement{when if mode == 'when' else ''} "
             "execute function tenancy.tg_require_context('tenant_id', 'uuid')"
         )
@@ -722,7 +729,7 @@ def profile(url: str, who: Who, rounds: int, n: int = 2000) -> dict[int, list[fl
                     text = body.replace("{tenant}", who.tenant).replace("{user}", who.user)
                     c0 = cpu_seconds(pid)
                     t0 = time.perf_counter()
-                    conn.execute(f"do $$ begin for i in 1..{n} loop {text} end loop; end $$")  # type: ignore[arg-type]
+                    conn.execute(f"do $$ begin for i in 1..{n} loop {text} end loop; end $$")
                     t1 = time.perf_counter()
                     c1 = cpu_seconds(pid)
                     conn.execute("reset role")
@@ -785,7 +792,7 @@ def fill(url: str, analytics: bool, per_tenant: int) -> float:
     )
     with psycopg.connect(url, autocommit=True) as conn:
         t0 = time.perf_counter()
-        conn.execute(text)  # type: ignore[arg-type]
+        conn.execute(text)
         seconds = time.perf_counter() - t0
         conn.execute(
             "vacuum (analyze) tenancy.deliveries, tenancy.analytics_events, "
@@ -1226,7 +1233,7 @@ def print_relay(rep: RelayReport) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument(
         "--scale",
         type=float,
