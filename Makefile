@@ -27,7 +27,7 @@ help:
 	@echo "make test   - lint, pg_prove over tests/pgtap, pytest over tests/py, updatecheck"
 	@echo "make lint   - sqlfluff, ruff, mypy, generated files up to date (and pgspot), side by side"
 	@echo "make updatecheck - install the previous release, seed it, migrate to HEAD, run pgTAP"
-	@echo "make bench  - RLS vs explicit WHERE latency ratios, audited vs plain writes, usage metering vs bare SQL, with pgbench"
+	@echo "make bench  - RLS vs explicit WHERE latency ratios, audited vs plain writes, usage metering vs bare SQL, with pgbench; the outbox's enqueue cost and relay throughput"
 	@echo "make generate - regenerate sql/policies, tests/fixtures (policies and pgTAP tests), examples/app/policies, the generator's golden cases"
 	@echo "make db / make db-stop - start / stop the throwaway cluster"
 
@@ -126,7 +126,8 @@ updatecheck: $(STAMP)
 test: lint test-pgtap test-py updatecheck
 
 bench: $(STAMP)
-	@$(SAY_DB); export $(WITH_DB); $(PY) bench/run.py && $(PY) bench/audit.py && $(PY) bench/usage.py
+	@$(SAY_DB); export $(WITH_DB); $(PY) bench/run.py && $(PY) bench/audit.py && $(PY) bench/usage.py \
+		&& $(PY) bench/outbox.py
 
 clean: db-stop
 	rm -rf $(VENV) .pgtenancy
