@@ -1210,6 +1210,45 @@ def test_hostile_receivers_cannot_stop_or_hold_the_relay(
             conn.execute("select tenancy.remove_endpoint(%s)", (name,))
 
 
+def test_a_410_disables_the_answering_tenants_endpoint_alone(
+    roles: Roles, outbox: Outbox, receivers: Callable[[], Receiver]
+) -> None:
+    """B's receiver answers 410 Gone for B's endpoint 'shared' in the same relay batch as A's
+    endpoint of the same name: B's endpoint is disabled and its queue dead-lettered; A's stays
+    enabled and gets its event."""
+    a, b = outbox.a, outbox.b
+    gone, fine = receivers(), receivers()
+    gone.answer = answer_with(410)
+    events, shared = {}, {}
+    for tenant, server in ((a, fine), (b, gone)):
+        with as_user(roles, tenant, tenant.owner) as conn:
+            shared[tenant.id] = one(
+                conn,
+                "select endpoint_id from tenancy.configure_webhook('shared', %s, '{crm.gone}')",
+                (f"{server.url}/{tenant.id}",),
+            )
+            events[tenant.id] = [
+                one(conn, "select tenancy.log_connector_event('crm', 'gone', '{}', %s)", (k,))
+                for k in ("k1", "k2")
+            ]
+    run_relay(roles, private=True)
+    with psycopg.connect(roles.superuser) as conn:
+        state: dict[uuid.UUID, bool] = dict(
+            conn.execute(
+                "select tenant_id, enabled from tenancy.connector_endpoints where name = 'shared'"
+                " and tenant_id = any(%s)",
+                ([a.id, b.id],),
+            ).fetchall()
+        )
+    assert state == {a.id: True, b.id: False}
+    assert {str(e) for e in events[a.id]} <= {r.headers["webhook-id"] for r in fine.received}
+    assert gone.received
+    for tenant, outcome in ((a, (True, False)), (b, (False, True))):
+        for event in events[tenant.id]:
+            [delivery] = deliveries_of(roles, event, [shared[tenant.id]])
+            assert delivery[1:3] == outcome
+
+
 BIG_NUMBER = '{"n": 1' + "0" * 4400 + "}"
 DEEP_ARRAY = '{"n": ' + "[" * 3000 + "]" * 3000 + "}"
 
@@ -1425,6 +1464,26 @@ def test_enqueue_stays_bounded_under_floods_and_size_bombs(roles: Roles, outbox:
     # 10,000 tiny, 1,000 + 4 within the limits; connector events go to b-hook and shared.
     assert tiny == 10_000
     assert after - before == 10_000 + 1_000 + 2 + 2 * 2 + 2 * 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="configure_webhook and configure_slack take any number of endpoints: an owner makes "
+    "2,000 in 0.7 s, and then each connector event writes 2,000 delivery rows (10 events: "
+    "20,000 rows in 0.13 s), each a request of the shared relay; a cap per tenant (22023 past "
+    "it) would bound the fan-out.",
+)
+def test_one_event_fans_out_to_a_bounded_number_of_endpoints(roles: Roles, outbox: Outbox) -> None:
+    with as_user(roles, outbox.b, outbox.b.owner) as conn:
+        conn.execute(
+            "do $$ begin for i in 1..100 loop"
+            " perform tenancy.configure_webhook('fan-' || i, 'https://127.0.0.1:9/' || i);"
+            " end loop; end $$"
+        )
+        assert (
+            refused(conn, "select tenancy.configure_webhook('fan-101', 'https://127.0.0.1:9/')")
+            == "22023"
+        )
 
 
 # -- concurrency --------------------------------------------------------------------------------
