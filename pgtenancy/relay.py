@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 
 log = logging.getLogger("pgtenancy.relay")
 
@@ -46,6 +47,9 @@ POSTHOG_MAX_REQUEST_BYTES = 20 * 1024 * 1024
 POSTHOG_MAX_EVENT_BYTES = 1024 * 1024
 #: Events older than this go in batches marked historical_migration (PostHog's threshold).
 POSTHOG_HISTORICAL_AFTER = timedelta(hours=48)
+#: How much of a receiver's answer the relay reads (its status, headers and the start of its
+#: body, for the error it records): a receiver cannot make it read more.
+MAX_ANSWER_BYTES = 64 * 1024
 
 
 @dataclass
@@ -101,7 +105,7 @@ def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not str.isdigit alone: it takes '²'
         return float(value)
     try:
         when = parsedate_to_datetime(value)
@@ -159,6 +163,53 @@ class TokenBucket:
         self.next_at = max(self.next_at, time.monotonic() + seconds)
 
 
+class Undecodable:
+    """A json or jsonb value that Python's json module cannot read (nested deeper than the
+    recursion limit, an integer of more than 4,300 digits): its delivery is dead-lettered
+    instead of the whole claim failing, again and again once its lease runs out."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _loads(data: str | bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        return Undecodable(f"{type(exc).__name__}: {exc}"[:200])
+
+
+@dataclass
+class Answer:
+    """A receiver's answer: its status, its headers and at most MAX_ANSWER_BYTES of its body,
+    as UTF-8 (whatever charset it claims: a charset such as zlib cannot decode text)."""
+
+    status_code: int
+    headers: httpx.Headers
+    text: str
+
+
+async def post(client: httpx.AsyncClient, url: str, timeout: float, **kwargs: Any) -> Answer:
+    """POST and read the answer within ``timeout`` seconds in all, at most MAX_ANSWER_BYTES of
+    its body: a receiver can neither hold the relay (a body trickled a byte at a time resets
+    every read timeout) nor fill its memory (a body of gigabytes). Raises httpx.HTTPError."""
+
+    async def exchange() -> Answer:
+        async with client.stream("POST", url, **kwargs) as response:
+            body = bytearray()
+            async for chunk in response.aiter_raw():
+                body += chunk
+                if len(body) >= MAX_ANSWER_BYTES:
+                    break
+            text = bytes(body[:MAX_ANSWER_BYTES]).decode("utf-8", "replace")
+            return Answer(response.status_code, response.headers, text)
+
+    try:
+        return await asyncio.wait_for(exchange(), timeout)
+    except TimeoutError as exc:
+        raise httpx.TimeoutException(f"no complete answer within {timeout} s") from exc
+
+
 def _address_allowed(host: str, allow_private: bool) -> bool:
     """Whether every address of ``host`` is public (loopback and private networks only when
     allowed): a tenant's webhook URL must not reach into the platform's own network."""
@@ -166,6 +217,8 @@ def _address_allowed(host: str, allow_private: bool) -> bool:
         return True
     try:
         infos = socket.getaddrinfo(host, None)
+    except ValueError:
+        return False  # not a name a resolver takes (an empty or a 64-character label)
     except OSError:
         return True  # unresolvable: the send fails and is retried like any network error
     for info in infos:
@@ -310,7 +363,11 @@ class Relay:
         current: dict[bool, list[tuple[dict[str, Any], bytes]]] = {True: [], False: []}
         size: dict[bool, int] = {True: 0, False: 0}
         for row in rows:
-            encoded = json.dumps(self.posthog_event(row), separators=(",", ":")).encode()
+            try:
+                encoded = json.dumps(self.posthog_event(row), separators=(",", ":")).encode()
+            except (ValueError, RecursionError) as exc:
+                outcomes.append(Outcome(row, "dead", error=f"cannot encode the event: {exc}"[:500]))
+                continue
             if len(encoded) > POSTHOG_MAX_EVENT_BYTES:
                 outcomes.append(
                     Outcome(
@@ -339,8 +396,12 @@ class Relay:
             )
             batch_rows = [r for r, _ in batch]
             try:
-                response = await client.post(
-                    url, content=body, headers={"Content-Type": "application/json"}
+                response = await post(
+                    client,
+                    url,
+                    c.timeout,
+                    content=body,
+                    headers={"Content-Type": "application/json"},
                 )
             except httpx.HTTPError as exc:
                 outcomes.extend(
@@ -401,10 +462,16 @@ class Relay:
             results: list[Outcome] = []
             for i, r in enumerate(items):
                 async with semaphore:
-                    if ep["kind"] == "slack":
-                        outcome = await self.send_slack(client, ep, r)
-                    else:
-                        outcome = await self.send_webhook(client, ep, r)
+                    try:
+                        if ep["kind"] == "slack":
+                            outcome = await self.send_slack(client, ep, r)
+                        else:
+                            outcome = await self.send_webhook(client, ep, r)
+                    except Exception as exc:  # noqa: BLE001 (one delivery's failure)
+                        # A URL no HTTP client takes (a port above 65535, a host of digits
+                        # that is no IPv4 address) fails this delivery, never the relay.
+                        error = f"{type(exc).__name__}: {exc}"[:500]
+                        outcome = Outcome(r, "retry", error=error)
                 results.append(outcome)
                 if outcome.outcome != "delivered":
                     # A later event of the key must not overtake this one: not attempted.
@@ -429,7 +496,7 @@ class Relay:
         await bucket.acquire()
         text = row["payload"]["payload"].get("text", "")
         try:
-            response = await client.post(ep["url"], json={"text": text})
+            response = await post(client, ep["url"], self.config.timeout, json={"text": text})
         except httpx.HTTPError as exc:
             return Outcome(row, "retry", error=f"Slack: {type(exc).__name__}: {exc}"[:500])
         kind = classify(response.status_code)
@@ -451,15 +518,18 @@ class Relay:
         self, client: httpx.AsyncClient, ep: dict[str, Any], row: dict[str, Any]
     ) -> Outcome:
         p = row["payload"]
-        body = json.dumps(
-            {
-                "type": f"{p['connector']}.{p['action']}",
-                "timestamp": row["occurred_at"].isoformat(),
-                "tenant_id": str(row["tenant_id"]),
-                "data": p["payload"],
-            },
-            separators=(",", ":"),
-        ).encode()
+        try:
+            body = json.dumps(
+                {
+                    "type": f"{p['connector']}.{p['action']}",
+                    "timestamp": row["occurred_at"].isoformat(),
+                    "tenant_id": str(row["tenant_id"]),
+                    "data": p["payload"],
+                },
+                separators=(",", ":"),
+            ).encode()
+        except (ValueError, RecursionError) as exc:
+            return Outcome(row, "dead", error=f"cannot encode the event: {exc}"[:500])
         msg_id = str(row["event_id"])
         ts = int(time.time())
         headers = {
@@ -470,7 +540,9 @@ class Relay:
             "User-Agent": "pgtenancy-relay",
         }
         try:
-            response = await client.post(ep["url"], content=body, headers=headers)
+            response = await post(
+                client, ep["url"], self.config.timeout, content=body, headers=headers
+            )
         except httpx.HTTPError as exc:
             return Outcome(row, "retry", error=f"{type(exc).__name__}: {exc}"[:500])
         kind = classify(response.status_code)
@@ -499,10 +571,16 @@ class Relay:
             if not rows:
                 continue
             claimed += len(rows)
-            if analytics:
-                outcomes = await self.send_posthog(client, rows)
-            else:
-                outcomes = await self.send_connectors(conn, client, rows)
+            outcomes = [
+                Outcome(r, "dead", error=f"the relay cannot read the event: {r['payload'].error}")
+                for r in rows
+                if isinstance(r["payload"], Undecodable)
+            ]
+            readable = [r for r in rows if not isinstance(r["payload"], Undecodable)]
+            if readable and analytics:
+                outcomes += await self.send_posthog(client, readable)
+            elif readable:
+                outcomes += await self.send_connectors(conn, client, readable)
             try:
                 await self.complete(conn, outcomes)
             except psycopg.OperationalError:
@@ -533,7 +611,11 @@ class Relay:
                 loop.add_signal_handler(sig, self.stopping.set)
         limits = httpx.Limits(max_connections=self.config.concurrency * 2)
         async with httpx.AsyncClient(
-            timeout=self.config.timeout, limits=limits, follow_redirects=False
+            timeout=self.config.timeout,
+            limits=limits,
+            follow_redirects=False,
+            # Answers are read raw (post): asked for uncompressed, so none inflates in memory.
+            headers={"Accept-Encoding": "identity"},
         ) as client:
             while not self.stopping.is_set():
                 try:
@@ -564,6 +646,7 @@ class Relay:
         async with await psycopg.AsyncConnection.connect(
             self.config.database_url, autocommit=True
         ) as conn:
+            set_json_loads(_loads, conn)  # an unreadable event is dead-lettered, not fatal
             self.failures = 0
             if self.unrecorded:
                 await self.complete(conn, self.unrecorded)

@@ -32,8 +32,14 @@ begin
             errcode = 'P0002',
             message = format('webhook endpoint %L does not exist in tenant %s', tenancy.token_excerpt(p_name, 100), v_tenant_id);
     end if;
-    -- Secrets that expired are forgotten; the ones still valid expire after the overlap at the latest.
-    delete from tenancy.connector_secrets as s where s.endpoint_id = v_id and s.expires_at <= now();
+    -- Secrets that expired are forgotten, and so are all but the newest: it stays valid for the
+    -- overlap at the latest, beside the new one, so no more than two secrets ever sign (however
+    -- often an owner rotates, each delivery carries two signatures at most).
+    delete from tenancy.connector_secrets as s
+    where s.endpoint_id = v_id
+        and (s.expires_at <= now() or s.secret_id < (
+            select max(t.secret_id) from tenancy.connector_secrets as t where t.endpoint_id = v_id
+        ));
     update tenancy.connector_secrets as s
     set expires_at = least(coalesce(s.expires_at, 'infinity'), now() + p_overlap)
     where s.endpoint_id = v_id;
@@ -52,8 +58,8 @@ $$;
 comment on function tenancy.rotate_webhook_secret(text, text, interval) is
 'For owners and admins of the current tenant: makes p_secret (or a new whsec_ secret, returned '
 'once) the signing secret of webhook endpoint p_name; the previous one keeps signing too for '
-'p_overlap (default 24 hours, at most 30 days), so receivers can switch without a gap: each '
-'delivery carries one signature per valid secret. P0002 for an unknown endpoint; 22023; TN001, 42501.';
+'p_overlap (default 24 hours, at most 30 days), so receivers can switch without a gap, and any '
+'older one stops: each delivery carries one signature per valid secret, two at most. P0002 for an unknown endpoint; 22023; TN001, 42501.';
 
 revoke all on function tenancy.rotate_webhook_secret(text, text, interval) from public;
 grant execute on function tenancy.rotate_webhook_secret(text, text, interval) to tenancy_app, tenancy_service, tenancy_admin;
