@@ -23,6 +23,7 @@ begin
             errcode = '22023',
             message = format('Slack channel %L is not a channel name (lower-case letters, digits, - and _, at most 80)', tenancy.token_excerpt(p_channel, 100));
     end if;
+    perform tenancy.require_endpoint_room(v_tenant_id, p_name);
     insert into tenancy.connector_endpoints as e (tenant_id, kind, name, url_display, channel)
     values (v_tenant_id, 'slack', p_name, regexp_replace(v_url, '^([a-z]+://[^/]*).*$', '\1/…'), v_channel)
     on conflict (tenant_id, name) do update
@@ -45,7 +46,7 @@ comment on function tenancy.configure_slack(text, text, text) is
 'For owners and admins of the current tenant: creates (or replaces, enabled) Slack endpoint '
 'p_name posting to incoming-webhook URL p_webhook_url (kept with the secrets: only the relay '
 'reads it back) for channel p_channel (NULL: every channel); returns its id. 22023 for a bad '
-'name, URL or channel; 23505 when p_name is a webhook endpoint; TN001, 42501.';
+'name, URL or channel, or a 101st endpoint of the tenant; 23505 when p_name is a webhook endpoint; TN001, 42501.';
 
 revoke all on function tenancy.configure_slack(text, text, text) from public;
 grant execute on function tenancy.configure_slack(text, text, text) to tenancy_app, tenancy_service, tenancy_admin;

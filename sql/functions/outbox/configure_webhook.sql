@@ -34,6 +34,7 @@ begin
                 coalesce(quote_literal(tenancy.token_excerpt(v_bad, 100)), 'NULL'));
     end if;
     signing_secret := tenancy.webhook_secret(p_secret);
+    perform tenancy.require_endpoint_room(v_tenant_id, p_name);
     insert into tenancy.connector_endpoints as e (tenant_id, kind, name, url_display, event_types)
     values (v_tenant_id, 'webhook', p_name, regexp_replace(v_url, '[?#].*$', ''), coalesce(p_event_types, '{}'))
     on conflict (tenant_id, name) do update
@@ -61,7 +62,7 @@ comment on function tenancy.configure_webhook(text, text, text[], text) is
 'types p_event_types (connector.action or connector.*; empty: all), signed per Standard Webhooks '
 'with p_secret (whsec_ and 24 to 64 bytes in base64) or a new secret, returned once in '
 'signing_secret (NULL when given): no role but the relay reads it again. 22023 for a bad name, '
-'URL, filter or secret; 23505 when p_name is a Slack endpoint; TN001, 42501.';
+'URL, filter or secret, or a 101st endpoint of the tenant; 23505 when p_name is a Slack endpoint; TN001, 42501.';
 
 revoke all on function tenancy.configure_webhook(text, text, text[], text) from public;
 grant execute on function tenancy.configure_webhook(text, text, text[], text) to tenancy_app, tenancy_service, tenancy_admin;

@@ -58,12 +58,26 @@ begin
     end if;
     <<tenants>>
     loop
-        select d.tenant_id into v_next
-        from tenancy.deliveries as d
-        where d.delivered_at is null and d.dead_at is null
-            and (v_tenant is null or d.tenant_id > v_tenant)
-        order by d.tenant_id
-        limit 1;
+        -- Only tenants with pending deliveries of this claim's kind: PostHog's (the nil
+        -- destination) or the endpoints' (every other destination sorts after it). The lower
+        -- bound is an index condition in the generic plan too (no "v_tenant is null or").
+        if p_analytics then
+            select d.tenant_id into v_next
+            from tenancy.deliveries as d
+            where d.delivered_at is null and d.dead_at is null
+                and d.tenant_id >= coalesce(v_tenant, v_nil) and d.tenant_id is distinct from v_tenant
+                and d.destination_id = v_nil
+            order by d.tenant_id
+            limit 1;
+        else
+            select d.tenant_id into v_next
+            from tenancy.deliveries as d
+            where d.delivered_at is null and d.dead_at is null
+                and d.tenant_id >= coalesce(v_tenant, v_nil) and d.tenant_id is distinct from v_tenant
+                and d.destination_id > v_nil
+            order by d.tenant_id
+            limit 1;
+        end if;
         if not found then
             exit tenants when v_wrapped;
             v_wrapped := true;
