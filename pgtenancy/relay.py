@@ -27,14 +27,14 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
@@ -185,29 +185,44 @@ class Answer:
     as UTF-8 (whatever charset it claims: a charset such as zlib cannot decode text)."""
 
     status_code: int
-    headers: httpx.Headers
+    headers: Mapping[str, str]
     text: str
 
 
-async def post(client: httpx.AsyncClient, url: str, timeout: float, **kwargs: Any) -> Answer:
+class SendError(Exception):
+    """A request that got no answer: a URL the client refuses, a connection or TLS failure,
+    a timeout."""
+
+
+async def post(
+    client: aiohttp.ClientSession,
+    url: str,
+    timeout: float,
+    body: bytes,
+    headers: Mapping[str, str],
+) -> Answer:
     """POST and read the answer within ``timeout`` seconds in all, at most MAX_ANSWER_BYTES of
-    its body: a receiver can neither hold the relay (a body trickled a byte at a time resets
-    every read timeout) nor fill its memory (a body of gigabytes). Raises httpx.HTTPError."""
+    its body, undecompressed: a receiver can neither hold the relay (a body trickled a byte at a
+    time) nor fill its memory (a body of gigabytes, or a small one that inflates). Redirects are
+    not followed. Raises SendError."""
 
     async def exchange() -> Answer:
-        async with client.stream("POST", url, **kwargs) as response:
-            body = bytearray()
-            async for chunk in response.aiter_raw():
-                body += chunk
-                if len(body) >= MAX_ANSWER_BYTES:
+        async with client.post(url, data=body, headers=headers, allow_redirects=False) as response:
+            raw = bytearray()
+            async for chunk in response.content.iter_chunked(MAX_ANSWER_BYTES):
+                raw += chunk
+                if len(raw) >= MAX_ANSWER_BYTES:
                     break
-            text = bytes(body[:MAX_ANSWER_BYTES]).decode("utf-8", "replace")
-            return Answer(response.status_code, response.headers, text)
+            text = bytes(raw[:MAX_ANSWER_BYTES]).decode("utf-8", "replace")
+            return Answer(response.status, response.headers, text)
 
     try:
         return await asyncio.wait_for(exchange(), timeout)
     except TimeoutError as exc:
-        raise httpx.TimeoutException(f"no complete answer within {timeout} s") from exc
+        raise SendError(f"TimeoutError: no complete answer within {timeout} s") from exc
+    except (aiohttp.ClientError, ValueError, OSError, UnicodeError) as exc:
+        # ValueError: a URL the client cannot parse (a port past 65535, an odd IPv4 form).
+        raise SendError(f"{type(exc).__name__}: {exc}") from exc
 
 
 def _address_allowed(host: str, allow_private: bool) -> bool:
@@ -348,7 +363,7 @@ class Relay:
         }
 
     async def send_posthog(
-        self, client: httpx.AsyncClient, rows: list[dict[str, Any]]
+        self, client: aiohttp.ClientSession, rows: list[dict[str, Any]]
     ) -> list[Outcome]:
         c = self.config
         if not c.posthog_host or not c.posthog_key:
@@ -397,13 +412,9 @@ class Relay:
             batch_rows = [r for r, _ in batch]
             try:
                 response = await post(
-                    client,
-                    url,
-                    c.timeout,
-                    content=body,
-                    headers={"Content-Type": "application/json"},
+                    client, url, c.timeout, body, {"Content-Type": "application/json"}
                 )
-            except httpx.HTTPError as exc:
+            except SendError as exc:
                 outcomes.extend(
                     Outcome(r, "retry", error=f"PostHog: {type(exc).__name__}: {exc}"[:500])
                     for r in batch_rows
@@ -431,7 +442,7 @@ class Relay:
     async def send_connectors(
         self,
         conn: psycopg.AsyncConnection[Any],
-        client: httpx.AsyncClient,
+        client: aiohttp.ClientSession,
         rows: list[dict[str, Any]],
     ) -> list[Outcome]:
         endpoints = await self.endpoint_rows(conn, {r["destination_id"] for r in rows})
@@ -485,7 +496,7 @@ class Relay:
         return [o for g in groups for o in g]
 
     async def send_slack(
-        self, client: httpx.AsyncClient, ep: dict[str, Any], row: dict[str, Any]
+        self, client: aiohttp.ClientSession, ep: dict[str, Any], row: dict[str, Any]
     ) -> Outcome:
         bucket = self.buckets.setdefault(
             ep["endpoint_id"], TokenBucket(self.config.slack_per_second)
@@ -496,8 +507,14 @@ class Relay:
         await bucket.acquire()
         text = row["payload"]["payload"].get("text", "")
         try:
-            response = await post(client, ep["url"], self.config.timeout, json={"text": text})
-        except httpx.HTTPError as exc:
+            response = await post(
+                client,
+                ep["url"],
+                self.config.timeout,
+                json.dumps({"text": text}).encode(),
+                {"Content-Type": "application/json"},
+            )
+        except SendError as exc:
             return Outcome(row, "retry", error=f"Slack: {type(exc).__name__}: {exc}"[:500])
         kind = classify(response.status_code)
         retry_after = None
@@ -515,7 +532,7 @@ class Relay:
         )
 
     async def send_webhook(
-        self, client: httpx.AsyncClient, ep: dict[str, Any], row: dict[str, Any]
+        self, client: aiohttp.ClientSession, ep: dict[str, Any], row: dict[str, Any]
     ) -> Outcome:
         p = row["payload"]
         try:
@@ -540,10 +557,8 @@ class Relay:
             "User-Agent": "pgtenancy-relay",
         }
         try:
-            response = await post(
-                client, ep["url"], self.config.timeout, content=body, headers=headers
-            )
-        except httpx.HTTPError as exc:
+            response = await post(client, ep["url"], self.config.timeout, body, headers)
+        except SendError as exc:
             return Outcome(row, "retry", error=f"{type(exc).__name__}: {exc}"[:500])
         kind = classify(response.status_code)
         return Outcome(
@@ -560,7 +575,7 @@ class Relay:
 
     # -- the loop ----------------------------------------------------------------------------
 
-    async def round(self, conn: psycopg.AsyncConnection[Any], client: httpx.AsyncClient) -> int:
+    async def round(self, conn: psycopg.AsyncConnection[Any], client: aiohttp.ClientSession) -> int:
         """One claim-send-record pass over analytics then connectors; how many were claimed."""
         claimed = 0
         for analytics in (True, False):
@@ -609,13 +624,12 @@ class Relay:
             # Not available outside the main thread (a relay run by a test, say).
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stopping.set)
-        limits = httpx.Limits(max_connections=self.config.concurrency * 2)
-        async with httpx.AsyncClient(
-            timeout=self.config.timeout,
-            limits=limits,
-            follow_redirects=False,
-            # Answers are read raw (post): asked for uncompressed, so none inflates in memory.
-            headers={"Accept-Encoding": "identity"},
+        connector = aiohttp.TCPConnector(limit=self.config.concurrency * 2)
+        async with aiohttp.ClientSession(
+            connector=connector,
+            # Answers are read raw (post): asked for uncompressed, and never inflated.
+            auto_decompress=False,
+            headers={"Accept-Encoding": "identity", "User-Agent": "pgtenancy-relay"},
         ) as client:
             while not self.stopping.is_set():
                 try:
@@ -641,7 +655,7 @@ class Relay:
                     break
         return self.totals
 
-    async def _connected(self, client: httpx.AsyncClient, once: bool) -> bool:
+    async def _connected(self, client: aiohttp.ClientSession, once: bool) -> bool:
         """Relay over one connection; True when finished (stopped, or drained with ``once``)."""
         async with await psycopg.AsyncConnection.connect(
             self.config.database_url, autocommit=True
