@@ -38,7 +38,7 @@ library. Measured, in this order:
    ``tenancy_service`` login, ``allow_private_network``, its defaults otherwise; the time of its
    claim, send and complete steps and the CPU time of the relay, its backend and the receiver are
    printed), after the ceilings without the database: the same requests from a bare asyncio
-   client (the receiver's own) and through httpx configured as the relay configures it.
+   client (the receiver's own) and through aiohttp configured as the relay configures it.
    (a) 100 analytics events per tenant (10 distinct ids each, enqueued by ``track_event`` in one
    transaction per tenant) to PostHog ``/batch/``, events/s (target >= 5,000); the same again
    with a REPEATABLE READ transaction holding its snapshot from before the events are enqueued
@@ -76,6 +76,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import psycopg
 from psycopg import sql
@@ -199,7 +200,7 @@ class ReceiverStats:
 
 
 class Receiver(asyncio.Protocol):
-    """HTTP/1.1 with keep-alive, bodies by Content-Length (what httpx sends)."""
+    """HTTP/1.1 with keep-alive, bodies by Content-Length (what aiohttp and httpx send)."""
 
     def __init__(self, stats: ReceiverStats, verify: Callable[[int, bytes, dict[str, str]], bool]):
         self.stats = stats
@@ -868,16 +869,17 @@ async def raw_ceiling(
 
 
 async def posthog_ceiling(base: str, bodies: list[bytes], per_batch: int) -> float:
-    """Events per second the receiver takes from httpx, one /batch/ request at a time (as the
-    relay sends them), without the database."""
-    async with httpx.AsyncClient(timeout=10) as client:
-        await client.post(base + "/batch/", content=bodies[0])
+    """Events per second the receiver takes from aiohttp (the relay's client), one /batch/
+    request at a time (as the relay sends them), without the database."""
+    headers = {"Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as client:
+        async with client.post(base + "/batch/", data=bodies[0], headers=headers) as r:
+            await r.read()
         t0 = time.perf_counter()
         for body in bodies:
-            r = await client.post(
-                base + "/batch/", content=body, headers={"Content-Type": "application/json"}
-            )
-            assert r.status_code == 200
+            async with client.post(base + "/batch/", data=body, headers=headers) as r:
+                await r.read()
+                assert r.status == 200
         return len(bodies) * per_batch / (time.perf_counter() - t0)
 
 
@@ -912,19 +914,22 @@ def webhook_requests(count: int) -> list[tuple[str, bytes, dict[str, str]]]:
 async def webhook_ceiling(
     base: str, requests: list[tuple[str, bytes, dict[str, str]]], concurrency: int
 ) -> float:
-    """Webhook requests per second httpx (the relay's client, configured as the relay does)
+    """Webhook requests per second aiohttp (the relay's client, configured as the relay does)
     gets through to the receiver, up to ``concurrency`` at once, without the database."""
-    limits = httpx.Limits(max_connections=concurrency * 2)
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(
-        client: httpx.AsyncClient, path: str, body: bytes, headers: dict[str, str]
+        client: aiohttp.ClientSession, path: str, body: bytes, headers: dict[str, str]
     ) -> None:
-        async with semaphore:
-            r = await client.post(base + path, content=body, headers=headers)
-        assert r.status_code == 200
+        async with (
+            semaphore,
+            client.post(base + path, data=body, headers=headers, allow_redirects=False) as r,
+        ):
+            await r.read()
+            assert r.status == 200
 
-    async with httpx.AsyncClient(timeout=10, limits=limits, follow_redirects=False) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency * 2)
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as client:
         await asyncio.gather(*(one(client, *r) for r in requests[:concurrency]))
         t0 = time.perf_counter()
         await asyncio.gather(*(one(client, *r) for r in requests))
@@ -969,7 +974,7 @@ class TimedRelay(Relay):
         await super().complete(conn, outcomes)
         self.spent["complete"] += time.perf_counter() - t0
 
-    async def send_posthog(self, client: httpx.AsyncClient, rows: list[dict[str, Any]]) -> Any:
+    async def send_posthog(self, client: aiohttp.ClientSession, rows: list[dict[str, Any]]) -> Any:
         t0 = time.perf_counter()
         out = await super().send_posthog(client, rows)
         self.spent["send"] += time.perf_counter() - t0
@@ -978,7 +983,7 @@ class TimedRelay(Relay):
     async def send_connectors(
         self,
         conn: psycopg.AsyncConnection[Any],
-        client: httpx.AsyncClient,
+        client: aiohttp.ClientSession,
         rows: list[dict[str, Any]],
     ) -> Any:
         t0 = time.perf_counter()
@@ -1083,17 +1088,17 @@ def relay(url: str, receiver: ReceiverProcess, scale: float) -> RelayReport:
     batch = [("/batch/", body, {"Content-Type": "application/json"}) for body in bodies]
     ceilings = {
         "posthog receiver": asyncio.run(raw_ceiling(receiver.port, batch, 1)) * 1000,
-        "posthog httpx": asyncio.run(posthog_ceiling(receiver.base, bodies, 1000)),
+        "posthog client": asyncio.run(posthog_ceiling(receiver.base, bodies, 1000)),
     }
     hooks = webhook_requests(max(1000, per_webhook * 250))
     ceilings["webhook receiver"] = asyncio.run(raw_ceiling(receiver.port, hooks, 64))
-    ceilings["webhook httpx"] = asyncio.run(webhook_ceiling(receiver.base, hooks, 64))
+    ceilings["webhook client"] = asyncio.run(webhook_ceiling(receiver.base, hooks, 64))
     receiver.reset()
     say(
         f"   PostHog /batch/: the receiver {ceilings['posthog receiver']:,.0f} events/s, "
-        f"through httpx {ceilings['posthog httpx']:,.0f}; webhooks: the receiver "
-        f"{ceilings['webhook receiver']:,.0f} requests/s, through httpx "
-        f"{ceilings['webhook httpx']:,.0f}"
+        f"through aiohttp {ceilings['posthog client']:,.0f}; webhooks: the receiver "
+        f"{ceilings['webhook receiver']:,.0f} requests/s, through aiohttp "
+        f"{ceilings['webhook client']:,.0f}"
     )
     fills: dict[str, float] = {}
     runs: dict[str, RelayRun] = {}
@@ -1201,9 +1206,9 @@ def print_relay(rep: RelayReport) -> None:
     c = rep.ceilings
     print()
     print("Relay (ceilings: the same requests without the database, from a bare asyncio client")
-    print("and through httpx; ratio: relay ÷ the receiver's ceiling)")
+    print("and through aiohttp; ratio: relay ÷ the receiver's ceiling)")
     print()
-    print("| measure | receiver | httpx | relay | ratio | target | |")
+    print("| measure | receiver | aiohttp | relay | ratio | target | |")
     print("| --- | ---: | ---: | ---: | ---: | --- | --- |")
     for label, run, kind, target in (
         (f"(a) PostHog /batch/, {a.delivered:,} events of {TENANTS:,} tenants, events/s", a,
@@ -1213,7 +1218,7 @@ def print_relay(rep: RelayReport) -> None:
          "webhook", 1000),
     ):  # fmt: skip
         print(
-            f"| {label} | {c[kind + ' receiver']:,.0f} | {c[kind + ' httpx']:,.0f} | "
+            f"| {label} | {c[kind + ' receiver']:,.0f} | {c[kind + ' client']:,.0f} | "
             f"{run.rate:,.0f} | {run.rate / c[kind + ' receiver']:.3f} | >= {target:,} | "
             f"{verdict(run.rate >= target)} |"
         )
