@@ -18,6 +18,7 @@ from .snapshot import (
     TENANT_TYPES,
     Column,
     Constraint,
+    ForeignKey,
     Descendant,
     Index,
     Relation,
@@ -108,6 +109,25 @@ cross join lateral pg_catalog.unnest(c.conkey) with ordinality as k (attnum, pos
 join pg_catalog.pg_attribute as a on a.attrelid = c.conrelid and a.attnum = k.attnum
 where c.conrelid = %s and c.contype = 'p'
 order by k.position
+"""
+
+# Foreign keys with their columns and the referenced columns, each in key order.
+_FOREIGN_KEYS = """
+select c.conname::text,
+       array(select a.attname::text
+             from pg_catalog.unnest(c.conkey) with ordinality as k (attnum, position)
+             join pg_catalog.pg_attribute as a on a.attrelid = c.conrelid and a.attnum = k.attnum
+             order by k.position),
+       rn.nspname::text, r.relname::text,
+       array(select a.attname::text
+             from pg_catalog.unnest(c.confkey) with ordinality as k (attnum, position)
+             join pg_catalog.pg_attribute as a on a.attrelid = c.confrelid and a.attnum = k.attnum
+             order by k.position)
+from pg_catalog.pg_constraint as c
+join pg_catalog.pg_class as r on r.oid = c.confrelid
+join pg_catalog.pg_namespace as rn on rn.oid = r.relnamespace
+where c.conrelid = %s and c.contype = 'f'
+order by c.conname
 """
 
 _FIND_TABLE = """
@@ -221,6 +241,15 @@ def _relation(
     )
     sequences = tuple(Sequence(str(s), str(n)) for s, n in conn.execute(_SERIAL_SEQUENCES, (oid,)))
     primary_key = tuple(str(n) for (n,) in conn.execute(_PRIMARY_KEY, (oid,)))
+    # Read only where the spec declares personal data, so other snapshots stay as they were.
+    foreign_keys = (
+        tuple(
+            ForeignKey(str(n), tuple(cols), str(rs), str(rn), tuple(rcols))
+            for n, cols, rs, rn, rcols in conn.execute(_FOREIGN_KEYS, (oid,))
+        )
+        if entry.personal is not None
+        else ()
+    )
     descendants = tuple(
         Descendant(str(s), str(n), bool(part), str(ps), str(pn))
         for s, n, part, ps, pn in conn.execute(_DESCENDANTS, (oid,))
@@ -243,6 +272,7 @@ def _relation(
         descendants=descendants,
         layout_problem=problem,
         primary_key=primary_key,
+        foreign_keys=foreign_keys,
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jinja2
 
+from .personal import PersonalInfo, personal_infos
 from .snapshot import Snapshot, TableInfo, qualified, table_infos
 from .spec import Spec, SpecError, TableSpec, bind_roles
 
@@ -212,9 +213,12 @@ class Renderer:
         self.env.filters["pg_text_array"] = pg_text_array
         self.env.globals["tenant_value"] = tenant_value
 
-    def _context(self, info: TableInfo, spec_display: str) -> dict[str, object]:
+    def _context(
+        self, info: TableInfo, spec_display: str, personal: PersonalInfo | None = None
+    ) -> dict[str, object]:
         table = info.spec
         return {
+            "personal": personal,
             "spec_display": spec_display,
             "table": table,
             "qtable": qident(table.schema) + "." + qident(table.name),
@@ -237,9 +241,11 @@ class Renderer:
         # One trailing newline, whatever the templates end with.
         return text.rstrip("\n") + "\n"
 
-    def policies(self, info: TableInfo, spec_display: str) -> str:
-        """The policy file of one table."""
-        return self._render("policies.sql.j2", self._context(info, spec_display))
+    def policies(
+        self, info: TableInfo, spec_display: str, personal: PersonalInfo | None = None
+    ) -> str:
+        """The policy file of one table (``personal``: its export and erasure functions)."""
+        return self._render("policies.sql.j2", self._context(info, spec_display, personal))
 
     def policy_statements(self, info: TableInfo, spec_display: str, qtable: str) -> str:
         """The ``create policy`` (and ``comment on policy``) statements of one table's policy
@@ -291,10 +297,17 @@ def render(spec: Spec, snapshot: Snapshot, renderer: Renderer | None = None) -> 
         infos = table_infos(spec.display, tables, snapshot)
     except SpecError as exc:
         problems.extend(str(exc).splitlines())
+    personal: dict[str, PersonalInfo] = {}
+    if not problems:
+        personal, found = personal_infos(infos, snapshot, spec.display)
+        problems.extend(found)
     if problems:
         raise SpecError("\n".join(sorted(problems)))
     return Output(
-        policies={i.spec.file_name: renderer.policies(i, spec.display) for i in infos},
+        policies={
+            i.spec.file_name: renderer.policies(i, spec.display, personal.get(i.spec.key))
+            for i in infos
+        },
         tests={i.spec.file_name: renderer.isolation_test(i, spec.display) for i in infos},
         warnings=tuple(
             f"{i.spec.key}: applying its policy file would fail now: {i.layout_problem}"

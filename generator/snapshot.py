@@ -62,6 +62,17 @@ class Constraint:
 
 
 @dataclass(frozen=True)
+class ForeignKey:
+    """A foreign key of the table: its columns and the columns they reference, in key order."""
+
+    name: str
+    columns: tuple[str, ...]
+    ref_schema: str
+    ref_name: str
+    ref_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Sequence:
     schema: str
     name: str
@@ -100,6 +111,8 @@ class Relation:
     layout_problem: str | None = None
     #: The primary key's columns, in key order (empty without one).
     primary_key: tuple[str, ...] = ()
+    #: Foreign keys, sorted by name (read for the tables with personal data).
+    foreign_keys: tuple[ForeignKey, ...] = ()
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -330,6 +343,23 @@ def _relation_dict(r: Relation) -> dict[str, Any]:
         "layout_problem": r.layout_problem,
         # Only tables with a primary key carry it, so snapshots of others read as before.
         **({"primary_key": list(r.primary_key)} if r.primary_key else {}),
+        # Only tables with foreign keys carry them, so snapshots of others read as before.
+        **(
+            {
+                "foreign_keys": [
+                    {
+                        "name": f.name,
+                        "columns": list(f.columns),
+                        "ref_schema": f.ref_schema,
+                        "ref_name": f.ref_name,
+                        "ref_columns": list(f.ref_columns),
+                    }
+                    for f in r.foreign_keys
+                ]
+            }
+            if r.foreign_keys
+            else {}
+        ),
     }
 
 
@@ -407,4 +437,14 @@ def _relation(raw: Any) -> Relation:
         ),
         layout_problem=_opt_str(data, "layout_problem", what),
         primary_key=tuple(_strings(data.get("primary_key", []), f"{what}.primary_key")),
+        foreign_keys=tuple(
+            ForeignKey(
+                _str(f, "name", what),
+                tuple(_strings(f.get("columns", []), f"{what}.foreign_keys.columns")),
+                _str(f, "ref_schema", what),
+                _str(f, "ref_name", what),
+                tuple(_strings(f.get("ref_columns", []), f"{what}.foreign_keys.ref_columns")),
+            )
+            for f in _items(data, "foreign_keys", what)
+        ),
     )

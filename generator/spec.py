@@ -38,6 +38,16 @@ TABLE_KEYS += ("audit", "audit_exclude")
 #: default: the policy file secures each one the catalog holds) or ``"runtime"`` (created at run
 #: time by whoever owns the table's partitioning: the file secures the partitioned table alone).
 TABLE_KEYS += ("partitions",)
+#: Personal data (GDPR): ``subject`` says whose rows these are (a column of this table naming
+#: the data subject, or ``{ column = "...", references = "schema.table" }`` following a foreign
+#: key to another table with a subject), ``pii`` names the personal columns, ``erase`` what
+#: erasure does (``"anonymize"`` or ``"delete"``) and ``anonymize`` each column's action
+#: (``"null"``, ``"pseudonym"`` or ``{ fixed = "value" }``; default ``"null"`` for a nullable
+#: column, ``"pseudonym"`` for a NOT NULL text column).
+TABLE_KEYS += ("subject", "pii", "erase", "anonymize")
+ERASE_MODES: tuple[str, ...] = ("anonymize", "delete")
+#: The closed vocabulary of anonymizing actions (``{ fixed = "..." }`` is the third).
+ANONYMIZE_ACTIONS: tuple[str, ...] = ("null", "pseudonym")
 PARTITION_MODES: tuple[str, ...] = ("declared", "runtime")
 #: The tenant column when the spec names none.
 DEFAULT_TENANT_COLUMN = "tenant_id"
@@ -73,6 +83,24 @@ class TableEntry:
     audit_exclude: tuple[str, ...] = ()
     #: ``partitions``: ``declared`` or ``runtime`` (see :data:`PARTITION_MODES`).
     partitions: str = "declared"
+    #: Personal data (see :class:`PersonalData`); None when the table declares none.
+    personal: PersonalData | None = None
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    """A table's personal data: whose rows they are and what erasure does to them.
+
+    ``subject_column`` is this table's column naming the subject; ``references`` (schema, name)
+    is set when that column follows a foreign key to another table with a subject (the catalog
+    check finds the key). ``actions`` maps each personal column to ``null``, ``pseudonym`` or
+    ``fixed:<value>``; columns without an explicit action get theirs from the catalog."""
+
+    subject_column: str
+    references: tuple[str, str] | None
+    pii: tuple[str, ...]
+    erase: str
+    actions: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +131,8 @@ class TableSpec:
     #: holds; ``runtime``: the table is partitioned and its partitions, created at run time, are
     #: reached only through it (the file renders none of them; the catalog check says so).
     partitions: str = "declared"
+    #: Personal data (see :class:`PersonalData`); None when the table declares none.
+    personal: PersonalData | None = None
 
     @property
     def file_name(self) -> str:
@@ -222,6 +252,7 @@ def bind_roles(
                 entry.audit,
                 entry.audit_exclude,
                 entry.partitions,
+                entry.personal,
             )
         )
     return tuple(bound)
@@ -321,6 +352,92 @@ def _partitions(display: str, table: str, value: object) -> str:
     return value
 
 
+def _personal(display: str, table: str, body: dict[str, object]) -> PersonalData | None:
+    """``subject``, ``pii``, ``erase`` and ``anonymize`` (the columns are catalog checks)."""
+    given = [k for k in ("subject", "pii", "erase", "anonymize") if k in body]
+    if not given:
+        return None
+    if "subject" not in body:
+        raise _fail(
+            display,
+            table,
+            f"{given[0]} is set but subject is not: personal data needs a subject "
+            '(subject = "id", or subject = { column = "customer_id", references = '
+            '"app.customers" })',
+        )
+    subject = body["subject"]
+    references: tuple[str, str] | None = None
+    if isinstance(subject, dict):
+        if set(subject) != {"column", "references"}:
+            raise _fail(
+                display,
+                table,
+                'subject must be a column name or { column = "...", references = '
+                f'"schema.table" }}, got {subject!r}',
+            )
+        column, target = subject["column"], subject["references"]
+        if not isinstance(target, str):
+            raise _fail(
+                display, table, f"subject references must be a table name, got {target!r}"
+            )
+        references = _split_name(display, target)
+        if f"{references[0]}.{references[1]}" == table:
+            raise _fail(display, table, "subject references the table itself")
+    else:
+        column = subject
+    if not isinstance(column, str) or not column:
+        raise _fail(display, table, f"subject column must be a column name, got {column!r}")
+    pii = body.get("pii", [])
+    if not isinstance(pii, list) or not all(isinstance(c, str) and c for c in pii):
+        raise _fail(display, table, f"pii must be a list of column names, got {pii!r}")
+    if len(set(pii)) != len(pii):
+        raise _fail(display, table, f"pii names a column twice: {pii!r}")
+    erase = body.get("erase", "anonymize")
+    if not isinstance(erase, str) or erase not in ERASE_MODES:
+        raise _fail(
+            display,
+            table,
+            f"erase must be one of {', '.join(repr(m) for m in ERASE_MODES)}, got {erase!r}",
+        )
+    if column in pii and erase == "anonymize":
+        raise _fail(
+            display,
+            table,
+            f"the subject column {column!r} is in pii: anonymizing it would lose whose rows "
+            'these are (use erase = "delete", or keep a non-personal subject id)',
+        )
+    raw_actions = body.get("anonymize", {})
+    if not isinstance(raw_actions, dict):
+        raise _fail(
+            display,
+            table,
+            "anonymize must be a table of column = action "
+            f'("null", "pseudonym" or {{ fixed = "value" }}), got {raw_actions!r}',
+        )
+    if raw_actions and erase != "anonymize":
+        raise _fail(display, table, f'anonymize is set but erase = "{erase}": remove one')
+    actions: list[tuple[str, str]] = []
+    for name, action in raw_actions.items():
+        if name not in pii:
+            raise _fail(display, table, f"anonymize names {name!r}, which is not in pii")
+        if isinstance(action, dict) and set(action) == {"fixed"} and isinstance(
+            action["fixed"], str
+        ):
+            if "\x00" in action["fixed"]:
+                raise _fail(display, table, f"anonymize {name!r}: fixed value contains NUL")
+            actions.append((name, "fixed:" + action["fixed"]))
+        elif isinstance(action, str) and action in ANONYMIZE_ACTIONS:
+            actions.append((name, action))
+        else:
+            raise _fail(
+                display,
+                table,
+                f"anonymize {name!r} must be \"null\", \"pseudonym\" or "
+                f'{{ fixed = "value" }}, got {action!r}',
+            )
+    return PersonalData(column, references, tuple(sorted(pii)), erase, tuple(sorted(actions)))
+
+
 # -- test data: sample and fixtures, used only by the generated pgTAP test ----------------------
 
 
@@ -403,6 +520,7 @@ def parse_spec(text: str, path: Path, display: str | None = None) -> Spec:
                 _tenant_from(shown, key, body.get("tenant_from")),
                 *_audit(shown, key, body),
                 _partitions(shown, key, body.get("partitions", "declared")),
+                _personal(shown, key, body),
             )
         )
     tables.sort(key=lambda t: (t.schema, t.name))

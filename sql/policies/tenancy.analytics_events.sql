@@ -93,3 +93,6 @@ drop trigger if exists "tenancy_audit_truncate" on "tenancy"."analytics_events";
 revoke all on "tenancy"."analytics_events" from public;
 revoke all on "tenancy"."analytics_events" from tenancy_app;
 grant select on "tenancy"."analytics_events" to tenancy_app;
+
+-- No personal data is declared for this table: it takes no part in subject export and erasure.
+select tenancy.forget_personal_data('"tenancy"."analytics_events"');

@@ -118,3 +118,6 @@ comment on trigger "tenancy_audit_truncate" on "tenancy"."api_keys" is
 revoke all on "tenancy"."api_keys" from public;
 revoke all on "tenancy"."api_keys" from tenancy_app;
 grant select on "tenancy"."api_keys" to tenancy_app;
+
+-- No personal data is declared for this table: it takes no part in subject export and erasure.
+select tenancy.forget_personal_data('"tenancy"."api_keys"');

@@ -118,3 +118,6 @@ comment on trigger "tenancy_audit_truncate" on "tenancy"."connector_endpoints" i
 revoke all on "tenancy"."connector_endpoints" from public;
 revoke all on "tenancy"."connector_endpoints" from tenancy_app;
 grant select on "tenancy"."connector_endpoints" to tenancy_app;
+
+-- No personal data is declared for this table: it takes no part in subject export and erasure.
+select tenancy.forget_personal_data('"tenancy"."connector_endpoints"');

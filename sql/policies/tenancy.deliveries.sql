@@ -93,3 +93,6 @@ drop trigger if exists "tenancy_audit_truncate" on "tenancy"."deliveries";
 revoke all on "tenancy"."deliveries" from public;
 revoke all on "tenancy"."deliveries" from tenancy_app;
 grant select on "tenancy"."deliveries" to tenancy_app;
+
+-- No personal data is declared for this table: it takes no part in subject export and erasure.
+select tenancy.forget_personal_data('"tenancy"."deliveries"');

@@ -118,3 +118,6 @@ comment on trigger "tenancy_audit_truncate" on "tenancy"."invitations" is
 revoke all on "tenancy"."invitations" from public;
 revoke all on "tenancy"."invitations" from tenancy_app;
 grant select on "tenancy"."invitations" to tenancy_app;
+
+-- No personal data is declared for this table: it takes no part in subject export and erasure.
+select tenancy.forget_personal_data('"tenancy"."invitations"');

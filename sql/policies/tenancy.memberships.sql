@@ -118,3 +118,6 @@ comment on trigger "tenancy_audit_truncate" on "tenancy"."memberships" is
 revoke all on "tenancy"."memberships" from public;
 revoke all on "tenancy"."memberships" from tenancy_app;
 grant select on "tenancy"."memberships" to tenancy_app;
+
+-- No personal data is declared for this table: it takes no part in subject export and erasure.
+select tenancy.forget_personal_data('"tenancy"."memberships"');

@@ -118,3 +118,6 @@ comment on trigger "tenancy_audit_truncate" on "tenancy"."meters" is
 revoke all on "tenancy"."meters" from public;
 revoke all on "tenancy"."meters" from tenancy_app;
 grant select on "tenancy"."meters" to tenancy_app;
+
+-- No personal data is declared for this table: it takes no part in subject export and erasure.
+select tenancy.forget_personal_data('"tenancy"."meters"');

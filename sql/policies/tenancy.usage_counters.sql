@@ -85,3 +85,6 @@ drop trigger if exists "tenancy_audit_truncate" on "tenancy"."usage_counters";
 revoke all on "tenancy"."usage_counters" from public;
 revoke all on "tenancy"."usage_counters" from tenancy_app;
 grant select on "tenancy"."usage_counters" to tenancy_app;
+
+-- No personal data is declared for this table: it takes no part in subject export and erasure.
+select tenancy.forget_personal_data('"tenancy"."usage_counters"');

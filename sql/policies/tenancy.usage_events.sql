@@ -95,3 +95,6 @@ revoke all on "tenancy"."usage_events" from tenancy_app;
 grant select on "tenancy"."usage_events" to tenancy_app;
 revoke all on sequence "tenancy"."usage_events_id_seq" from public;
 revoke all on sequence "tenancy"."usage_events_id_seq" from tenancy_app;
+
+-- No personal data is declared for this table: it takes no part in subject export and erasure.
+select tenancy.forget_personal_data('"tenancy"."usage_events"');

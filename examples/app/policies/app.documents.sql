@@ -134,3 +134,10 @@ comment on trigger "tenancy_audit_truncate" on "app"."documents" is
 revoke all on "app"."documents" from public;
 revoke all on "app"."documents" from tenancy_app;
 grant select, insert, update, delete on "app"."documents" to tenancy_app;
+-- pgtenancy's functions read a tenant's rows for its export and delete them when it is
+-- offboarded, always in that tenant's context (row level security applies to them too).
+grant usage on schema "app" to tenancy_owner;
+grant select, delete on "app"."documents" to tenancy_owner;
+
+-- No personal data is declared for this table: it takes no part in subject export and erasure.
+select tenancy.forget_personal_data('"app"."documents"');

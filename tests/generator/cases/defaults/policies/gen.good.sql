@@ -134,6 +134,13 @@ comment on trigger "tenancy_audit_truncate" on "gen"."good" is
 revoke all on "gen"."good" from public;
 revoke all on "gen"."good" from tenancy_app;
 grant select, insert, update, delete on "gen"."good" to tenancy_app;
+-- pgtenancy's functions read a tenant's rows for its export and delete them when it is
+-- offboarded, always in that tenant's context (row level security applies to them too).
+grant usage on schema "gen" to tenancy_owner;
+grant select, delete on "gen"."good" to tenancy_owner;
 revoke all on sequence "gen"."good_line_seq" from public;
 revoke all on sequence "gen"."good_line_seq" from tenancy_app;
 grant usage on sequence "gen"."good_line_seq" to tenancy_app;
+
+-- No personal data is declared for this table: it takes no part in subject export and erasure.
+select tenancy.forget_personal_data('"gen"."good"');

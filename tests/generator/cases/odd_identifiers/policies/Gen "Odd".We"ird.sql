@@ -134,6 +134,13 @@ comment on trigger "tenancy_audit_truncate" on "Gen ""Odd"""."We""ird" is
 revoke all on "Gen ""Odd"""."We""ird" from public;
 revoke all on "Gen ""Odd"""."We""ird" from tenancy_app;
 grant select, insert, update, delete on "Gen ""Odd"""."We""ird" to tenancy_app;
+-- pgtenancy's functions read a tenant's rows for its export and delete them when it is
+-- offboarded, always in that tenant's context (row level security applies to them too).
+grant usage on schema "Gen ""Odd""" to tenancy_owner;
+grant select, delete on "Gen ""Odd"""."We""ird" to tenancy_owner;
 revoke all on sequence "Gen ""Odd"""."We""ird_N°_seq" from public;
 revoke all on sequence "Gen ""Odd"""."We""ird_N°_seq" from tenancy_app;
 grant usage on sequence "Gen ""Odd"""."We""ird_N°_seq" to tenancy_app;
+
+-- No personal data is declared for this table: it takes no part in subject export and erasure.
+select tenancy.forget_personal_data('"Gen ""Odd"""."We""ird"');

@@ -146,3 +146,6 @@ grant select, insert, update, delete on "gen"."good" to tenancy_app;
 revoke all on sequence "gen"."good_line_seq" from public;
 revoke all on sequence "gen"."good_line_seq" from tenancy_app;
 grant usage on sequence "gen"."good_line_seq" to tenancy_app;
+
+-- No personal data is declared for this table: it takes no part in subject export and erasure.
+select tenancy.forget_personal_data('"gen"."good"');

@@ -142,6 +142,13 @@ comment on trigger "tenancy_audit_truncate" on "gen"."docs" is
 revoke all on "gen"."docs" from public;
 revoke all on "gen"."docs" from tenancy_app;
 grant select, insert, update, delete on "gen"."docs" to tenancy_app;
+-- pgtenancy's functions read a tenant's rows for its export and delete them when it is
+-- offboarded, always in that tenant's context (row level security applies to them too).
+grant usage on schema "gen" to tenancy_owner;
+grant select, delete on "gen"."docs" to tenancy_owner;
+
+-- No personal data is declared for this table: it takes no part in subject export and erasure.
+select tenancy.forget_personal_data('"gen"."docs"');
 
 -- Partition "gen"."docs_2026" of "gen"."docs": queried directly, it gets the same row level
 -- security, policies, guards and grants as "gen"."docs" (through "gen"."docs" its rows follow

@@ -139,6 +139,13 @@ comment on trigger "tenancy_audit_truncate" on "gen"."events" is
 revoke all on "gen"."events" from public;
 revoke all on "gen"."events" from tenancy_app;
 grant select, insert, update, delete on "gen"."events" to tenancy_app;
+-- pgtenancy's functions read a tenant's rows for its export and delete them when it is
+-- offboarded, always in that tenant's context (row level security applies to them too).
+grant usage on schema "gen" to tenancy_owner;
+grant select, delete on "gen"."events" to tenancy_owner;
+
+-- No personal data is declared for this table: it takes no part in subject export and erasure.
+select tenancy.forget_personal_data('"gen"."events"');
 
 -- Inheritance child "gen"."events_archive" of "gen"."events": queried directly, it gets the same row level
 -- security, policies, guards and grants as "gen"."events" (through "gen"."events" its rows follow

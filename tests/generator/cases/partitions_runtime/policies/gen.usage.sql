@@ -142,3 +142,10 @@ comment on trigger "tenancy_audit_truncate" on "gen"."usage" is
 revoke all on "gen"."usage" from public;
 revoke all on "gen"."usage" from tenancy_app;
 grant select, insert, update, delete on "gen"."usage" to tenancy_app;
+-- pgtenancy's functions read a tenant's rows for its export and delete them when it is
+-- offboarded, always in that tenant's context (row level security applies to them too).
+grant usage on schema "gen" to tenancy_owner;
+grant select, delete on "gen"."usage" to tenancy_owner;
+
+-- No personal data is declared for this table: it takes no part in subject export and erasure.
+select tenancy.forget_personal_data('"gen"."usage"');

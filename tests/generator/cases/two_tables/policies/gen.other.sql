@@ -118,3 +118,6 @@ comment on trigger "tenancy_audit_truncate" on "gen"."other" is
 revoke all on "gen"."other" from public;
 revoke all on "gen"."other" from tenancy_app;
 grant select on "gen"."other" to tenancy_app;
+
+-- No personal data is declared for this table: it takes no part in subject export and erasure.
+select tenancy.forget_personal_data('"gen"."other"');
