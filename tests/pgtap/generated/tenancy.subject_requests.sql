@@ -18,7 +18,9 @@ select * from tenancy_test.tenant_table(
     p_sequences => array[]::regclass[],
     p_descendants => array[]::regclass[],
     p_sample => '{}',
-    p_fixtures => array[]::text[]
+    p_fixtures => array[
+        'select tenancy.open_subject_request(''access'', ''fixture-subject'')'
+    ]
 );
 select * from finish();
 rollback;
