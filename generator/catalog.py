@@ -18,8 +18,8 @@ from .snapshot import (
     TENANT_TYPES,
     Column,
     Constraint,
-    ForeignKey,
     Descendant,
+    ForeignKey,
     Index,
     Relation,
     Sequence,
@@ -244,7 +244,7 @@ def _relation(
     # Read only where the spec declares personal data, so other snapshots stay as they were.
     foreign_keys = (
         tuple(
-            ForeignKey(str(n), tuple(cols), str(rs), str(rn), tuple(rcols))
+            ForeignKey(str(n), tuple(map(str, cols)), str(rs), str(rn), tuple(map(str, rcols)))  # type: ignore[call-overload]
             for n, cols, rs, rn, rcols in conn.execute(_FOREIGN_KEYS, (oid,))
         )
         if entry.personal is not None

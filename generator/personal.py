@@ -83,8 +83,8 @@ def _action(info: TableInfo, relation: Relation, column: Column, given: str | No
         assert table.personal is not None
         label = f"{table.schema}.{table.name}.{column.name}"
         return (
-            "('erased-' operator (pg_catalog.||) pg_catalog.left(pg_catalog.encode(pg_catalog.sha256("
-            "pg_catalog.convert_to(pg_catalog.concat_ws(':', "
+            "('erased-' operator (pg_catalog.||) pg_catalog.left(pg_catalog.encode("
+            "pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.concat_ws(':', "
             f"t.{_q(table.tenant_column)}::pg_catalog.text, {_lit(label)}, "
             f"t.{_q(table.personal.subject_column)}::pg_catalog.text), 'UTF8')), 'hex'), 16))"
             f"::{column.type}"
@@ -123,8 +123,7 @@ def personal_infos(
         if target is None or target.spec.personal is None:
             fail(
                 key,
-                f"subject references {ref_key!r}, which is not a table of this spec with a "
-                "subject",
+                f"subject references {ref_key!r}, which is not a table of this spec with a subject",
             )
             return None
         fk = next(
@@ -197,7 +196,9 @@ def personal_infos(
                     bad = True
                     continue
                 try:
-                    assignments.append((_q(name), _action(info, relation, column, actions.get(name))))
+                    assignments.append(
+                        (_q(name), _action(info, relation, column, actions.get(name)))
+                    )
                 except ValueError as exc:
                     fail(table.key, str(exc))
                     bad = True

@@ -377,9 +377,7 @@ def _personal(display: str, table: str, body: dict[str, object]) -> PersonalData
             )
         column, target = subject["column"], subject["references"]
         if not isinstance(target, str):
-            raise _fail(
-                display, table, f"subject references must be a table name, got {target!r}"
-            )
+            raise _fail(display, table, f"subject references must be a table name, got {target!r}")
         references = _split_name(display, target)
         if f"{references[0]}.{references[1]}" == table:
             raise _fail(display, table, "subject references the table itself")
@@ -420,8 +418,10 @@ def _personal(display: str, table: str, body: dict[str, object]) -> PersonalData
     for name, action in raw_actions.items():
         if name not in pii:
             raise _fail(display, table, f"anonymize names {name!r}, which is not in pii")
-        if isinstance(action, dict) and set(action) == {"fixed"} and isinstance(
-            action["fixed"], str
+        if (
+            isinstance(action, dict)
+            and set(action) == {"fixed"}
+            and isinstance(action["fixed"], str)
         ):
             if "\x00" in action["fixed"]:
                 raise _fail(display, table, f"anonymize {name!r}: fixed value contains NUL")
@@ -432,7 +432,7 @@ def _personal(display: str, table: str, body: dict[str, object]) -> PersonalData
             raise _fail(
                 display,
                 table,
-                f"anonymize {name!r} must be \"null\", \"pseudonym\" or "
+                f'anonymize {name!r} must be "null", "pseudonym" or '
                 f'{{ fixed = "value" }}, got {action!r}',
             )
     return PersonalData(column, references, tuple(sorted(pii)), erase, tuple(sorted(actions)))

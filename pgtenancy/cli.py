@@ -417,6 +417,31 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_erasure(args: argparse.Namespace) -> int:
+    from . import erasure
+
+    if args.action == "ledger":
+        count = erasure.export_ledger(_url(args), Path(args.out))
+        if args.out != "-":
+            print(f"wrote {count} ledger entr{'y' if count == 1 else 'ies'} to {args.out}")
+        return 0
+    try:
+        entries = erasure.load_ledger(Path(args.ledger)) if args.ledger else []
+    except erasure.LedgerError as exc:
+        print(f"pgtenancy erasure reapply: {exc}", file=sys.stderr)
+        return 2
+    done, skipped = erasure.reapply(_url(args), entries)
+    for item in done:
+        print(
+            f"tenant {item.tenant_id}: ledger {item.ledger_id}: {item.subjects} subject(s) found, "
+            f"{item.rows_changed} row(s) erased again"
+        )
+    for skip in skipped:
+        print(f"tenant {skip.tenant_id}: skipped: {skip.reason}", file=sys.stderr)
+    print(f"{len(done)} ledger entr{'y' if len(done) == 1 else 'ies'} applied again")
+    return 1 if skipped else 0
+
+
 def cmd_relay(args: argparse.Namespace) -> int:
     import asyncio
     import logging
@@ -628,6 +653,26 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("tenant_id", metavar="TENANT_ID", help=tenant_help)
     _add_url(q)
     p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser(
+        "erasure",
+        help="the GDPR erasure ledger: keep it outside the database, apply it again after a "
+        "restore (connect as a tenancy_service login)",
+    )
+    erasure_sub = p.add_subparsers(dest="action", required=True)
+    q = erasure_sub.add_parser(
+        "ledger", help="write every tenant's erasure ledger as JSON, to keep with the backups"
+    )
+    q.add_argument("--out", metavar="FILE", default="-", help="the file to write (default: -)")
+    _add_url(q)
+    q = erasure_sub.add_parser(
+        "reapply",
+        help="after a restore from backup: add the entries of a kept ledger that are missing, "
+        "then erase every ledger entry's subject again (exit 1 when a tenant was skipped)",
+    )
+    q.add_argument("--ledger", metavar="FILE", help="a ledger written earlier by erasure ledger")
+    _add_url(q)
+    p.set_defaults(func=cmd_erasure)
 
     p = sub.add_parser(
         "relay",
