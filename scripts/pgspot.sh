@@ -71,6 +71,9 @@ no_search_path=(
     'tenancy.audit_body_digest(p_row tenancy.audit_logs)'
     'tenancy.audit_row_digest(p_row tenancy.audit_logs)'
     'tenancy.request_metadata()'
+    # the subject hash of GDPR's ledger: an inlined SQL function, evaluated per row when
+    # tenancy.reapply_erasures looks for the subjects of the ledger's hashes
+    'tenancy.subject_hash(p_tenant_id uuid,p_subject text)'
     'tenancy.audit_seal_header(p_tenant_id uuid,p_seq bigint,p_month date,p_txid_from bigint,p_txid_to bigint,p_row_count integer,p_total_rows bigint)'
 )
 # context_key_of is created by a DO block (its role codes come from tenancy.member_role), whose

@@ -20,7 +20,7 @@ create table tenancy.personal_data (
     constraint personal_data_erase_check check (
         erase operator (pg_catalog.=) any('{anonymize,delete}'::pg_catalog.text[])  -- noqa: LT01
     ),
-    constraint personal_data_depth_check check (depth operator (pg_catalog.>=) 0)
+    constraint personal_data_depth_check check (depth operator (pg_catalog.>=) 0)  -- noqa: LT01
 );
 comment on table tenancy.personal_data is
 'pgtenancy: the tables holding personal data, as the spec declares them (subject, pii, erase): '
