@@ -10,6 +10,7 @@ as $$
 declare
     v_tenant uuid := tenancy.require_subject_rights('extend_subject_request', 'request');
     v_request tenancy.subject_requests;
+    v_due timestamptz;
 begin
     if p_reason is null or btrim(p_reason) = '' or length(p_reason) > 500 then
         raise exception using
@@ -43,12 +44,12 @@ begin
     update tenancy.subject_requests as r
     set due_at = r.received_at + interval '3 months', extended_at = now(), extension_reason = p_reason
     where r.tenant_id = v_tenant and r.id = p_request_id
-    returning r.due_at into v_request.due_at;
+    returning r.due_at into v_due;
     perform tenancy.log_audit(
         'subject_request.extended', 'subject_request', p_request_id::text, null, null,
-        jsonb_build_object('due_at', v_request.due_at)
+        jsonb_build_object('due_at', v_due)
     );
-    return v_request.due_at;
+    return v_due;
 end
 $$;
 
