@@ -168,3 +168,38 @@ create table gen.nullable_key (
     id bigint,
     constraint nullable_key_pkey primary key (id)
 );
+
+-- Personal data: people are the subjects; their orders follow a foreign key, and order lines
+-- follow orders (two references deep); gen.loose names a subject through no foreign key.
+create table gen.people (
+    tenant_id uuid not null,
+    id bigint generated always as identity,
+    email text not null,
+    full_name text,
+    born date not null,
+    constraint people_pkey primary key (tenant_id, id)
+);
+create table gen.people_orders (
+    tenant_id uuid not null,
+    id bigint generated always as identity,
+    person_id bigint not null,
+    address character varying(200) not null,
+    constraint people_orders_pkey primary key (tenant_id, id),
+    constraint people_orders_person_fkey foreign key (tenant_id, person_id)
+    references gen.people (tenant_id, id)
+);
+create table gen.order_lines (
+    tenant_id uuid not null,
+    order_id bigint not null,
+    line integer not null,
+    note text,
+    constraint order_lines_pkey primary key (tenant_id, order_id, line),
+    constraint order_lines_order_fkey foreign key (tenant_id, order_id)
+    references gen.people_orders (tenant_id, id)
+);
+create table gen.loose (
+    tenant_id uuid not null,
+    id bigint,
+    person_id bigint,
+    constraint loose_pkey primary key (tenant_id, id)
+);
