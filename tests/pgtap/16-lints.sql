@@ -37,7 +37,9 @@ select set_eq(
         ('tenancy.usage_idempotency_keys', 'tenant_id', 'uuid'), ('tenancy.usage_unique_values', 'tenant_id', 'uuid'),
         ('tenancy.usage_reservations', 'tenant_id', 'uuid'), ('tenancy.usage_alerts', 'tenant_id', 'uuid'),
         ('tenancy.connector_endpoints', 'tenant_id', 'uuid'), ('tenancy.analytics_events', 'tenant_id', 'uuid'),
-        ('tenancy.connector_events', 'tenant_id', 'uuid'), ('tenancy.deliveries', 'tenant_id', 'uuid')$$,
+        ('tenancy.connector_events', 'tenant_id', 'uuid'), ('tenancy.deliveries', 'tenant_id', 'uuid'),
+        ('tenancy.erasure_ledger', 'tenant_id', 'uuid'), ('tenancy.subject_requests', 'tenant_id', 'uuid'),
+        ('app.customers', 'tenant_id', 'uuid'), ('app.orders', 'tenant_id', 'uuid'), ('app.visits', 'tenant_id', 'uuid')$$,
     'lint_tenant_tables: the fixture tables and pgtenancy''s own, each with its tenant column and type'
 );
 create table public.lint_keyed (company_id bigint not null, id integer);

@@ -21,7 +21,7 @@ declare
     v_hash text := tenancy.subject_hash(v_tenant, p_subject);
     v_part record;
     v_audit integer := 0;
-    v_counts jsonb := '{}';
+    v_counts jsonb := '{}'::jsonb;
     v_total bigint := 0;
     v_id uuid;
     v_request uuid;
