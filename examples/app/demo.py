@@ -307,12 +307,60 @@ def main(argv: list[str] | None = None) -> int:
     ok(f"bob's rolled-back transaction left nothing to deliver: {received['rolled_back']} arrived")
     ok(f"dave (globex) sees {received['foreign']} of acme's events, endpoints or deliveries")
 
+    # GDPR: a customer's data exported, then erased, with the audit trail still verifying.
+    with psycopg.connect(app_url) as app:
+        with app.transaction():
+            app.execute("select tenancy.authenticate(%s)", (token(acme, ALICE),))
+            subject = str(
+                one(
+                    app,
+                    "insert into app.customers (email, full_name, phone) "
+                    "values ('wile@example.com', 'Wile E. Coyote', '+1 555 0100') returning id",
+                )
+            )
+            app.execute(
+                "insert into app.orders (customer_id, shipping_address) values (%s, %s)",
+                (int(subject), "1 Mesa Road, Desert"),
+            )
+            request = one(app, "select tenancy.open_subject_request('erasure', %s)", (subject,))
+            exported = one(app, "select tenancy.export_subject(%s)", (subject,))
+        with app.transaction():
+            app.execute("select tenancy.authenticate(%s)", (token(globex, DAVE),))
+            foreign_export = one(app, "select tenancy.export_subject(%s)", (subject,))
+        with app.transaction():
+            app.execute("select tenancy.authenticate(%s)", (token(acme, ALICE),))
+            erased = one(
+                app, "select tenancy.erase_subject(%s, 'asked to be forgotten')", (subject,)
+            )
+            left = one(
+                app,
+                "select email || ' / ' || coalesce(full_name, 'NULL') from app.customers "
+                "where id = %s",
+                (int(subject),),
+            )
+            status = one(
+                app, "select status from tenancy.subject_request_status where id = %s", (request,)
+            )
+    with psycopg.connect(url, autocommit=True) as su:
+        su.execute("select tenancy.seal_audit()")
+        verified = one(su, "select ok from tenancy.verify_audit(%s)", (acme,))
+    say("9. GDPR: alice exported customer Wile's data, then erased it:")
+    ok(
+        f"the export held {sum(len(v) for v in exported['tables'].values())} rows and "
+        f"{len(exported['audit'])} audit entries; dave (globex) exporting the same id got "
+        f"{sum(len(v) for v in foreign_export['tables'].values())} rows"
+    )
+    ok(
+        f"erased {erased['tables']} and {erased['audit_rows']} audit rows; the customer now reads "
+        f"{left}; the request is {status}; the audit trail verifies: {verified}"
+    )
+
     with psycopg.connect(url) as su:
         per_tenant = su.execute(
             "select t.slug, count(d.*) from tenancy.tenants t "
             "left join app.documents d on d.tenant_id = t.id group by t.slug order by t.slug"
         ).fetchall()
-    say("9. Seen from the database owner's side, all rows are still there and untouched:")
+    say("10. Seen from the database owner's side, all rows are still there and untouched:")
     for slug, count in per_tenant:
         say(f"   {slug:7} {count} {'document' if count == 1 else 'documents'}")
     say()
