@@ -172,7 +172,6 @@ declare
     v_seen pg_catalog.int8;
     v_keys pg_catalog.text[];
 begin
-    select pg_catalog.count(*) into v_seen from "gen"."order_lines" as t where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and exists (select from "gen"."people_orders" as tr where tr."tenant_id" operator (pg_catalog.=) t."tenant_id" and tr."id" operator (pg_catalog.=) t."order_id" and tr."person_id"::pg_catalog.text operator (pg_catalog.=) any(p_subjects));
     with changed (k) as (
         delete from "gen"."order_lines" as t
         where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and exists (select from "gen"."people_orders" as tr where tr."tenant_id" operator (pg_catalog.=) t."tenant_id" and tr."id" operator (pg_catalog.=) t."order_id" and tr."person_id"::pg_catalog.text operator (pg_catalog.=) any(p_subjects))
@@ -180,14 +179,15 @@ begin
     )
     select pg_catalog.array_agg(c.k order by c.k) into v_keys from changed as c;
     -- Rows the caller sees but may not change: refused, never skipped in silence.
-    if coalesce(pg_catalog.cardinality(v_keys), 0) operator (pg_catalog.<) v_seen then
+    -- (what is still visible after the delete; rows deleted meanwhile by others are gone)
+    select pg_catalog.count(*) into v_seen from "gen"."order_lines" as t where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and exists (select from "gen"."people_orders" as tr where tr."tenant_id" operator (pg_catalog.=) t."tenant_id" and tr."id" operator (pg_catalog.=) t."order_id" and tr."person_id"::pg_catalog.text operator (pg_catalog.=) any(p_subjects));
+    if v_seen operator (pg_catalog.>) 0 then
         raise exception using
             errcode = '42501',
             message = pg_catalog.format(
-                'the current role may read but not change %s of the %s rows of these subjects in %s: '
+                'the current role may read but not delete %s rows of these subjects in %s: '
                 'erasure needs a context whose role writes the table (a service context writes every table)',
-                v_seen operator (pg_catalog.-) coalesce(pg_catalog.cardinality(v_keys), 0), v_seen,
-                '"gen"."order_lines"'
+                v_seen, '"gen"."order_lines"'
             );
     end if;
     return pg_catalog.jsonb_build_object(
