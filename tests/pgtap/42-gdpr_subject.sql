@@ -222,7 +222,10 @@ select is(
 );
 select is(
     :'export_a1'::jsonb -> 'tables' -> 'app.customers',
-    (select jsonb_agg(to_jsonb(c.*)) from app.customers as c where c.tenant_id = :'tenant_a' and c.id = 1),
+    (
+        select jsonb_agg(to_jsonb(c.*)) from app.customers as c
+        where c.tenant_id = :'tenant_a' and c.id = 1
+    ),
     'customers: exactly A''s customer 1, every column'
 );
 select is(
@@ -248,10 +251,10 @@ select is(
 );
 select is(
     array(
-        select v from unnest(:'kept_a_values'::text [] || :'kept_b_values'::text []) as v
+        select v from unnest(:'kept_a_values'::text[] || :'kept_b_values'::text[]) as v
         where strpos(:'export_a1', v) > 0
     ),
-    '{}'::text [],
+    '{}'::text[],
     'no value of A''s customer 11 or of B''s customer 1 is anywhere in the export'
 );
 select is(
@@ -338,19 +341,28 @@ select is(
     :'export_b1'::jsonb -> 'tables',
     (
         select jsonb_build_object(
-            'app.customers', (select jsonb_agg(to_jsonb(c.*)) from app.customers as c where c.tenant_id = :'tenant_b'),
-            'app.orders', (select jsonb_agg(to_jsonb(o.*)) from app.orders as o where o.tenant_id = :'tenant_b'),
-            'app.visits', (select jsonb_agg(to_jsonb(v.*)) from app.visits as v where v.tenant_id = :'tenant_b')
+            'app.customers', (
+                select jsonb_agg(to_jsonb(c.*)) from app.customers as c
+                where c.tenant_id = :'tenant_b'
+            ),
+            'app.orders', (
+                select jsonb_agg(to_jsonb(o.*)) from app.orders as o
+                where o.tenant_id = :'tenant_b'
+            ),
+            'app.visits', (
+                select jsonb_agg(to_jsonb(v.*)) from app.visits as v
+                where v.tenant_id = :'tenant_b'
+            )
         )
     ),
     'B''s export of its subject 1 holds B''s customer 1, order and visit'
 );
 select is(
     array(
-        select v from unnest(:'erased_values'::text [] || :'kept_a_values'::text []) as v
+        select v from unnest(:'erased_values'::text[] || :'kept_a_values'::text[]) as v
         where strpos(:'export_b1', v) > 0
     ),
-    '{}'::text [],
+    '{}'::text[],
     'no value of A''s customers is anywhere in B''s export of subject 1'
 );
 select is(
@@ -367,7 +379,8 @@ reset role;
 -- Who may not, and what is refused ---------------------------------------------------------------
 
 select count(*) as ledger_before from tenancy.erasure_ledger \gset
-select count(*) as audit_before from tenancy.audit_logs where tenant_id = :'tenant_a' \gset
+select count(*) as audit_before from tenancy.audit_logs
+where tenant_id = :'tenant_a' \gset
 select pg_temp.rows_digest(:'tenant_a', 1) as digest_a1_before \gset
 
 select pg_temp.act_as(:'tenant_a', :'member_a');
@@ -427,24 +440,58 @@ select is(
 select is(pg_temp.rows_digest(:'tenant_a', 1), :'digest_a1_before', 'and changed none of the subject''s rows');
 
 -- A role that may read a table but not change it: the generated function refuses (42501). The
--- fixture tables are written by every role that reads them but viewers (refused before), so the
--- update policy of app.orders is narrowed to owners and members inside a savepoint; its effects
--- are captured and rolled back.
-savepoint read_not_write;  -- noqa: PRS
-drop policy "tenant rows are updated by writers of the tenant" on app.orders;
-create policy "tenant rows are updated by writers of the tenant" on app.orders
-for update
-using (tenant_id = (select tenancy.context_tenant_id(array['owner', 'member'])))
-with check (tenant_id = (select tenancy.context_tenant_id(array['owner', 'member'])));
-select pg_temp.act_as(:'tenant_a', :'admin_a');
-select pg_temp.sqlstate_of($$select tenancy.erase_subject('11', 'asked')$$) as narrowed_admin_state \gset
-select pg_temp.sqlstate_of($$select app.tenancy_erase_orders('{11}')$$) as narrowed_fn_state \gset
-reset role;
-select pg_temp.rows_digest(:'tenant_a', 11) as narrowed_digest_11 \gset
-select count(*) as narrowed_ledger from tenancy.erasure_ledger \gset
-select pg_temp.act_as(:'tenant_a', :'owner_a');
-select tenancy.erase_subject('11', 'asked') -> 'tables' as narrowed_owner_tables \gset
-rollback to savepoint read_not_write;
+-- fixture tables are written by every role that reads them but viewers (refused before), so
+-- pg_temp.read_not_write narrows the update policy of app.orders to owners and members in a
+-- subtransaction, tries the erasure as A's admin and as its owner, and rolls it all back; the
+-- outcomes are captured in psql variables.
+create function pg_temp.read_not_write(p_tenant uuid, p_admin text, p_owner text)
+returns jsonb
+language plpgsql
+as $$
+declare
+    v_seen jsonb;
+begin
+    begin
+        drop policy "tenant rows are updated by writers of the tenant" on app.orders;
+        create policy "tenant rows are updated by writers of the tenant" on app.orders
+        for update
+        using (tenant_id = (select tenancy.context_tenant_id(array['owner', 'member'])))
+        with check (tenant_id = (select tenancy.context_tenant_id(array['owner', 'member'])));
+        perform pg_temp.act_as(p_tenant, p_admin);
+        v_seen := jsonb_build_object(
+            'admin_state', pg_temp.sqlstate_of($q$select tenancy.erase_subject('11', 'asked')$q$),
+            'fn_state', pg_temp.sqlstate_of($q$select app.tenancy_erase_orders('{11}')$q$)
+        );
+        reset role;
+        v_seen := v_seen || jsonb_build_object(
+            'digest_11', pg_temp.rows_digest(p_tenant, 11),
+            'ledger', (select count(*) from tenancy.erasure_ledger)
+        );
+        perform pg_temp.act_as(p_tenant, p_owner);
+        v_seen := v_seen || jsonb_build_object('owner_tables', tenancy.erase_subject('11', 'asked') -> 'tables');
+        raise exception using errcode = 'P0001', message = 'rolled back';
+    exception when sqlstate 'P0001' then
+        -- the policy, the context, the role and the owner's erasure are gone with the subtransaction
+    end;
+    return v_seen;
+end
+$$;
+select
+    n.v ->> 'admin_state' as narrowed_admin_state,
+    n.v ->> 'fn_state' as narrowed_fn_state,
+    n.v ->> 'digest_11' as narrowed_digest_11,
+    n.v ->> 'ledger' as narrowed_ledger,
+    n.v -> 'owner_tables' as narrowed_owner_tables
+from (select pg_temp.read_not_write(:'tenant_a', :'admin_a', :'owner_a') as v) as n
+\gset
+select ok(
+    current_user = session_user
+    and exists (
+        select from pg_policies as p
+        where p.schemaname = 'app' and p.tablename = 'orders' and p.cmd = 'UPDATE' and p.qual ~ 'admin'
+    ),
+    'after the subtransaction: the session''s own role again, and admins may update orders again'
+);
 select is(:'narrowed_admin_state'::text, '42501', 'an admin who reads orders but may not update them cannot erase (42501)');
 select is(:'narrowed_fn_state'::text, '42501', 'the generated function tenancy_erase_orders refuses it itself (42501)');
 select is(
@@ -469,8 +516,14 @@ where o.tenant_id = :'tenant_a' and o.customer_id = 1 \gset
 -- The scan finds the values while they are there (as A's admin and as the auditor).
 select pg_temp.act_as(:'tenant_a', :'admin_a');
 select is(
-    array(select distinct split_part(h, ': ', 2) from unnest(pg_temp.found_where(:'erased_values')) as h order by 1),
-    array(select v from unnest(:'erased_values'::text []) as v order by 1),
+    array(
+        select distinct split_part(h, ': ', 2) from unnest(pg_temp.found_where(:'erased_values')) as h
+        order by 1
+    ),
+    array(
+        select v from unnest(:'erased_values'::text[]) as v
+        order by 1
+    ),
     'before erasure, the scan as A''s admin finds every value of the subject'
 );
 select ok(
@@ -481,8 +534,14 @@ select ok(
 reset role;
 set local role tenancy_auditor;
 select is(
-    array(select distinct split_part(h, ': ', 2) from unnest(pg_temp.found_where(:'erased_values')) as h order by 1),
-    array(select v from unnest(:'erased_values'::text []) as v order by 1),
+    array(
+        select distinct split_part(h, ': ', 2) from unnest(pg_temp.found_where(:'erased_values')) as h
+        order by 1
+    ),
+    array(
+        select v from unnest(:'erased_values'::text[]) as v
+        order by 1
+    ),
     'before erasure, the scan as tenancy_auditor finds every value of the subject (in the audit trail)'
 );
 reset role;
@@ -522,11 +581,14 @@ select results_eq(
         $$select o.id, o.shipping_address, o.total from app.orders as o where o.tenant_id = %L and o.customer_id = 1 order by o.id$$,
         :'tenant_a'
     ),
-    format($$values (%s::bigint, null::text, 10.00::numeric), (%s, null, 20.00)$$, (:'orders_a1'::bigint [])[1], (:'orders_a1'::bigint [])[2]),
+    format($$values (%s::bigint, null::text, 10.00::numeric), (%s, null, 20.00)$$, (:'orders_a1'::bigint[])[1], (:'orders_a1'::bigint[])[2]),
     'its orders are kept with shipping_address NULL (other columns as they were)'
 );
 select is(
-    (select count(*)::integer from app.visits as v where v.tenant_id = :'tenant_a' and v.customer_id = 1),
+    (
+        select count(*)::integer from app.visits as v
+        where v.tenant_id = :'tenant_a' and v.customer_id = 1
+    ),
     0,
     'its visits are deleted'
 );
@@ -574,7 +636,10 @@ select results_eq(
     'a connector event subject.erased is enqueued in A, with the ledger id and the counts'
 );
 select is(
-    (select count(*)::integer from tenancy.connector_events as c where c.tenant_id = :'tenant_b' and c.connector = 'subject'),
+    (
+        select count(*)::integer from tenancy.connector_events as c
+        where c.tenant_id = :'tenant_b' and c.connector = 'subject'
+    ),
     0,
     'none in B'
 );
@@ -649,16 +714,22 @@ select results_eq(
 -- No erased value anywhere A's admin or the auditor can read.
 select pg_temp.act_as(:'tenant_a', :'admin_a');
 select cmp_ok(pg_temp.scanned(), '>=', 20, 'A''s admin may select at least 20 relations of app and tenancy');
-select is(pg_temp.found_where(:'erased_values'), '{}'::text [], 'after erasure, no erased value in any row A''s admin can read');
+select is(pg_temp.found_where(:'erased_values'), '{}'::text[], 'after erasure, no erased value in any row A''s admin can read');
 select is(
-    array(select distinct split_part(h, ': ', 2) from unnest(pg_temp.found_where(:'kept_a_values')) as h order by 1),
-    array(select v from unnest(:'kept_a_values'::text []) as v order by 1),
+    array(
+        select distinct split_part(h, ': ', 2) from unnest(pg_temp.found_where(:'kept_a_values')) as h
+        order by 1
+    ),
+    array(
+        select v from unnest(:'kept_a_values'::text[]) as v
+        order by 1
+    ),
     'while every value of customer 11 is still there'
 );
 reset role;
 set local role tenancy_auditor;
 select cmp_ok(pg_temp.scanned(), '>=', 10, 'the auditor may select at least 10 relations of app and tenancy');
-select is(pg_temp.found_where(:'erased_values'), '{}'::text [], 'after erasure, no erased value in any row tenancy_auditor can read');
+select is(pg_temp.found_where(:'erased_values'), '{}'::text[], 'after erasure, no erased value in any row tenancy_auditor can read');
 select ok(
     pg_temp.found_where(:'kept_b_values')
     @> array['tenancy.audit_logs: alice@example.net', 'tenancy.audit_logs: 198.51.100.8'],
@@ -672,33 +743,36 @@ select pg_temp.act_as(:'tenant_a', :'owner_a');
 select id as invitation from tenancy.invite('carol.invited@example.com', 'member') \gset
 reset role;
 select pg_temp.act_as(:'tenant_a', :'admin_a');
-select tenancy.record_erasure(
-    '11', 'forged',
-    jsonb_build_object(
-        :'customers_oid',
-        jsonb_build_object('table', 'app.customers', 'entity', '"app"."customers"', 'rows', 1, 'keys', jsonb_build_array('{"id": 11}'))
-    ),
-    null
-) -> 'audit_rows' as forged_same
-\gset
-select tenancy.record_erasure(
-    '11', 'forged',
-    jsonb_build_object(
-        :'customers_oid',
+select
+    tenancy.record_erasure(
+        '11', 'forged',
         jsonb_build_object(
-            'table', 'app.customers', 'entity', '"tenancy"."invitations"', 'rows', 1,
-            'keys', jsonb_build_array(jsonb_build_object('id', :'invitation')::text)
-        )
-    ),
-    null
-) -> 'audit_rows' as forged_entity
+            :'customers_oid',
+            jsonb_build_object('table', 'app.customers', 'entity', '"app"."customers"', 'rows', 1, 'keys', jsonb_build_array('{"id": 11}'))
+        ),
+        null
+    ) -> 'audit_rows' as forged_same
+\gset
+select
+    tenancy.record_erasure(
+        '11', 'forged',
+        jsonb_build_object(
+            :'customers_oid',
+            jsonb_build_object(
+                'table', 'app.customers', 'entity', '"tenancy"."invitations"', 'rows', 1,
+                'keys', jsonb_build_array(jsonb_build_object('id', :'invitation')::text)
+            )
+        ),
+        null
+    ) -> 'audit_rows' as forged_entity
 \gset
 reset role;
 select is(:'forged_same'::integer, 0, 'keys of rows it did not change (customer 11) are not redacted');
 select is(
     (
         select count(*)::integer from tenancy.audit_logs as l
-        where l.tenant_id = :'tenant_a' and l.entity_type = '"app"."customers"' and l.entity_id = '{"id": 11}'
+        where
+            l.tenant_id = :'tenant_a' and l.entity_type = '"app"."customers"' and l.entity_id = '{"id": 11}'
             and l.redacted_at is not null
     ),
     0,
@@ -708,7 +782,8 @@ select is(:'forged_entity'::integer, 0, 'an entity that is not the registered ta
 select is(
     (
         select l.new_data ->> 'email' from tenancy.audit_logs as l
-        where l.tenant_id = :'tenant_a' and l.entity_type = '"tenancy"."invitations"'
+        where
+            l.tenant_id = :'tenant_a' and l.entity_type = '"tenancy"."invitations"'
             and l.entity_id = jsonb_build_object('id', :'invitation')::text and l.action = 'INSERT'
     ),
     'carol.invited@example.com',
@@ -726,7 +801,8 @@ select throws_ok(
 );
 reset role;
 -- Clean up the ledger entries the calls above wrote.
-delete from tenancy.erasure_ledger where tenant_id = :'tenant_a' and reason = 'forged';
+delete from tenancy.erasure_ledger
+where tenant_id = :'tenant_a' and reason = 'forged';
 
 -- reapply_erasures after a restore ---------------------------------------------------------------
 
@@ -735,25 +811,35 @@ delete from tenancy.erasure_ledger where tenant_id = :'tenant_a' and reason = 'f
 update app.customers set email = 'alice@example.com', full_name = 'Alice Ashdown', phone = '+44 20 7946 0001'
 where tenant_id = :'tenant_a' and id = 1;
 insert into app.visits (tenant_id, id, customer_id, ip_address, path) overriding system value
-select :'tenant_a', v.id, 1, '198.51.100.7', '/a'
+select
+    :'tenant_a' as tenant_id,
+    v.id,
+    1 as customer_id,
+    '198.51.100.7' as ip_address,
+    '/a' as path
 from (select max(v.id) + 1000 as id from app.visits as v) as v;
 select ok(
-    (select count(*) from app.customers where tenant_id = :'tenant_a' and email = 'alice@example.com') = 1
+    (
+        select count(*) from app.customers
+        where tenant_id = :'tenant_a' and email = 'alice@example.com'
+    ) = 1
     and exists (
         select from tenancy.audit_logs as l
-        where l.tenant_id = :'tenant_a' and l.entity_id = '{"id": 1}' and l.new_data ->> 'email' = 'alice@example.com'
+        where
+            l.tenant_id = :'tenant_a' and l.entity_id = '{"id": 1}' and l.new_data ->> 'email' = 'alice@example.com'
             and l.redacted_at is null
     ),
     'restored: customer 1 has its email again, and the restore is in the audit trail'
 );
 -- A ledger entry whose subject is in no table any more (imported from elsewhere).
 select pg_temp.act_as(:'tenant_a', :'admin_a');
-select tenancy.import_erasure_ledger(
-    jsonb_build_array(jsonb_build_object(
-        'tenant_id', :'tenant_a', 'id', gen_random_uuid(), 'subject_hash', tenancy.subject_hash(:'tenant_a', '999'),
-        'reason', 'erased before the restore', 'erased_at', now() - interval '1 day'
-    ))
-) as imported_gone
+select
+    tenancy.import_erasure_ledger(
+        jsonb_build_array(jsonb_build_object(
+            'tenant_id', :'tenant_a', 'id', gen_random_uuid(), 'subject_hash', tenancy.subject_hash(:'tenant_a', '999'),
+            'reason', 'erased before the restore', 'erased_at', now() - interval '1 day'
+        ))
+    ) as imported_gone
 \gset
 select results_eq(
     $$select subject_hash, subjects, rows_changed > 0 from tenancy.reapply_erasures() order by subject_hash$$,
@@ -773,7 +859,10 @@ select results_eq(
     'customer 1 is anonymized again, with the same pseudonym'
 );
 select is(
-    (select count(*)::integer from app.visits as v where v.tenant_id = :'tenant_a' and v.customer_id = 1),
+    (
+        select count(*)::integer from app.visits as v
+        where v.tenant_id = :'tenant_a' and v.customer_id = 1
+    ),
     0,
     'the restored visit is deleted again'
 );
@@ -788,7 +877,7 @@ select results_eq(
     'the ledger entry has reapplied_at and the rows changed'
 );
 set local role tenancy_auditor;
-select is(pg_temp.found_where(:'erased_values'), '{}'::text [], 'after reapply, the auditor finds no erased value (the restore''s audit rows are redacted too)');
+select is(pg_temp.found_where(:'erased_values'), '{}'::text[], 'after reapply, the auditor finds no erased value (the restore''s audit rows are redacted too)');
 reset role;
 select results_eq(
     format('select ok from tenancy.verify_audit(%L)', :'tenant_a'),
@@ -872,7 +961,10 @@ select is(
 );
 reset role;
 select is(
-    (select count(*) from tenancy.erasure_ledger where tenant_id = :'tenant_a'),
+    (
+        select count(*) from tenancy.erasure_ledger
+        where tenant_id = :'tenant_a'
+    ),
     :ledger_a_count::bigint + 1,
     'A''s ledger holds its entries and the one imported, nothing from B'
 );
@@ -885,6 +977,27 @@ select results_eq(
     ]) with ordinality as u (e, n) order by n$$,
     $$values ('22023'), ('22023'), ('22023'), ('22023'), ('22023')$$,
     'malformed entries are refused (22023)'
+);
+-- An entry of A that would be valid, with one field changed.
+select results_eq(
+    $$select c.change, pg_temp.sqlstate_of(format(
+        'select tenancy.import_erasure_ledger(%L)',
+        jsonb_build_array(jsonb_build_object(
+            'tenant_id', tenancy.current_tenant_id(), 'id', gen_random_uuid(), 'subject_hash', repeat('a', 64),
+            'reason', 'r', 'erased_at', '2026-01-02T03:04:05Z'
+        ) || c.change)
+    ))
+    from unnest(array[
+        '{"erased_at": "not a time"}', '{"erased_at": "2026-02-30T00:00:00Z"}', '{"audit_rows": "many"}',
+        '{"audit_rows": -1}', '{"counts": 5}', '{"reason": "   "}', jsonb_build_object('reason', repeat('r', 501)),
+        '{"subject_hash": "ABC"}', '{}'
+    ]::jsonb []) with ordinality as c (change, n) order by c.n$$,
+    $$values
+        ('{"erased_at": "not a time"}'::jsonb, '22023'), ('{"erased_at": "2026-02-30T00:00:00Z"}', '22023'),
+        ('{"audit_rows": "many"}', '22023'), ('{"audit_rows": -1}', '22023'), ('{"counts": 5}', '22023'),
+        ('{"reason": "   "}', '22023'), (jsonb_build_object('reason', repeat('r', 501)), '22023'),
+        ('{"subject_hash": "ABC"}', '22023'), ('{}', null)$$,
+    'an entry whose erased_at is no time, audit_rows no count, counts no object, reason blank or too long is refused (22023)'
 );
 reset role;
 select pg_temp.act_as(:'tenant_a', :'member_a');

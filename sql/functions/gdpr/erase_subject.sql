@@ -11,9 +11,8 @@ language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-    v_tenant uuid := tenancy.require_subject_rights('erase_subject', p_subject);
 begin
+    perform tenancy.require_subject_rights('erase_subject', p_subject);
     if p_reason is null or btrim(p_reason) = '' or length(p_reason) > 500 then
         raise exception using
             errcode = '22023',

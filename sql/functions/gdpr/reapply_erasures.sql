@@ -14,7 +14,7 @@ as $$
 declare
     v_tenant uuid := tenancy.require_subject_rights('reapply_erasures', 'ledger');
     v_root record;
-    v_found jsonb := '{}';
+    v_found jsonb := '{}'::jsonb;
     v_entry record;
     v_subject text;
     v_result jsonb;

@@ -14,7 +14,7 @@ as $$
 declare
     v_entry record;
     v_part jsonb;
-    v_result jsonb := '{}';
+    v_result jsonb := '{}'::jsonb;
 begin
     for v_entry in
         select
