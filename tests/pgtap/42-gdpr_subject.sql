@@ -11,7 +11,7 @@
 -- select, each row cast to text, for every erased value.
 
 begin;
-select plan(95);
+select plan(97);
 
 \ir setup/helpers.psql
 
@@ -118,6 +118,10 @@ insert into app.orders (customer_id, shipping_address, total)
 values (1, '1 Erasure Lane, Leeds', 10), (1, '1 Erasure Lane, Leeds', 20), (11, '11 Erasure Lane, York', 30);
 insert into app.visits (customer_id, ip_address, path)
 values (1, '198.51.100.7', '/a'), (1, '198.51.100.9', '/b'), (11, '198.51.100.17', '/c');
+-- A visit of the subject deleted before any request: its IP stays in the audit trail.
+insert into app.visits (customer_id, ip_address, path) values (1, '198.51.100.66', '/gone');
+delete from app.visits
+where ip_address = '198.51.100.66';
 select
     tenancy.track_event('signup', '1') as a_event_1,
     tenancy.track_event('login', '1') as a_event_1b,
@@ -290,6 +294,12 @@ select is(
     array['a-1 refused'],
     'security events: exactly A''s events of user 1 (not user 11''s, not B''s user 1''s)'
 );
+select todo_start('export_subject reads the audit history of the subject''s rows that still exist only');
+select ok(
+    strpos(:'export_a1', '198.51.100.66') > 0,
+    'audit: the history of the subject''s visit deleted before the request (its IP) is in the export'
+);
+select todo_end();
 select results_eq(
     format(
         $$select l.entity_type, l.entity_id, l.actor_user_id, l.old_data is null and l.new_data is null,
@@ -725,7 +735,7 @@ reset role;
 set local role tenancy_auditor;
 select
     (select count(*) from pg_temp.scanned()) as auditor_scanned,
-    pg_temp.found_where(:'erased_values'::text[] || :'kept_b_values'::text[]) as auditor_hits
+    pg_temp.found_where(:'erased_values'::text[] || :'kept_b_values'::text[] || '{198.51.100.66}'::text[]) as auditor_hits
 \gset
 reset role;
 select cmp_ok(:auditor_scanned::integer, '>=', 10, 'the auditor may select at least 10 relations of app and tenancy');
@@ -741,6 +751,12 @@ select ok(
     :'auditor_hits'::text[] @> array['tenancy.audit_logs: alice@example.net', 'tenancy.audit_logs: 198.51.100.8'],
     'while it still reads B''s customer''s values in B''s trail'
 );
+select todo_start('erase_subject redacts the audit rows of the subject''s rows that still exist only');
+select ok(
+    not ('tenancy.audit_logs: 198.51.100.66' = any(:'auditor_hits'::text[])),
+    'the IP of the subject''s visit deleted before the request is erased from the trail too'
+);
+select todo_end();
 
 -- record_erasure, called directly, redacts only rows this erasure changed -------------------------
 
