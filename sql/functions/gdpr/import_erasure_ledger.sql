@@ -23,25 +23,35 @@ begin
         or coalesce(e.value ->> 'tenant_id', '') <> v_tenant::text
         or coalesce(e.value ->> 'id', '') !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
         or coalesce(e.value ->> 'subject_hash', '') !~ '^[0-9a-f]{64}$'
-        or coalesce(e.value ->> 'reason', '') = ''
+        or btrim(coalesce(e.value ->> 'reason', '')) = ''
+        or length(e.value ->> 'reason') > 500
         or coalesce(e.value ->> 'erased_at', '') = ''
+        or coalesce(jsonb_typeof(e.value -> 'counts'), 'object') <> 'object'
+        or coalesce(e.value ->> 'audit_rows', '0') !~ '^[0-9]{1,9}$'
     limit 1;
     if found then
         raise exception using
             errcode = '22023',
             message = format(
-                'ledger entry %s is not an entry of tenant %s (tenant_id, id, subject_hash, reason, erased_at)',
+                'ledger entry %s is not an entry of tenant %s (tenant_id, id, subject_hash, reason of 1 to 500 '
+                'characters, erased_at; counts an object, audit_rows a count, when given)',
                 left(v_bad::text, 200), v_tenant
             );
     end if;
-    insert into tenancy.erasure_ledger (tenant_id, id, erased_at, subject_hash, reason, counts, audit_rows, erased_by)
-    select
-        v_tenant, (e.value ->> 'id')::uuid, (e.value ->> 'erased_at')::timestamptz, e.value ->> 'subject_hash',
-        e.value ->> 'reason', coalesce(e.value -> 'counts', '{}'), coalesce((e.value ->> 'audit_rows')::integer, 0),
-        e.value ->> 'erased_by'
-    from jsonb_array_elements(p_entries) as e
-    on conflict do nothing;
-    get diagnostics v_count = row_count;
+    begin
+        insert into tenancy.erasure_ledger (tenant_id, id, erased_at, subject_hash, reason, counts, audit_rows, erased_by)
+        select
+            v_tenant, (e.value ->> 'id')::uuid, (e.value ->> 'erased_at')::timestamptz, e.value ->> 'subject_hash',
+            e.value ->> 'reason', coalesce(e.value -> 'counts', '{}'), coalesce((e.value ->> 'audit_rows')::integer, 0),
+            e.value ->> 'erased_by'
+        from jsonb_array_elements(p_entries) as e
+        on conflict do nothing;
+        get diagnostics v_count = row_count;
+    exception when invalid_datetime_format or datetime_field_overflow then
+        raise exception using
+            errcode = '22023',
+            message = format('a ledger entry''s erased_at is not a time: %s', sqlerrm);
+    end;
     if v_count > 0 then
         perform tenancy.log_audit(
             'erasure_ledger.imported', 'erasure_ledger', null, null, null, jsonb_build_object('entries', v_count)

@@ -1,12 +1,16 @@
 -- tenancy.record_erasure: erases a subject's personal values from the audit trail and records the erasure (ledger, requests, outbox).
 
--- p_results is tenancy.subject_rows(p_subject, true): per table oid its audit entity and the
--- keys of the rows just changed. For each registered table, the tenant's audit rows of those
--- keys lose the table's personal columns (tenancy.redact_audit keeps their seals verifying).
+-- p_results is tenancy.subject_rows(p_subject, true): per table oid the keys of the rows just
+-- changed. For each registered table, the tenant's audit rows of those keys lose the table's
+-- personal columns (tenancy.redact_audit keeps their seals verifying).
 -- p_reapply NULL: a new ledger entry, erasure requests completed, subject.erased enqueued;
--- otherwise the ledger entry being applied again (tenancy.reapply_erasures) is marked so.
--- SECURITY DEFINER (tenancy_owner) for the trail, the ledger and the outbox; it redacts only
--- personal columns the registry names, in the current tenant's trail.
+-- otherwise the ledger entry being applied again (tenancy.reapply_erasures), which must be an
+-- erasure of this subject, is marked so.
+-- SECURITY DEFINER (tenancy_owner) for the trail, the ledger and the outbox. The caller (owner,
+-- admin or service context) may call it directly with results of its own making, so nothing in
+-- p_results is trusted for the trail: the audit entity is the registered table's, and only keys
+-- whose row this transaction updated or deleted (tenancy.erasure_audit_keys) are redacted, in
+-- the current tenant's trail, in the personal columns the registry names.
 create or replace function tenancy.record_erasure(
     p_subject text, p_reason text, p_results jsonb, p_reapply uuid
 )
@@ -32,17 +36,34 @@ begin
             errcode = '22023',
             message = format('erasure results must be a JSON object, got %s', coalesce(left(p_results::text, 50), 'NULL'));
     end if;
+    if p_reapply is not null and not exists (
+        select from tenancy.erasure_ledger as e
+        where e.tenant_id = v_tenant and e.id = p_reapply and e.subject_hash = v_hash
+    ) then
+        raise exception using
+            errcode = '22023',
+            message = format('erasure ledger entry %s of this tenant is not an erasure of this subject', p_reapply);
+    end if;
     for v_part in
-        select d.pii, p.value as result
+        select
+            d.pii,
+            p.value as result,
+            format('%s.%s', n.nspname, c.relname) as table_name,
+            '"' || replace(n.nspname, '"', '""') || '"."' || replace(c.relname, '"', '""') || '"' as entity
         from jsonb_each(p_results) as p
         inner join tenancy.personal_data as d on d.table_name = (p.key::oid)::regclass
+        inner join pg_class as c on c.oid = d.table_name
+        inner join pg_namespace as n on n.oid = c.relnamespace
     loop
-        v_counts := v_counts || jsonb_build_object(v_part.result ->> 'table', (v_part.result ->> 'rows')::bigint);
+        v_counts := v_counts || jsonb_build_object(v_part.table_name, (v_part.result ->> 'rows')::bigint);
         v_total := v_total + (v_part.result ->> 'rows')::bigint;
         if cardinality(v_part.pii) > 0 then
             v_audit := v_audit + tenancy.redact_audit_entities(
-                v_tenant, v_part.result ->> 'entity',
-                array(select jsonb_array_elements_text(v_part.result -> 'keys')), v_part.pii
+                v_tenant, v_part.entity,
+                tenancy.erasure_audit_keys(
+                    v_tenant, v_part.entity, array(select jsonb_array_elements_text(v_part.result -> 'keys'))
+                ),
+                v_part.pii
             );
         end if;
     end loop;
@@ -110,8 +131,10 @@ comment on function tenancy.record_erasure(text, text, jsonb, uuid) is
 'tenant''s audit rows of the rows in p_results lose the personal columns of their table '
 '(tenancy.redact_audit: seals still verify), the subject''s unsent analytics events are dropped, '
 'and either a new ledger entry is written, open erasure requests completed and subject.erased '
-'enqueued, or (p_reapply) that ledger entry is marked applied again. Recorded in the audit trail '
-'by the subject''s hash. Owners, admins and service contexts.';
+'enqueued, or (p_reapply, an erasure of this subject: 22023 otherwise) that ledger entry is '
+'marked applied again. Redacts only audit rows of the registered tables'' rows this transaction '
+'updated or deleted. Recorded in the audit trail by the subject''s hash. Owners, admins and '
+'service contexts.';
 
 revoke all on function tenancy.record_erasure(text, text, jsonb, uuid) from public;
 grant execute on function tenancy.record_erasure(text, text, jsonb, uuid) to tenancy_app, tenancy_service;
