@@ -50,6 +50,9 @@ class PersonalInfo:
     references: str | None
     pii: tuple[str, ...]
     depth: int
+    #: The subject column holds the subject id itself (depth 0, or a foreign key onto the
+    #: subject column of a table at depth 0): the audit trail's rows of deleted rows name it.
+    direct: bool = False
 
 
 def _tenant_condition(alias: str, column: str, tenant_type: str) -> str:
@@ -100,13 +103,14 @@ def personal_infos(
     by_key = {i.spec.key: i for i in infos}
     problems: list[str] = []
     result: dict[str, PersonalInfo] = {}
-    conditions: dict[str, tuple[str, int] | None] = {}
+    conditions: dict[str, tuple[str, int, bool] | None] = {}
 
     def fail(key: str, text: str) -> None:
         problems.append(f"{display}: table {key!r}: {text}")
 
-    def condition(key: str, alias: str, seen: tuple[str, ...]) -> tuple[str, int] | None:
-        """The condition for the subjects' rows of ``key`` under ``alias``, and the depth."""
+    def condition(key: str, alias: str, seen: tuple[str, ...]) -> tuple[str, int, bool] | None:
+        """The condition for the subjects' rows of ``key`` under ``alias``, the depth, and
+        whether the subject column holds the subject id itself."""
         info = by_key[key]
         personal = info.spec.personal
         assert personal is not None
@@ -114,7 +118,7 @@ def personal_infos(
         assert relation is not None
         subject = f"{alias}.{_q(personal.subject_column)}::pg_catalog.text"
         if personal.references is None:
-            return f"{subject} operator (pg_catalog.=) any(p_subjects)", 0
+            return f"{subject} operator (pg_catalog.=) any(p_subjects)", 0, True
         ref_key = ".".join(personal.references)
         if ref_key in seen:
             fail(key, f"subject references form a cycle: {' -> '.join((*seen, ref_key))}")
@@ -149,7 +153,7 @@ def personal_infos(
         ref_column = fk.ref_columns[fk.columns.index(personal.subject_column)]
         if target_personal.references is None and ref_column == target_personal.subject_column:
             # The key holds the subject itself: no join needed.
-            return f"{subject} operator (pg_catalog.=) any(p_subjects)", inner[1] + 1
+            return f"{subject} operator (pg_catalog.=) any(p_subjects)", inner[1] + 1, True
         join = " and ".join(
             f"{alias}r.{_q(rc)} operator (pg_catalog.=) {alias}.{_q(c)}"
             for c, rc in zip(fk.columns, fk.ref_columns, strict=True)
@@ -158,6 +162,7 @@ def personal_infos(
             f"exists (select from {qualified(target.spec.schema, target.spec.name)} as {alias}r "
             f"where {join} and {inner[0]})",
             inner[1] + 1,
+            False,
         )
 
     for info in infos:
@@ -238,5 +243,6 @@ def personal_infos(
             references=(qualified(*personal.references) if personal.references else None),
             pii=personal.pii,
             depth=found[1],
+            direct=found[2],
         )
     return result, problems

@@ -13,6 +13,7 @@ create table tenancy.personal_data (
     pii text[] not null default '{}',
     erase text not null,
     depth integer not null default 0,
+    subject_direct boolean not null default false,
     export_function text not null,
     erase_function text not null,
     declared_at timestamptz not null default pg_catalog.now(),

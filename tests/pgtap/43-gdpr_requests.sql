@@ -420,7 +420,7 @@ set search_path = pg_catalog, pg_temp
 as $$ select pg_catalog.jsonb_build_object('rows', 0, 'keys', '[]'::pg_catalog.jsonb, 'n', pg_catalog.cardinality(p_subjects)) $$;
 select throws_ok(
     $$select tenancy.declare_personal_data(
-        'app.customers', 'id', null, '{email}', 'anonymize', 0,
+        'app.customers', 'id', null, '{email}', 'anonymize', 0, true,
         '"app"."tenancy_export_customers"(text[])', 'app.gdpr_definer_erase(text[])'
     )$$,
     '42501',
@@ -429,7 +429,7 @@ select throws_ok(
 );
 select throws_ok(
     $$select tenancy.declare_personal_data(
-        'app.customers', 'id', null, '{email}', 'anonymize', 0,
+        'app.customers', 'id', null, '{email}', 'anonymize', 0, true,
         'app.gdpr_definer_erase(text[])', '"app"."tenancy_erase_customers"(text[])'
     )$$,
     '42501',
@@ -438,7 +438,7 @@ select throws_ok(
 );
 select throws_ok(
     $$select tenancy.declare_personal_data(
-        'app.customers', 'id', null, '{email}', 'anonymize', 0,
+        'app.customers', 'id', null, '{email}', 'anonymize', 0, true,
         '"app"."tenancy_export_customers"(text[])', 'app.no_such_erase(text[])'
     )$$,
     '42883',
@@ -455,10 +455,11 @@ select is(
 );
 select lives_ok(
     format(
-        $$select tenancy.declare_personal_data(%L, %L, null, %L, %L, %s, %L, %L)$$,
+        $$select tenancy.declare_personal_data(%L, %L, null, %L, %L, %s, %s, %L, %L)$$,
         :'customers_entry'::jsonb ->> 'table_name', :'customers_entry'::jsonb ->> 'subject_column',
         array(select jsonb_array_elements_text(:'customers_entry'::jsonb -> 'pii')),
         :'customers_entry'::jsonb ->> 'erase', :'customers_entry'::jsonb ->> 'depth',
+        :'customers_entry'::jsonb ->> 'subject_direct',
         :'customers_entry'::jsonb ->> 'export_function', :'customers_entry'::jsonb ->> 'erase_function'
     ),
     'while its generated functions are declared again'
@@ -466,7 +467,7 @@ select lives_ok(
 set local role tenancy_app;
 select throws_ok(
     $$select tenancy.declare_personal_data(
-        'app.customers', 'id', null, '{}', 'delete', 0,
+        'app.customers', 'id', null, '{}', 'delete', 0, true,
         '"app"."tenancy_export_customers"(text[])', '"app"."tenancy_erase_customers"(text[])'
     )$$,
     '42501',
@@ -561,7 +562,7 @@ select results_eq(
     order by 1$$,
     $$values
         ('tenancy.close_subject_request(uuid,text,text)', true, true, false, false),
-        ('tenancy.declare_personal_data(regclass,name,regclass,text[],text,integer,text,text)', false, false, false, false),
+        ('tenancy.declare_personal_data(regclass,name,regclass,text[],text,integer,boolean,text,text)', false, false, false, false),
         ('tenancy.erase_subject(text,text)', true, true, false, false),
         ('tenancy.erasure_audit_keys(uuid,text,text[])', false, false, false, false),
         ('tenancy.export_subject(text)', true, true, false, false),

@@ -212,6 +212,7 @@ select tenancy.declare_personal_data(
     '{"email","full_name","phone"}',
     'anonymize',
     0,
+    true,
     '"app"."tenancy_export_customers"(text[])',
     '"app"."tenancy_erase_customers"(text[])'
 );

@@ -210,6 +210,7 @@ select tenancy.declare_personal_data(
     '{"shipping_address"}',
     'anonymize',
     1,
+    true,
     '"app"."tenancy_export_orders"(text[])',
     '"app"."tenancy_erase_orders"(text[])'
 );

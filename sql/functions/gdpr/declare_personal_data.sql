@@ -11,6 +11,7 @@ create or replace function tenancy.declare_personal_data(
     p_pii text[],
     p_erase text,
     p_depth integer,
+    p_subject_direct boolean,
     p_export_function text,
     p_erase_function text
 )
@@ -37,9 +38,13 @@ begin
         end if;
     end loop;
     insert into tenancy.personal_data as d (
-        table_name, subject_column, subject_references, pii, erase, depth, export_function, erase_function
+        table_name, subject_column, subject_references, pii, erase, depth, subject_direct, export_function,
+        erase_function
     )
-    values (p_table, p_subject_column, p_references, p_pii, p_erase, p_depth, p_export_function, p_erase_function)
+    values (
+        p_table, p_subject_column, p_references, p_pii, p_erase, p_depth, p_subject_direct, p_export_function,
+        p_erase_function
+    )
     on conflict (table_name) do update
     set
         subject_column = excluded.subject_column,
@@ -47,16 +52,18 @@ begin
         pii = excluded.pii,
         erase = excluded.erase,
         depth = excluded.depth,
+        subject_direct = excluded.subject_direct,
         export_function = excluded.export_function,
         erase_function = excluded.erase_function,
         declared_at = now();
 end
 $$;
 
-comment on function tenancy.declare_personal_data(regclass, name, regclass, text[], text, integer, text, text) is
+comment on function tenancy.declare_personal_data(regclass, name, regclass, text[], text, integer, boolean, text, text) is
 'Records (or replaces) the personal data of a table in tenancy.personal_data: its subject column '
-'and the table it references, its personal columns, erase (anonymize or delete), depth and its '
+'and the table it references, its personal columns, erase (anonymize or delete), depth, whether '
+'the subject column holds the subject id itself, and its '
 'generated export and erasure functions, which must exist and run as the caller (42883, 42501). '
 'Called by generated policy files; granted to nobody.';
 
-revoke all on function tenancy.declare_personal_data(regclass, name, regclass, text[], text, integer, text, text) from public;
+revoke all on function tenancy.declare_personal_data(regclass, name, regclass, text[], text, integer, boolean, text, text) from public;

@@ -2,7 +2,8 @@
 
 -- Runs as the caller (owner, admin or service context): each table's generated export function
 -- reads under row level security. The audit history is every audit row of the subject's rows
--- (by table and primary key); security events are those whose user is the subject id. The
+-- (by table and primary key), and, for tables whose subject column holds the subject id, of
+-- rows of the subject deleted earlier (found by that column in the trail); security events are those whose user is the subject id. The
 -- export is recorded in the audit trail (action subject.exported, entity the subject's hash)
 -- and completes the subject's open access and portability requests.
 create or replace function tenancy.export_subject(p_subject text)
@@ -38,6 +39,18 @@ begin
         select p.value ->> 'entity' as entity, p.value ->> 'table' as tname, k.value as key
         from jsonb_each(v_parts) as p
         cross join lateral jsonb_array_elements_text(p.value -> 'keys') as k (value)
+        union
+        -- rows deleted before now, of tables whose subject column holds the subject id
+        select x.entity, x.tname, h.entity_id
+        from (
+            select p.value ->> 'entity' as entity, p.value ->> 'table' as tname, d.subject_column
+            from jsonb_each(v_parts) as p
+            inner join tenancy.personal_data as d on d.table_name = (p.key::oid)::regclass
+            where d.subject_direct
+        ) as x
+        inner join tenancy.audit_logs as h
+            on h.tenant_id = v_tenant and h.entity_type = x.entity and h.entity_id is not null
+            and (h.old_data ->> x.subject_column = p_subject or h.new_data ->> x.subject_column = p_subject)
     ) as k
     inner join tenancy.audit_logs as l
         on l.tenant_id = v_tenant and l.entity_type = k.entity and l.entity_id = k.key;

@@ -10,7 +10,11 @@
 -- admin or service context) may call it directly with results of its own making, so nothing in
 -- p_results is trusted for the trail: the audit entity is the registered table's, and only keys
 -- whose row this transaction updated or deleted (tenancy.erasure_audit_keys) are redacted, in
--- the current tenant's trail, in the personal columns the registry names.
+-- the current tenant's trail, in the personal columns the registry names; and, in tables whose
+-- subject column holds the subject id, every row of p_subject the trail names, deleted rows
+-- included (tenancy.subject_audit_keys). A direct call can thus erase a subject's values from
+-- the trail without changing its rows: it is recorded as an erasure of that subject all the
+-- same (ledger, subject.erased, audit row), as tenancy.erase_subject would be.
 create or replace function tenancy.record_erasure(
     p_subject text, p_reason text, p_results jsonb, p_reapply uuid
 )
@@ -47,6 +51,8 @@ begin
     for v_part in
         select
             d.pii,
+            d.subject_direct,
+            d.subject_column,
             p.value as result,
             format('%s.%s', n.nspname, c.relname) as table_name,
             '"' || replace(n.nspname, '"', '""') || '"."' || replace(c.relname, '"', '""') || '"' as entity
@@ -62,7 +68,11 @@ begin
                 v_tenant, v_part.entity,
                 tenancy.erasure_audit_keys(
                     v_tenant, v_part.entity, array(select jsonb_array_elements_text(v_part.result -> 'keys'))
-                ),
+                )
+                -- and, where the subject column holds the subject id, the subject's rows deleted earlier
+                || case when v_part.subject_direct then
+                    tenancy.subject_audit_keys(v_tenant, v_part.entity, v_part.subject_column, p_subject)
+                else '{}'::text[] end,
                 v_part.pii
             );
         end if;

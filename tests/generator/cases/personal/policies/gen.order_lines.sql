@@ -208,6 +208,7 @@ select tenancy.declare_personal_data(
     '{"note"}',
     'delete',
     2,
+    false,
     '"gen"."tenancy_export_order_lines"(text[])',
     '"gen"."tenancy_erase_order_lines"(text[])'
 );

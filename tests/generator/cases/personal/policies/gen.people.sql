@@ -212,6 +212,7 @@ select tenancy.declare_personal_data(
     '{"born","email","full_name"}',
     'anonymize',
     0,
+    true,
     '"gen"."tenancy_export_people"(text[])',
     '"gen"."tenancy_erase_people"(text[])'
 );

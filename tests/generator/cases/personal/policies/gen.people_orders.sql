@@ -210,6 +210,7 @@ select tenancy.declare_personal_data(
     '{"address"}',
     'anonymize',
     1,
+    true,
     '"gen"."tenancy_export_people_orders"(text[])',
     '"gen"."tenancy_erase_people_orders"(text[])'
 );
