@@ -70,7 +70,7 @@ def similar(p: Person) -> Person:
     local, domain = p.email.split("@")
     return Person(
         email=f"{local}x@{domain}",
-        full_name=p.full_name.replace(" Quill", " Quil"),
+        full_name=p.full_name.replace(" Quill", " Quilt"),
         phone_old=p.phone_old.replace("-old", "-0ld"),
         phone=p.phone[:-1] + ("0" if p.phone[-1] != "0" else "1"),
         address=p.address.replace("Secret Lane", "Secret Lan"),
