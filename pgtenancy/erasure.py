@@ -4,10 +4,12 @@ An erasure (``tenancy.erase_subject``) is recorded in ``tenancy.erasure_ledger``
 subject, never its id. Restoring a backup brings back the personal values erased since it was
 taken, and the ledger entries written since too: :func:`export_ledger` writes every tenant's
 entries to a file to keep with the backups (a tenant that is not active only when connected as
-a role that bypasses row level security: else it is named, and the command exits 1), and :func:`reapply` adds the entries the restored
-database lacks (``tenancy.import_erasure_ledger``) and applies every entry again
-(``tenancy.reapply_erasures``), tenant by tenant, each in its own transaction and service
-context. Connect as a ``tenancy_service`` login (or a superuser).
+a role that bypasses row level security: else it is named, and the command exits 1), and
+:func:`reapply` adds the entries the restored database lacks (``tenancy.import_erasure_ledger``)
+and applies every entry again (``tenancy.reapply_erasures``), tenant by tenant, each in its own
+transaction and service context. :func:`load_ledger` checks every entry of a kept file first,
+so one malformed or forged entry stops the run before any tenant is touched. Connect as a
+``tenancy_service`` login (or a superuser).
 """
 
 from __future__ import annotations

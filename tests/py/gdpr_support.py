@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,8 +80,8 @@ def similar(p: Person) -> Person:
 def write_customer(
     conn: Conn, p: Person, *, customer_id: int | None = None, orders: bool = True
 ) -> int:
-    """A customer with two orders (unless not ``orders``) and two visits, its phone changed once; in the open tenant
-    transaction of ``conn``. Returns the customer id."""
+    """A customer with two orders (unless not ``orders``) and two visits, its phone changed
+    once; in the open tenant transaction of ``conn``. Returns the customer id."""
     if customer_id is None:
         row = conn.execute(
             "insert into app.customers (email, full_name, phone) values (%s, %s, %s) returning id",
@@ -194,15 +193,13 @@ def verify(url: str, tenant: Tenant) -> tuple[Any, ...]:
 
 
 def ensure_auditor(superuser_url: str) -> str:
-    """A login in tenancy_auditor (cluster-wide, made once); its URL on ``superuser_url``'s database."""
+    """A login in tenancy_auditor (cluster-wide, made once), on ``superuser_url``'s database."""
     name = "t_gdpr_auditor"
     with psycopg.connect(superuser_url, autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_roles where rolname = %s", (name,)).fetchone()
         if not exists:
-            try:
+            with suppress(psycopg.errors.DuplicateObject):
                 conn.execute(f"create role {name} login in role tenancy_auditor")
-            except psycopg.errors.DuplicateObject:
-                pass
     return testing.as_login(superuser_url, name)
 
 

@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 import subprocess
@@ -45,7 +47,7 @@ from gdpr_support import (
 )
 from psycopg import sql
 
-from pgtenancy import authenticated_transaction, tenant_transaction, testing
+from pgtenancy import authenticated_transaction, cli, tenant_transaction, testing
 from pgtenancy.testing import cluster
 
 
@@ -335,6 +337,15 @@ def test_ledger_of_a_suspended_tenant_is_kept_or_named(
             conn.execute("select tenancy.reactivate_tenant(%s)", (d.id,))
 
 
+def pgtenancy_cli(*args: str) -> tuple[int, str, str]:
+    """``pgtenancy`` in this process (its exit code, stdout, stderr): the checks of a ledger
+    file, many cases, without a process start each."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
 LEDGER_HEAD = {"format": "pgtenancy.erasure_ledger", "version": 1}
 
 
@@ -373,10 +384,19 @@ def test_reapply_refuses_a_malformed_ledger_naming_the_file(
 ) -> None:
     path = tmp_path / name
     path.write_text(content)
+    code, out, err = pgtenancy_cli(
+        "erasure", "reapply", "--ledger", str(path), "--database-url", roles.service
+    )
+    assert code == 2, (out, err)
+    assert str(path) in err and says in err, err
+    assert out == ""
+
+
+def test_reapply_exits_2_on_a_missing_ledger(roles: Roles, tmp_path: Path) -> None:
+    path = tmp_path / "nowhere.json"
     res = run_cli("erasure", "reapply", "--ledger", str(path), "--database-url", roles.service)
     assert res.returncode == 2, (res.stdout, res.stderr)
-    assert str(path) in res.stderr and says in res.stderr, res.stderr
-    assert res.stdout == ""
+    assert f"{path}: cannot read the ledger" in res.stderr and res.stdout == ""
 
 
 @pytest.mark.parametrize(
@@ -401,9 +421,11 @@ def test_reapply_refuses_a_forged_entry_before_touching_any_tenant(
     bad = {**good_entry(last), field: value}
     path = tmp_path / "forged.json"
     path.write_text(json.dumps({**LEDGER_HEAD, "entries": [fine, bad]}))
-    res = run_cli("erasure", "reapply", "--ledger", str(path), "--database-url", roles.service)
-    assert res.returncode == 2, (res.stdout, res.stderr)
-    assert str(path) in res.stderr, res.stderr
+    code, out, err = pgtenancy_cli(
+        "erasure", "reapply", "--ledger", str(path), "--database-url", roles.service
+    )
+    assert code == 2, (out, err)
+    assert f"{path}: entry 2: {field} " in err, err
     with psycopg.connect(roles.superuser) as conn:
         assert (
             one(conn, "select count(*) from tenancy.erasure_ledger where id = %s", (fine["id"],))
@@ -488,7 +510,8 @@ def test_two_sessions_erase_one_subject_at_once(
     error = out.get("error")
     with psycopg.connect(database_url) as conn:
         ledger = conn.execute(
-            "select reason, counts from tenancy.erasure_ledger where tenant_id = %s order by erased_at",
+            "select reason, counts from tenancy.erasure_ledger where tenant_id = %s"
+            " order by erased_at",
             (a.id,),
         ).fetchall()
         left = holding(scan(conn, p.values(), everything=True))
@@ -580,13 +603,15 @@ def test_an_order_written_during_the_erasure_survives_until_reapplied(
         eraser.join(30)
         writer.join(30)
     else:
-        with psycopg.connect(roles.app) as conn:
-            with authenticated_transaction(conn, token_for(a.id, admin)):
-                erased = {
-                    "result": one(conn, "select tenancy.erase_subject(%s, 'art. 17')", (str(cid),))
-                }
-                go.set()
-                wait_until_blocked(database_url, out["pid"])
+        with (
+            psycopg.connect(roles.app) as conn,
+            authenticated_transaction(conn, token_for(a.id, admin)),
+        ):
+            erased = {
+                "result": one(conn, "select tenancy.erase_subject(%s, 'art. 17')", (str(cid),))
+            }
+            go.set()
+            wait_until_blocked(database_url, out["pid"])
         commit.set()
         writer.join(30)
     assert "error" not in out and "error" not in erased, (out, erased)

@@ -1,4 +1,4 @@
-"""GDPR subject rights under attack: tenant A's owner or admin, as ``tenancy_app``, against tenant B.
+"""GDPR subject rights under attack: tenant A's owner or admin, as ``tenancy_app``, against B.
 
 The attacker holds a rightful context of tenant A (an admin's JWT) on an application connection
 and may send any SQL: the SECURITY DEFINER helpers called directly with fabricated arguments
@@ -80,9 +80,7 @@ def subject_hash(tenant: Tenant, subject: str) -> str:
 # -- tenancy.record_erasure with fabricated results ------------------------------------------
 
 
-def test_record_erasure_with_fabricated_results_never_touches_b(
-    roles: Roles, world: World
-) -> None:
+def test_record_erasure_with_fabricated_results_never_touches_b(roles: Roles, world: World) -> None:
     w = world
     b_only = add_customer(roles, w.b, person("bea"))  # an id A has no customer with
     with psycopg.connect(roles.service) as conn, tenant_transaction(conn, w.b.id):
@@ -171,12 +169,15 @@ def test_record_erasure_redacts_only_the_registered_tables_trail(
     assert result["audit_rows"] == 0
     with psycopg.connect(roles.superuser) as conn:
         assert holding(scan(conn, [invitee], everything=True))[invitee] != []
-        assert one(
-            conn,
-            "select new_data ->> 'email' from tenancy.audit_logs where tenant_id = %s"
-            " and entity_id = %s and action = 'INSERT'",
-            (w.a.id, key),
-        ) == invitee
+        assert (
+            one(
+                conn,
+                "select new_data ->> 'email' from tenancy.audit_logs where tenant_id = %s"
+                " and entity_id = %s and action = 'INSERT'",
+                (w.a.id, key),
+            )
+            == invitee
+        )
 
 
 # -- the generated functions and export_subject, from A's context, for B's subjects -----------
@@ -201,14 +202,16 @@ def test_generated_functions_never_reach_b(roles: Roles, world: World) -> None:
         for value in w.other.values() + w.lookalike.values():
             assert value not in export
     with psycopg.connect(roles.superuser) as conn:
-        assert one(
-            conn,
-            "select count(*) from app.customers where tenant_id = %s and email not like 'erased-%%'",
-            (w.b.id,),
-        ) == 2
-        assert one(
-            conn, "select count(*) from app.visits where tenant_id = %s", (w.b.id,)
-        ) == 4
+        assert (
+            one(
+                conn,
+                "select count(*) from app.customers where tenant_id = %s"
+                " and email not like 'erased-%%'",
+                (w.b.id,),
+            )
+            == 2
+        )
+        assert one(conn, "select count(*) from app.visits where tenant_id = %s", (w.b.id,)) == 4
     assert audit_of(roles, w.b) == before
 
 
@@ -227,7 +230,7 @@ TEMP_OBJECTS = [
     "create function pg_temp.subject_hash(uuid, text) returns text language sql"
     " as $$ select repeat('0', 64) $$",
     "create function pg_temp.tenancy_export_customers(text[]) returns jsonb language sql"
-    " as $$ select '{\"rows\": [], \"keys\": []}'::jsonb $$",
+    ' as $$ select \'{"rows": [], "keys": []}\'::jsonb $$',
     "create function pg_temp.jsonb_build_object(variadic text[]) returns jsonb language sql"
     " as $$ select '{}'::jsonb $$",
     "set local search_path = pg_temp, tenancy, app, public",
@@ -268,15 +271,15 @@ def test_temp_objects_left_on_a_pooled_connection_stop_the_next_borrower(
         with authenticated_transaction(conn, token_for(w.a.id, w.a_admin)):
             conn.execute("create temp table personal_data (table_name regclass)")
             conn.execute("select set_config('search_path', 'pg_temp, public', false)")
-        with pytest.raises(psycopg.Error) as info:
-            with authenticated_transaction(conn, token_for(w.b.id, b_admin)):
-                conn.execute("select tenancy.export_subject(%s)", (str(w.other_id),))
+        with (
+            pytest.raises(psycopg.Error) as info,
+            authenticated_transaction(conn, token_for(w.b.id, b_admin)),
+        ):
+            conn.execute("select tenancy.export_subject(%s)", (str(w.other_id),))
         assert info.value.sqlstate == "TN008", info.value
         conn.execute("discard all")
         with authenticated_transaction(conn, token_for(w.b.id, b_admin)):
-            export = json.dumps(
-                one(conn, "select tenancy.export_subject(%s)", (str(w.other_id),))
-            )
+            export = json.dumps(one(conn, "select tenancy.export_subject(%s)", (str(w.other_id),)))
     assert w.other.email in export and w.subject.email not in export
 
 
@@ -307,7 +310,9 @@ HOSTILE_REFUSED = ["", "a" * 501, "1\n", "1\r", "\x01", "\x1b[2J", "1\x7f", "\t1
 def test_hostile_subject_ids(roles: Roles, world: World) -> None:
     w = world
     with as_member(roles, w.a, w.a_admin) as conn:
-        for subject in HOSTILE_ACCEPTED + [s.replace("1", str(w.subject_id)) for s in HOSTILE_ACCEPTED]:
+        for subject in HOSTILE_ACCEPTED + [
+            s.replace("1", str(w.subject_id)) for s in HOSTILE_ACCEPTED
+        ]:
             with conn.transaction():
                 export = one(conn, "select tenancy.export_subject(%s)", (subject,))
                 assert all(rows == [] for rows in export["tables"].values()), subject
@@ -370,11 +375,14 @@ def test_import_erasure_ledger_takes_only_the_current_tenants_entries(
         assert err.sqlstate == "22023"
         # A hash of B's subject under A's tenant: imported (A may), never matches B's rows.
         b_hash = subject_hash(w.b, str(w.other_id))
-        assert one(
-            conn,
-            "select tenancy.import_erasure_ledger(%s)",
-            (Jsonb([entry(w.a, subject_hash=b_hash)]),),
-        ) == 1
+        assert (
+            one(
+                conn,
+                "select tenancy.import_erasure_ledger(%s)",
+                (Jsonb([entry(w.a, subject_hash=b_hash)]),),
+            )
+            == 1
+        )
         reapplied = conn.execute(
             "select subject_hash, subjects from tenancy.reapply_erasures()"
         ).fetchall()
@@ -411,7 +419,9 @@ def test_import_erasure_ledger_with_a_huge_array(roles: Roles, world: World) -> 
         rows = conn.execute("select count(*) from tenancy.reapply_erasures()").fetchone()
         reapplied = time.monotonic() - started
     assert rows == (HUGE,)
-    print(f"import of {HUGE} entries: {imported:.2f} s; reapply_erasures over them: {reapplied:.2f} s")
+    print(
+        f"import of {HUGE} entries: {imported:.2f} s; reapply_erasures over them: {reapplied:.2f} s"
+    )
     assert ledger_of(roles, w.b) == []
 
 
@@ -459,12 +469,10 @@ def test_members_viewers_and_forged_contexts_are_refused(roles: Roles, world: Wo
         err = refused(conn, "select tenancy.export_subject(%s)", (subject,))
         assert err.sqlstate == "TN001"
         expired = token_for(w.a.id, w.a_admin, ttl=-120)
-        with pytest.raises(psycopg.Error):
-            with conn.transaction():
-                conn.execute("select tenancy.authenticate(%s)", (expired,))
-        with pytest.raises(psycopg.Error):
-            with conn.transaction():
-                conn.execute("select tenancy.authenticate(%s)", (token_for(w.b.id, w.a_admin),))
+        with pytest.raises(psycopg.Error), conn.transaction():
+            conn.execute("select tenancy.authenticate(%s)", (expired,))
+        with pytest.raises(psycopg.Error), conn.transaction():
+            conn.execute("select tenancy.authenticate(%s)", (token_for(w.b.id, w.a_admin),))
     # Nothing was erased; the rightful owner erases.
     with psycopg.connect(roles.superuser) as conn:
         assert all(scan(conn, w.subject.values(), everything=True).values())
