@@ -238,6 +238,12 @@ TEMP_OBJECTS = [
 
 
 def test_temp_objects_and_search_path_change_nothing(roles: Roles, world: World) -> None:
+    """Inside A's admin transaction (the test databases keep TEMPORARY for PUBLIC, as a database
+    migrated with keep_temp_privilege does): temporary tables named like the registry, the
+    trail, the ledger and pg_class, a temporary view named tenants, temporary functions named
+    like pgtenancy's and pg_catalog's, and pg_temp first in search_path. The subject rights
+    functions run with search_path pg_catalog, pg_temp and qualify tenancy's names: the export
+    is the clean one and the erasure erases, with the true subject hash."""
     w = world
     subject = str(w.subject_id)
     with as_member(roles, w.a, w.a_admin) as conn:
