@@ -106,10 +106,17 @@ def test_record_erasure_with_fabricated_results_never_touches_b(roles: Roles, wo
                             }
                         }
                     ),
-                    b_entry["ledger_id"],  # B's ledger entry "applied again"
+                    None,
                 ),
             )
             assert result["audit_rows"] == 0
+            # B's ledger entry "applied again" from A: not an entry of A's (22023).
+            err = refused(
+                conn,
+                "select tenancy.record_erasure(%s, 'forged', '{}', %s)",
+                (str(b_only), b_entry["ledger_id"]),
+            )
+            assert err.sqlstate == "22023", err
         # Keys that are not a table's, results that are not an object: refused.
         err = refused(conn, "select tenancy.record_erasure('1', 'x', '[]', null)")
         assert err.sqlstate == "22023"
@@ -136,7 +143,7 @@ def test_record_erasure_redacts_only_the_registered_tables_trail(
 ) -> None:
     """A fabricated entity type names audit rows of a table outside the registry (invitations:
     their rows hold the invitee's email): the entity comes from the registry, so they keep
-    their values. Fixed here: record_erasure took the entity from p_results."""
+    their values (record_erasure used to take the entity from p_results)."""
     w = world
     invitee = f"invitee.{uuid.uuid4().hex[:10]}@mail.test"
     with as_member(roles, w.a, w.a_admin) as conn:
