@@ -421,10 +421,17 @@ def cmd_erasure(args: argparse.Namespace) -> int:
     from . import erasure
 
     if args.action == "ledger":
-        count = erasure.export_ledger(_url(args), Path(args.out))
+        ledger = erasure.export_ledger(_url(args), Path(args.out))
+        count = len(ledger.entries)
         if args.out != "-":
             print(f"wrote {count} ledger entr{'y' if count == 1 else 'ies'} to {args.out}")
-        return 0
+        for skip in ledger.unread:
+            print(
+                f"tenant {skip.tenant_id}: not written: {skip.reason} (no tenant context; "
+                "connect as a role that bypasses row level security to keep its entries)",
+                file=sys.stderr,
+            )
+        return 1 if ledger.unread else 0
     try:
         entries = erasure.load_ledger(Path(args.ledger)) if args.ledger else []
     except erasure.LedgerError as exc:
@@ -661,7 +668,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     erasure_sub = p.add_subparsers(dest="action", required=True)
     q = erasure_sub.add_parser(
-        "ledger", help="write every tenant's erasure ledger as JSON, to keep with the backups"
+        "ledger",
+        help="write every tenant's erasure ledger as JSON, to keep with the backups (exit 1 "
+        "when a tenant's entries could not be read: not active, and the role is subject to "
+        "row level security)",
     )
     q.add_argument("--out", metavar="FILE", default="-", help="the file to write (default: -)")
     _add_url(q)
