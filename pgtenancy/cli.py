@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import psycopg
@@ -495,6 +495,103 @@ def cmd_relay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tenant(args: argparse.Namespace, run: Callable[[argparse.Namespace, str], int]) -> int:
+    """Run one ``pgtenancy tenant ACTION``: its code lives in its own module; a
+    :class:`~pgtenancy.tenant_export.TenantError` is a refusal (exit 2, nothing written)."""
+    from .tenant_export import TenantError
+
+    args.command = f"tenant {args.action}"
+    url = _url(args)
+    try:
+        return int(run(args, url))
+    except TenantError as exc:
+        raise UsageError(f"{args.command}: {exc}") from None
+
+
+def cmd_tenant_export(args: argparse.Namespace) -> int:
+    from . import tenant_export
+
+    return _tenant(args, tenant_export.run_export)
+
+
+def cmd_tenant_import(args: argparse.Namespace) -> int:
+    from . import tenant_export
+
+    return _tenant(args, tenant_export.run_import)
+
+
+def cmd_tenant_restore(args: argparse.Namespace) -> int:
+    from . import tenant_export
+
+    return _tenant(args, tenant_export.run_restore)
+
+
+def _add_tenant_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``pgtenancy tenant ACTION``: one tenant's data as a whole. Each action is a parser of its
+    own whose ``func`` runs it; add new actions here."""
+    p = sub.add_parser(
+        "tenant",
+        help="one tenant's data: export it, import it into another database, restore a table "
+        "of it as it was (docs/tenant-export.md)",
+    )
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tenant_help = "the tenant's id (a uuid) or its slug"
+    progress_help = (
+        "show progress on stderr (table, rows, rows/s): a line per table; on a terminal, the "
+        "default, one line rewritten in place"
+    )
+
+    q = actions.add_parser(
+        "export",
+        help="write a tenant's rows, platform records and audit trail (one snapshot) to a "
+        "directory: a COPY file per table and manifest.json (as a superuser or BYPASSRLS login)",
+    )
+    q.add_argument("tenant", metavar="TENANT", help=tenant_help)
+    q.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="a new or empty directory (made mode 0700; files 0600: the export holds secrets)",
+    )
+    q.add_argument("--progress", action="store_true", help=progress_help)
+    _add_url(q)
+    q.set_defaults(func=cmd_tenant_export)
+
+    q = actions.add_parser(
+        "import",
+        help="load an export into a database where the tenant does not exist (checks every "
+        "file and the destination first; one transaction)",
+    )
+    q.add_argument("directory", metavar="DIR", help="the directory tenant export wrote")
+    q.add_argument("--progress", action="store_true", help=progress_help)
+    _add_url(q)
+    q.set_defaults(func=cmd_tenant_import)
+
+    q = actions.add_parser(
+        "restore",
+        help="rebuild a tenant's rows of an audited table as they were at a time, into a side "
+        "table in schema tenancy_restore; --in-place makes the live rows equal to it",
+    )
+    q.add_argument("tenant", metavar="TENANT", help=tenant_help)
+    q.add_argument(
+        "--at",
+        required=True,
+        metavar="TIMESTAMP",
+        help="the time, as PostgreSQL reads a timestamptz (2026-12-06T10:15:00Z; without an "
+        "offset: the server's time zone)",
+    )
+    q.add_argument("--table", required=True, metavar="SCHEMA.TABLE", help="an audited tenant table")
+    q.add_argument(
+        "--in-place",
+        action="store_true",
+        help="then make the tenant's live rows equal to the side table, in one transaction "
+        "(audited writes of a service context), after a confirmation",
+    )
+    q.add_argument("--yes", action="store_true", help="confirm --in-place without asking")
+    _add_url(q)
+    q.set_defaults(func=cmd_tenant_restore)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pgtenancy", description="PostgreSQL-native multi-tenancy."
@@ -711,6 +808,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_url(p)
     p.set_defaults(func=cmd_relay)
+
+    _add_tenant_commands(sub)
 
     p = sub.add_parser("db", help="a throwaway local cluster for development and tests")
     p.add_argument("action", choices=["start", "stop", "url", "status"])
