@@ -46,14 +46,15 @@ select pg_temp.secure('public.pii_people');
 -- Two tenants' rows; contact holds email addresses, words random words.
 insert into public.pii_people (tenant_id, id, email, mobile_phone, last_login_ip, name, contact, words)
 select
-    case when g % 2 = 0 then 'aaaaaaaa-0000-4000-8000-000000000001'::uuid else 'aaaaaaaa-0000-4000-8000-000000000002'::uuid end,
-    g,
-    'mail' || g || '@example.net',
-    '+49 30 555 ' || (1000 + g),
-    ('10.1.2.' || g)::inet,
-    'Person ' || g,
-    'piicontact' || g || '@example.org',
-    (array['apple', 'river', 'stone', 'violet', 'thunder', 'maple'])[g % 6 + 1] || ' ' || md5(g::text)
+    case when g % 2 = 0 then 'aaaaaaaa-0000-4000-8000-000000000001'::uuid else 'aaaaaaaa-0000-4000-8000-000000000002'::uuid end
+        as tenant_id,
+    g as id,
+    'mail' || g || '@example.net' as email,
+    '+49 30 555 ' || (1000 + g) as mobile_phone,
+    ('10.1.2.' || g)::inet as last_login_ip,
+    'Person ' || g as name,
+    'piicontact' || g || '@example.org' as contact,
+    (array['apple', 'river', 'stone', 'violet', 'thunder', 'maple'])[g % 6 + 1] || ' ' || md5(g::text) as words
 from generate_series(1, 12) as g;
 
 -- A table of things: its name column is a thing's name.
@@ -66,7 +67,11 @@ create table public.pii_projects (
 );
 select pg_temp.secure('public.pii_projects');
 insert into public.pii_projects
-select 'aaaaaaaa-0000-4000-8000-000000000001', g, 'project ' || g, 'Quarterly plan ' || g
+select
+    'aaaaaaaa-0000-4000-8000-000000000001' as tenant_id,
+    g as id,
+    'project ' || g as name,
+    'Quarterly plan ' || g as title
 from generate_series(1, 12) as g;
 
 -- 1-2: by name (email, a phone, an IP address) and by contents (contact); not the boolean
@@ -82,7 +87,8 @@ select is(
 select is(
     array(
         select distinct f.code || ' ' || f.name || ' ' || f.level
-        from tenancy.lint_0022_personal_data_not_classified as f where f.object ~ '^public\.pii_'
+        from tenancy.lint_0022_personal_data_not_classified as f
+        where f.object ~ '^public\.pii_'
     ),
     array['0022 personal_data_not_classified WARN'],
     '0022 is a WARN, never an ERROR'
@@ -90,26 +96,38 @@ select is(
 
 -- 3-6: what each finding says.
 select is(
-    (select f.detail from tenancy.lint_0022_personal_data_not_classified as f where f.object = 'public.pii_people.contact'),
+    (
+        select f.detail from tenancy.lint_0022_personal_data_not_classified as f
+        where f.object = 'public.pii_people.contact'
+    ),
     'column contact of tenant table public.pii_people looks like it holds email addresses (by its contents: 12 '
     'of the 12 non-empty values sampled), but tenancy.personal_data does not classify it as personal data (pii, '
     'or the subject column): exporting or erasing a data subject leaves it out',
     'contact: email addresses by its contents, with the counts, no value'
 );
 select is(
-    (select f.detail from tenancy.lint_0022_personal_data_not_classified as f where f.object = 'public.pii_people.last_login_ip'),
+    (
+        select f.detail from tenancy.lint_0022_personal_data_not_classified as f
+        where f.object = 'public.pii_people.last_login_ip'
+    ),
     'column last_login_ip of tenant table public.pii_people looks like it holds IP addresses (by its name), but '
     'tenancy.personal_data does not classify it as personal data (pii, or the subject column): exporting or '
     'erasing a data subject leaves it out',
     'last_login_ip (inet): IP addresses by its name'
 );
 select matches(
-    (select f.detail from tenancy.lint_0022_personal_data_not_classified as f where f.object = 'public.pii_people.mobile_phone'),
+    (
+        select f.detail from tenancy.lint_0022_personal_data_not_classified as f
+        where f.object = 'public.pii_people.mobile_phone'
+    ),
     'holds phone numbers \(by its name\)',
     'mobile_phone: phone numbers by its name'
 );
 select is(
-    (select f.remediation from tenancy.lint_0022_personal_data_not_classified as f where f.object = 'public.pii_people.email'),
+    (
+        select f.remediation from tenancy.lint_0022_personal_data_not_classified as f
+        where f.object = 'public.pii_people.email'
+    ),
     'declare the personal data of [tables."public.pii_people"] in the spec (tenancy.toml): subject = "<the column '
     'naming the data subject>", pii = ["email"]; then pgtenancy generate and apply its file; or ignore this '
     'suggestion if it holds no personal data',
@@ -177,7 +195,10 @@ create table public.pii_names (
 );
 select pg_temp.secure('public.pii_names');
 select is(
-    array(select * from pg_temp.found() as o where o ~ '^public\.pii_names\.'),
+    array(
+        select * from pg_temp.found() as o
+        where o ~ '^public\.pii_names\.'
+    ),
     array[
         'public.pii_names."e-mail"', 'public.pii_names."lastName"', 'public.pii_names."phoneNumber"',
         'public.pii_names.billing_address', 'public.pii_names.birth_date', 'public.pii_names.card_number',
@@ -225,16 +246,19 @@ create table public.pii_contents (
 select pg_temp.secure('public.pii_contents');
 insert into public.pii_contents
 select
-    'aaaaaaaa-0000-4000-8000-000000000003',
-    g,
-    (array['+49 30 1234567', '(555) 123-4567', '555-123-4567', '+1 (555) 987-6543', '+442079460958', '030 1234 5678'])[g % 6 + 1],
-    (array['10.0.0.1', '2001:db8::1', 'fe80::1%eth0', '::ffff:10.1.2.3', '2001:0db8:0000:0000:0000:ff00:0042:8329', '::1'])[g % 6 + 1],
-    (array['2024-01-15', '12345678', '1234.5678', 'SKU-123-456', '1.2.3', '42'])[g % 6 + 1],
-    (array['10:30:00', '00:1a:2b:3c:4d:5e', 'deadbeef', '12:34', 'a:b:c', '23:59:59'])[g % 6 + 1],
-    case when g <= 4 then 'someone' || g || '@example.com' end
+    'aaaaaaaa-0000-4000-8000-000000000003' as tenant_id,
+    g as id,
+    (array['+49 30 1234567', '(555) 123-4567', '555-123-4567', '+1 (555) 987-6543', '+442079460958', '030 1234 5678'])[g % 6 + 1] as reach,
+    (array['10.0.0.1', '2001:db8::1', 'fe80::1%eth0', '::ffff:10.1.2.3', '2001:0db8:0000:0000:0000:ff00:0042:8329', '::1'])[g % 6 + 1] as origin,
+    (array['2024-01-15', '12345678', '1234.5678', 'SKU-123-456', '1.2.3', '42'])[g % 6 + 1] as code,
+    (array['10:30:00', '00:1a:2b:3c:4d:5e', 'deadbeef', '12:34', 'a:b:c', '23:59:59'])[g % 6 + 1] as stamp,
+    case when g <= 4 then 'someone' || g || '@example.com' end as sparse
 from generate_series(1, 18) as g;
 select is(
-    array(select * from pg_temp.found() as o where o ~ '^public\.pii_contents\.'),
+    array(
+        select * from pg_temp.found() as o
+        where o ~ '^public\.pii_contents\.'
+    ),
     array['public.pii_contents.origin', 'public.pii_contents.reach'],
     'by contents: phone numbers and IP addresses; not dates, codes, times or a column of 4 values'
 );
@@ -242,7 +266,8 @@ select is(
     array(
         select substring(f.detail from 'holds (.*) \(by its contents')
         from tenancy.lint_0022_personal_data_not_classified as f
-        where f.object ~ '^public\.pii_contents\.' order by f.object
+        where f.object ~ '^public\.pii_contents\.'
+        order by f.object
     ),
     array['IP addresses', 'phone numbers'],
     'each sampled column says what it looks like'
@@ -258,12 +283,18 @@ select tenancy.declare_personal_data(
     'public.pii_export_people(text[])', 'public.pii_erase_people(text[])'
 );
 select is(
-    array(select * from pg_temp.found() as o where o ~ '^public\.pii_people\.'),
+    array(
+        select * from pg_temp.found() as o
+        where o ~ '^public\.pii_people\.'
+    ),
     array['public.pii_people.contact', 'public.pii_people.email', 'public.pii_people.last_login_ip', 'public.pii_people.name'],
     'mobile_phone in pii: no longer reported; the rows are data subjects now, so name alone is a person''s'
 );
 select is(
-    (select f.remediation from tenancy.lint_0022_personal_data_not_classified as f where f.object = 'public.pii_people.email'),
+    (
+        select f.remediation from tenancy.lint_0022_personal_data_not_classified as f
+        where f.object = 'public.pii_people.email'
+    ),
     'add "email" to pii of [tables."public.pii_people"] in the spec (tenancy.toml), then pgtenancy generate and '
     'apply its file; or ignore this suggestion if it holds no personal data',
     'the fix of a table with personal data: add the column to its pii, or ignore'
@@ -277,7 +308,10 @@ select is_empty(
     'every personal column classified (email as the subject column): nothing reported'
 );
 select is(
-    (select count(*)::int from tenancy.lint_personal_data() as f where f.object ~ '^public\.pii_people\.'),
+    (
+        select count(*)::int from tenancy.lint_personal_data() as f
+        where f.object ~ '^public\.pii_people\.'
+    ),
     0,
     'the function without a spec is the view'
 );
@@ -285,10 +319,12 @@ select is(
 -- 18-21: with a spec, the spec decides for the tables it lists; the registry for the others.
 select is(
     array(
-        select f.object from tenancy.lint_personal_data(
-            '{"display": "app/tenancy.toml", "tables": [{"schema": "public", "name": "pii_people", "pii": ["email"], "subject": "id"}]}'
-        ) as f
-        where f.object ~ '^public\.pii_people\.' order by 1
+        select f.object from
+            tenancy.lint_personal_data(
+                '{"display": "app/tenancy.toml", "tables": [{"schema": "public", "name": "pii_people", "pii": ["email"], "subject": "id"}]}'
+            ) as f
+        where f.object ~ '^public\.pii_people\.'
+        order by f.object
     ),
     array[
         'public.pii_people.contact', 'public.pii_people.last_login_ip', 'public.pii_people.mobile_phone',
@@ -298,9 +334,10 @@ select is(
 );
 select matches(
     (
-        select f.detail || ' / ' || f.remediation from tenancy.lint_personal_data(
-            '{"display": "app/tenancy.toml", "tables": [{"schema": "public", "name": "pii_people", "pii": ["email"], "subject": "id"}]}'
-        ) as f
+        select f.detail || ' / ' || f.remediation from
+            tenancy.lint_personal_data(
+                '{"display": "app/tenancy.toml", "tables": [{"schema": "public", "name": "pii_people", "pii": ["email"], "subject": "id"}]}'
+            ) as f
         where f.object = 'public.pii_people.contact'
     ),
     'but app/tenancy\.toml does not classify it .* / add "contact" to pii of \[tables\."public\.pii_people"\] in app/tenancy\.toml,',
@@ -318,10 +355,12 @@ select is_empty(
 );
 select is(
     array(
-        select f.object from tenancy.lint_personal_data(
-            '{"display": "app/tenancy.toml", "tables": [{"schema": "public", "name": "pii_projects"}]}'
-        ) as f
-        where f.object ~ '^public\.pii_people\.' order by 1
+        select f.object from
+            tenancy.lint_personal_data(
+                '{"display": "app/tenancy.toml", "tables": [{"schema": "public", "name": "pii_projects"}]}'
+            ) as f
+        where f.object ~ '^public\.pii_people\.'
+        order by f.object
     ),
     array[]::text[],
     'spec: a table it does not list is judged by the registry (pii_people: all classified there)'
@@ -341,14 +380,18 @@ select is(
 select is(
     array(
         select f.object from tenancy.lint_0022_personal_data_not_classified as f
-        where f.object ~ '^public\.pii_people\.' order by 1
+        where f.object ~ '^public\.pii_people\.'
+        order by f.object
     ),
     array['public.pii_people.email', 'public.pii_people.last_login_ip', 'public.pii_people.mobile_phone'],
     'tenancy_auditor: the names found, the contents of rows it cannot see not judged'
 );
 reset role;
 select is(
-    array(select * from pg_temp.found() as o where o ~ '^public\.pii_people\.'),
+    array(
+        select * from pg_temp.found() as o
+        where o ~ '^public\.pii_people\.'
+    ),
     array['public.pii_people.contact', 'public.pii_people.email', 'public.pii_people.last_login_ip', 'public.pii_people.mobile_phone'],
     'the superuser sees every tenant''s rows: contact by its contents too'
 );
@@ -370,7 +413,10 @@ create table public.pii_large (
 ) with (fillfactor = 10);
 select pg_temp.secure('public.pii_large');
 insert into public.pii_large
-select 'aaaaaaaa-0000-4000-8000-000000000004', g, 'buyer' || g || '@example.com'
+select
+    'aaaaaaaa-0000-4000-8000-000000000004' as tenant_id,
+    g as id,
+    'buyer' || g || '@example.com' as reference
 from generate_series(1, 10000) as g;
 select cmp_ok(
     pg_catalog.pg_relation_size('public.pii_large') / current_setting('block_size')::bigint,
@@ -380,7 +426,10 @@ select cmp_ok(
 );
 select pg_catalog.pg_stat_get_xact_blocks_fetched('public.pii_large'::regclass) as before_lint \gset
 select is(
-    array(select * from pg_temp.found() as o where o ~ '^public\.pii_large\.'),
+    array(
+        select * from pg_temp.found() as o
+        where o ~ '^public\.pii_large\.'
+    ),
     array['public.pii_large.reference'],
     'pii_large.reference: email addresses found in the sample'
 );
@@ -402,9 +451,16 @@ select pg_temp.secure('public.pii_events');
 select pg_temp.secure('public.pii_events_0');
 select pg_temp.secure('public.pii_events_1');
 insert into public.pii_events
-select gen_random_uuid(), g, 'sender' || g || '@example.com' from generate_series(1, 20) as g;
+select
+    gen_random_uuid() as tenant_id,
+    g as id,
+    'sender' || g || '@example.com' as sender
+from generate_series(1, 20) as g;
 select is(
-    array(select * from pg_temp.found() as o where o ~ '^public\.pii_events'),
+    array(
+        select * from pg_temp.found() as o
+        where o ~ '^public\.pii_events'
+    ),
     array['public.pii_events.sender'],
     'a partitioned table: its column reported once, on the parent'
 );

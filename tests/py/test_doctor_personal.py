@@ -115,8 +115,9 @@ def test_unclassified_personal_columns_are_warnings_that_name_no_value(app_db: s
         ("0022", "WARN", "app.leads.phone"),
     ], found
     details = {f["object"]: f["detail"] for f in found}
-    assert "holds email addresses (by its contents: 12 of the 12 non-empty values sampled)" in (
-        details["app.leads.contact"]
+    assert (
+        "holds email addresses (by its contents: 12 of the 12 non-empty values sampled)"
+        in details["app.leads.contact"]
     )
     assert "holds IP addresses (by its name)" in details["app.leads.last_ip"]
     assert "holds phone numbers (by its name)" in details["app.leads.phone"]
@@ -164,9 +165,7 @@ def test_the_fix_classifies_them_then_nothing_is_found(app_db: str, tmp_path: Pa
     ]
 
 
-def test_with_a_spec_the_spec_decides_for_the_tables_it_lists(
-    app_db: str, tmp_path: Path
-) -> None:
+def test_with_a_spec_the_spec_decides_for_the_tables_it_lists(app_db: str, tmp_path: Path) -> None:
     """--spec: a column the spec's pii (or subject) classifies is not reported before its file
     is applied (the registry does not know it yet); a column the registry classifies but the
     spec no longer does is (the next apply forgets it); a table the spec does not list is judged
