@@ -134,7 +134,7 @@ select is(
     'the fix of a table without personal data: declare it in the spec, or ignore'
 );
 
--- 7-8: no sampled value in any finding of any lint (nor any part of one that is not a column name).
+-- 7-8: no value of the table in any finding of lint 0022, nor any part of a sampled value.
 select is_empty(
     $$
     select f.object
@@ -274,7 +274,7 @@ select is(
 );
 delete from public.pii_contents;
 
--- 14-18: classified in tenancy.personal_data (as a generated file declares it), a column is no
+-- 14-17: classified in tenancy.personal_data (as a generated file declares it), a column is no
 -- longer reported: pii, and the subject column.
 create function public.pii_export_people(text[]) returns jsonb language sql as 'select null::jsonb';
 create function public.pii_erase_people(text[]) returns jsonb language sql as 'select null::jsonb';
@@ -438,7 +438,7 @@ select ok(
     'the lint read pii_large, at most 64 of its pages'
 );
 
--- 29-30: a partitioned tenant table is judged once, as its parent (its partitions' rows through it).
+-- 29-30: a partitioned tenant table is judged once, as its parent; pgtenancy's own tables never.
 create table public.pii_events (
     tenant_id uuid not null,
     id integer not null,
