@@ -279,8 +279,15 @@ delete from public.pii_contents;
 create function public.pii_export_people(text[]) returns jsonb language sql as 'select null::jsonb';
 create function public.pii_erase_people(text[]) returns jsonb language sql as 'select null::jsonb';
 select tenancy.declare_personal_data(
-    'public.pii_people', 'id', null, '{mobile_phone}', 'delete', 0,
-    'public.pii_export_people(text[])', 'public.pii_erase_people(text[])'
+    p_table => 'public.pii_people',
+    p_subject_column => 'id',
+    p_references => null,
+    p_pii => '{mobile_phone}',
+    p_erase => 'delete',
+    p_depth => 0,
+    p_subject_direct => true,
+    p_export_function => 'public.pii_export_people(text[])',
+    p_erase_function => 'public.pii_erase_people(text[])'
 );
 select is(
     array(
@@ -300,8 +307,15 @@ select is(
     'the fix of a table with personal data: add the column to its pii, or ignore'
 );
 select tenancy.declare_personal_data(
-    'public.pii_people', 'email', null, '{mobile_phone,last_login_ip,contact,name}', 'delete', 0,
-    'public.pii_export_people(text[])', 'public.pii_erase_people(text[])'
+    p_table => 'public.pii_people',
+    p_subject_column => 'email',
+    p_references => null,
+    p_pii => '{mobile_phone,last_login_ip,contact,name}',
+    p_erase => 'delete',
+    p_depth => 0,
+    p_subject_direct => true,
+    p_export_function => 'public.pii_export_people(text[])',
+    p_erase_function => 'public.pii_erase_people(text[])'
 );
 select is_empty(
     $$select * from pg_temp.found() as o where o ~ '^public\.pii_people\.'$$,
