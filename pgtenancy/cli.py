@@ -662,7 +662,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--spec",
         metavar="FILE",
         help="also check that every table this spec lists is a tenant table (0019) whose live "
-        "policies are the generated ones (0020), and that it lists every tenant table (0021)",
+        "policies are the generated ones (0020), that it lists every tenant table (0021), and "
+        "take personal data as its pii and subject classify it (0022)",
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument(

@@ -3,7 +3,8 @@
 Each lint is a view ``tenancy.lint_NNNN_<name>`` (source ``sql/lints/NNNN_<name>.sql``, explained
 in ``docs/lints/NNNN_<name>.md``) returning ``code``, ``name``, ``level`` (ERROR, WARN or INFO),
 ``object``, ``detail`` and ``remediation``, one row per problem found. Running them changes
-nothing; they read the catalog, and lint 0012 counts rows (as the caller).
+nothing; they read the catalog, lint 0012 counts rows and lint 0022 samples at most 100 rows
+per tenant table (both as the caller).
 
 With a spec file, three more lints are checked here rather than in SQL (they need the spec):
 :func:`spec_findings` (0019): every table the spec lists must be a tenant table (a policy calls
@@ -11,7 +12,9 @@ the tenant context) whose policies compare the tenant column the spec names;
 :func:`drift_findings` (0020): the live policies of each listed tenant table (and of its
 partitions and inheritance children) are the ones ``pgtenancy generate`` renders for it now;
 :func:`unlisted_findings` (0021): every tenant table outside schema ``tenancy`` is listed (or is a
-partition or child of a listed or another tenant table).
+partition or child of a listed or another tenant table). Lint 0022 (columns that look personal but
+are not classified) is a view, but with a spec :func:`personal_findings` runs its function with
+the spec's classification instead, so the spec decides for the tables it lists.
 
 Lint 0020 renders the generated policies onto a temporary table holding only the tenant column,
 in a transaction that is always rolled back, and compares them with the live ones as PostgreSQL
@@ -508,12 +511,54 @@ def unlisted_findings(
     return found
 
 
+#: Lint 0022 (``docs/lints/0022_personal_data_not_classified.md``): a view without a spec; with
+#: one, :func:`personal_findings` calls the view's function with the spec's classification.
+PERSONAL_VIEW = "lint_0022_personal_data_not_classified"
+
+_PERSONAL = """
+select p.code, p.name, p.level, p.object, p.detail, p.remediation
+from tenancy.lint_personal_data(%s::pg_catalog.jsonb) as p
+"""
+
+
+def personal_spec(spec: SpecFile) -> dict[str, object]:
+    """The spec's classification of personal data as ``tenancy.lint_personal_data`` reads it:
+    per listed table its pii, its subject column (None when it declares no personal data) and
+    whether that column references another table's subjects."""
+    tables: list[dict[str, object]] = []
+    for entry in spec.spec.tables:
+        personal = entry.personal
+        tables.append(
+            {
+                "schema": entry.schema,
+                "name": entry.name,
+                "pii": list(personal.pii) if personal else [],
+                "subject": personal.subject_column if personal else None,
+                "references": bool(personal and personal.references),
+            }
+        )
+    return {"display": spec.display, "tables": tables}
+
+
+def personal_findings(
+    conn: psycopg.Connection[tuple[object, ...]], spec: SpecFile
+) -> list[Finding]:
+    """Lint 0022 with a spec: columns of tenant tables that look personal (by name or a bounded
+    sample of their values) but are not classified. For the tables the spec lists, the spec's
+    ``pii`` and ``subject`` decide, not ``tenancy.personal_data``: the registry is written from
+    the spec by the generated files, so the spec is the intended state (a column just added to
+    ``pii`` is not reported before its file is applied; one removed from it is, as the next apply
+    removes it from the registry). Other tenant tables are checked against the registry."""
+    rows = conn.execute(_PERSONAL, (json.dumps(personal_spec(spec)),)).fetchall()
+    return [Finding(*(str(v) for v in row)) for row in rows]
+
+
 def run_lints(
     database_url: str, spec: SpecFile | tuple[str, Sequence[SpecTable]] | None = None
 ) -> list[Finding]:
-    """Every problem every installed lint finds (and, given a spec, lints 0019, 0020 and 0021;
-    given only a spec's display path and tables, lint 0019), most severe first, then by code and
-    object."""
+    """Every problem every installed lint finds (and, given a spec, lints 0019, 0020 and 0021,
+    and 0022 with the spec's classification; given only a spec's display path and tables, lint
+    0019), most severe first, then by code and object."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("set search_path = pg_catalog")
         views = lint_views(conn)
@@ -522,7 +567,10 @@ def run_lints(
                 "no lints in schema tenancy: is pgtenancy installed here (pgtenancy migrate)?"
             )
         found: list[Finding] = []
+        with_spec = isinstance(spec, SpecFile) and PERSONAL_VIEW in views
         for view in views:
+            if with_spec and view == PERSONAL_VIEW:
+                continue  # personal_findings below, with the spec (sampling once)
             query = sql.SQL(
                 "select code, name, level, object, detail, remediation from tenancy.{}"
             ).format(sql.Identifier(view))
@@ -531,6 +579,8 @@ def run_lints(
             found += spec_findings(conn, spec.display, spec.tables)
             found += drift_findings(conn, spec)
             found += unlisted_findings(conn, spec.display, spec.tables)
+            if with_spec:
+                found += personal_findings(conn, spec)
         elif spec is not None:
             found += spec_findings(conn, *spec)
     return sorted(found, key=lambda f: (-LEVELS.index(f.level), f.code, f.object))

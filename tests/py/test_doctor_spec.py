@@ -299,6 +299,8 @@ def test_pgtenancys_own_spec_matches_its_own_policies(app_db: str) -> None:
     the generated ones (no 0020); the application's tenant tables are not in that spec (0021)."""
     found = spec_findings(app_db, testing.repo_root() / "sql" / "tenancy.toml")
     assert [(f["code"], f["object"]) for f in found] == [
+        ("0021", "app.customers"),
         ("0021", "app.documents"),
+        ("0021", "app.orders"),
         ("0021", "app.projects"),
     ], found
