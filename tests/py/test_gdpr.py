@@ -256,7 +256,11 @@ def test_ledger_reapplied_after_a_restore(
         conn.execute("select tenancy.erase_subject(%s, 'art. 17')", (str(c_id),))
     ledger = tmp_path / "ledger.json"
     res = run_cli("erasure", "ledger", "--out", str(ledger), "--database-url", roles.service)
-    assert res.returncode == 0, res.stderr
+    # Other tests of the session leave suspended or deleted tenants behind, which a service login
+    # cannot read (exit 1, each named): never this test's tenants, which are active.
+    skipped = [line for line in res.stderr.splitlines() if "not written" in line]
+    assert res.returncode == (1 if skipped else 0), res.stderr
+    assert not any(str(t) in line for line in skipped for t in (w.a.id, c.id)), res.stderr
     document = json.loads(ledger.read_text())
     a_entries = [e for e in document["entries"] if e["tenant_id"] == str(w.a.id)]
     assert len(a_entries) == 1 and a_entries[0]["subject_hash"] != str(w.subject_id)

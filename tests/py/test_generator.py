@@ -210,7 +210,11 @@ def test_golden_policy_text() -> None:
         "(select tenancy.context_tenant_id(array['admin', 'owner'])));" in text
     )
     grants = [line for line in text.splitlines() if line.startswith("grant ")]
-    assert grants == ['grant select, insert, update, delete on "app"."projects" to tenancy_app;']
+    assert grants == [
+        'grant select, insert, update, delete on "app"."projects" to tenancy_app;',
+        'grant usage on schema "app" to tenancy_owner;',
+        'grant select, delete on "app"."projects" to tenancy_owner;',
+    ]
     core = (GOLDEN["core", "policies"] / "tenancy.memberships.sql").read_text()
     assert (
         'create policy "pgtenancy functions manage every row" on "tenancy"."memberships"\n'
