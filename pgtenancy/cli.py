@@ -532,7 +532,7 @@ def _add_tenant_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     p = sub.add_parser(
         "tenant",
         help="one tenant's data: export it, import it into another database, restore a table "
-        "of it as it was (docs/tenant-export.md)",
+        "of it as it was (docs/tenant-export.md), offboard it with a deletion certificate",
     )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     tenant_help = "the tenant's id (a uuid) or its slug"
@@ -590,6 +590,10 @@ def _add_tenant_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     q.add_argument("--yes", action="store_true", help="confirm --in-place without asking")
     _add_url(q)
     q.set_defaults(func=cmd_tenant_restore)
+
+    from . import offboard  # offboard and certificate
+
+    offboard.add_commands(actions)
 
 
 def build_parser() -> argparse.ArgumentParser:

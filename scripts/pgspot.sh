@@ -75,6 +75,9 @@ no_search_path=(
     # tenancy.reapply_erasures looks for the subjects of the ledger's hashes
     'tenancy.subject_hash(p_tenant_id uuid,p_subject text)'
     'tenancy.audit_seal_header(p_tenant_id uuid,p_seq bigint,p_month date,p_txid_from bigint,p_txid_to bigint,p_row_count integer,p_total_rows bigint)'
+    # a procedure that commits between steps may carry no SET clause (PostgreSQL refuses
+    # transaction control in it)
+    'tenancy.offboard(p_tenant_id uuid,p_reason text,p_batch_rows integer)'
 )
 # context_key_of is created by a DO block (its role codes come from tenancy.member_role), whose
 # dynamic SQL pgspot does not read; so is hmac_sha256 (it names pgcrypto's schema).

@@ -43,7 +43,8 @@ select is_empty(
         and not (p.proowner = 'tenancy_audit_owner'::regrole and p.proname in (
             'tg_audit_immutable', 'audit_row_digest', 'seal_audit', 'verify_audit', 'export_seal',
             'redact_audit', 'redact_audit_entities', 'erasure_audit_keys', 'subject_audit_keys', 'ensure_audit_partitions', 'set_legal_hold', 'drop_audit_before',
-            'audit_body_digest', 'audit_seal_batches', 'audit_seal_header'
+            'audit_body_digest', 'audit_seal_batches', 'audit_seal_header', 'canonical_json',
+            'verify_deletion_certificate'
         ))
     $$,
     'every function in schema tenancy is owned by tenancy_owner, but the audit trail''s own'

@@ -207,17 +207,19 @@ def test_migrate_applies_every_step_on_an_empty_database(empty_db: str) -> None:
             from pg_proc as p where p.pronamespace = 'tenancy'::regnamespace
             """
         ).fetchall()
-    # One function per file (a file of grants or policies defines none); the audit trail's own
-    # functions (files with ``-- migrate: as-role tenancy_audit_owner``) belong to that role.
+    # One function (or procedure) per file (a file of grants or policies defines none); the
+    # audit trail's own functions (files with ``-- migrate: as-role tenancy_audit_owner``) belong
+    # to that role.
     defining = [
         s
         for s in steps()
-        if s.display.startswith("functions/") and "create or replace function" in s.sql
+        if s.display.startswith("functions/")
+        and re.search(r"create or replace (function|procedure) ", s.sql)
     ]
     assert len(rows) == len(defining)
     owners = {r[0].split("(")[0]: r[1] for r in rows}
     for step in defining:
-        name = re.search(r"create or replace function (tenancy\.\w+)", step.sql)
+        name = re.search(r"create or replace (?:function|procedure) (tenancy\.\w+)", step.sql)
         assert name is not None, step.display
         assert owners[name[1]] == step.role, step.display
     assert {r[1] for r in rows} == {"tenancy_owner", "tenancy_audit_owner"}

@@ -16,6 +16,7 @@ as $$
 declare
     v_slug tenancy.tenant_slug;
     v_old text;
+    v_status text;
     v_primary text;
     v_grace interval;
 begin
@@ -31,11 +32,16 @@ begin
             hint = 'A slug is a lower-case DNS label: 3 to 63 characters of a-z, 0-9 and '
                 'hyphens, starting and ending with a letter or digit.';
     end if;
-    select t.slug into v_old from tenancy.tenants as t where t.id = p_tenant_id for update;
+    select t.slug, t.status into v_old, v_status from tenancy.tenants as t where t.id = p_tenant_id for update;
     if not found then
         raise exception using
             errcode = 'P0002',
             message = format('tenant %s does not exist', coalesce(p_tenant_id::text, 'NULL'));
+    end if;
+    if v_status = 'deleted' then
+        raise exception using
+            errcode = '55000',
+            message = format('tenant %s is deleted: its slug %L stays its own', p_tenant_id, v_old);
     end if;
     if v_old = v_slug then
         return;
@@ -71,7 +77,8 @@ $$;
 
 comment on function tenancy.rename_tenant_slug(uuid, text) is
 'For tenancy_admin and tenancy_service: renames a tenant''s slug (create_tenant''s rules: 22023 '
-'when invalid or reserved, 23505 when taken, P0002 for an unknown tenant); its subdomains move to '
+'when invalid or reserved, 23505 when taken, P0002 for an unknown tenant, 55000 for a deleted one); '
+'its subdomains move to '
 'the new slug, and the old ones keep resolving, and the old slug stays its own, for the grace '
 'period set with tenancy.configure_domains (p_slug_grace).';
 

@@ -26,6 +26,10 @@ begin
             errcode = 'P0002',
             message = format('tenant %s does not exist', coalesce(p_tenant_id::text, 'NULL'));
     end if;
+    -- A deleted (offboarded) tenant has no hostname, and gets none back (configure_domains).
+    if v_status = 'deleted' then
+        return;
+    end if;
     v_hosts := array(
         select v_slug || '.' || b.base from unnest(coalesce(v_bases, '{}')) with ordinality as b (base, n)
         order by b.n
@@ -76,6 +80,6 @@ $$;
 comment on function tenancy.sync_platform_domains(uuid) is
 'pgtenancy internal: gives a tenant <slug>.<base> for every configured base domain, drops its '
 'expired grace-period subdomains and those of removed base domains, and makes the first base''s '
-'subdomain primary when it has no primary domain.';
+'subdomain primary when it has no primary domain. Nothing for a deleted tenant.';
 
 revoke all on function tenancy.sync_platform_domains(uuid) from public;

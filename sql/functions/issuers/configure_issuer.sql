@@ -69,10 +69,7 @@ begin
             message = format('tenant claim %s of issuer %L must be 1 to 256 characters', coalesce(quote_literal(p_tenant_claim), 'NULL'), p_issuer);
     end if;
     if p_tenant_id is not null then
-        perform 1 from tenancy.tenants as t where t.id = p_tenant_id for share;
-        if not found then
-            raise exception using errcode = 'P0002', message = format('tenant %s does not exist', p_tenant_id);
-        end if;
+        perform tenancy.require_tenant_not_deleted(p_tenant_id);  -- P0002 unknown, 55000 deleted
     end if;
     -- One issuer string is either platform-wide or some tenants' own: a token's iss never has
     -- two meanings for one tenant.
@@ -117,7 +114,8 @@ comment on function tenancy.configure_issuer(text, text[], text, text[], interva
 'or fetched from p_jwks_url by pgtenancy jwks sync), with p_leeway of clock skew on exp and nbf. '
 'p_tenant_id NULL: platform-wide, the tenant from the host or the p_tenant_claim claim; else the '
 'tenant''s own identity provider, whose tokens authenticate into that tenant only. Changing an '
-'issuer drops its cached verifications. Returns the issuer''s id.';
+'issuer drops its cached verifications. Returns the issuer''s id. P0002 for an unknown '
+'tenant, 55000 for a deleted one.';
 
 revoke all on function tenancy.configure_issuer(text, text[], text, text[], interval, uuid, text, interval) from public;
 grant execute on function tenancy.configure_issuer(text, text[], text, text[], interval, uuid, text, interval) to tenancy_admin;

@@ -7,6 +7,10 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+    -- A deleted (offboarded) tenant has no rows in any tenant table, the outbox's included.
+    if exists (select from tenancy.tenants as t where t.id = new.tenant_id and t.status = 'deleted') then
+        return null;
+    end if;
     perform tenancy.enqueue_connector_event(
         new.tenant_id, 'security', replace(new.kind, '.', '_'),
         jsonb_strip_nulls(jsonb_build_object(
@@ -23,7 +27,8 @@ comment on function tenancy.tg_security_event_outbox() is
 'pgtenancy internal: row trigger on tenancy.security_events: each event of a tenant but a failed '
 'authentication (whose volume an attacker controls) is enqueued as connector event '
 'security.<kind with _ for .> (security.authentication_lockout, security.api_key_created, '
-'security.support_access_begun, …) {kind, user_id, api_key_id, reason, details, occurred_at}.';
+'security.support_access_begun, …) {kind, user_id, api_key_id, reason, details, occurred_at}; '
+'nothing for a deleted tenant.';
 
 revoke all on function tenancy.tg_security_event_outbox() from public;
 

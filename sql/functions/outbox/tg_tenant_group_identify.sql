@@ -15,6 +15,10 @@ declare
 begin
     v_key := '$tenant_' || v_tenant_id::text;
     select t.* into v_tenant from tenancy.tenants as t where t.id = v_tenant_id;
+    -- A deleted (offboarded) tenant has no rows in any tenant table, the outbox's included.
+    if v_tenant.status = 'deleted' then
+        return null;
+    end if;
     select s.* into v_settings from tenancy.tenant_settings as s where s.tenant_id = v_tenant_id;
     insert into tenancy.analytics_events (tenant_id, id, occurred_at, actor, event, distinct_id, ordering_key, properties)
     values (
@@ -38,7 +42,8 @@ $$;
 comment on function tenancy.tg_tenant_group_identify() is
 'pgtenancy internal: row trigger on tenancy.tenants and tenancy.tenant_settings: enqueues the '
 'analytics event $groupidentify of the tenant (group type tenant, key its id) with its name, '
-'slug, status, region and display name, so PostHog''s group properties follow the tenant.';
+'slug, status, region and display name, so PostHog''s group properties follow the tenant; '
+'nothing for a deleted tenant (offboarding leaves none of its rows).';
 
 revoke all on function tenancy.tg_tenant_group_identify() from public;
 

@@ -10,12 +10,7 @@ as $$
 declare
     v_flag tenancy.feature_flag_name := tenancy.checked_feature_flag(p_flag);
 begin
-    perform 1 from tenancy.tenants as t where t.id = p_tenant_id;
-    if not found then
-        raise exception using
-            errcode = 'P0002',
-            message = format('tenant %s does not exist', coalesce(p_tenant_id::text, 'NULL'));
-    end if;
+    perform tenancy.require_tenant_not_deleted(p_tenant_id);  -- P0002 unknown, 55000 deleted
     if p_value is null then
         delete from tenancy.feature_flags as f where f.tenant_id = p_tenant_id and f.flag = v_flag;
         return;
@@ -39,7 +34,8 @@ $$;
 comment on function tenancy.set_feature_flag(uuid, text, jsonb) is
 'For tenancy_admin: tenant p_tenant_id gets p_value for feature flag p_flag instead of the '
 'platform default; NULL removes the override. P0002 for an unknown tenant or a flag without a '
-'platform default (tenancy.set_feature_default), 22023 for an invalid flag name.';
+'platform default (tenancy.set_feature_default), 22023 for an invalid flag name, '
+'55000 for a deleted tenant.';
 
 revoke all on function tenancy.set_feature_flag(uuid, text, jsonb) from public;
 grant execute on function tenancy.set_feature_flag(uuid, text, jsonb) to tenancy_admin;

@@ -12,12 +12,7 @@ as $$
 declare
     v_branding tenancy.branding := tenancy.checked_branding(p_branding);
 begin
-    perform 1 from tenancy.tenants as t where t.id = p_tenant_id;
-    if not found then
-        raise exception using
-            errcode = 'P0002',
-            message = format('tenant %s does not exist', coalesce(p_tenant_id::text, 'NULL'));
-    end if;
+    perform tenancy.require_tenant_not_deleted(p_tenant_id);  -- P0002 unknown, 55000 deleted
     insert into tenancy.tenant_settings as s (tenant_id, branding)
     values (p_tenant_id, v_branding)
     on conflict (tenant_id) do update
@@ -28,7 +23,8 @@ $$;
 
 comment on function tenancy.set_tenant_branding(uuid, jsonb) is
 'For tenancy_admin: replace the branding of any tenant with p_branding (tenancy.branding) and '
-'get it back as stored. 22023 names an invalid field and its value; P0002 for an unknown tenant.';
+'get it back as stored. 22023 names an invalid field and its value; P0002 for an unknown tenant, '
+'55000 for a deleted one.';
 
 revoke all on function tenancy.set_tenant_branding(uuid, jsonb) from public;
 grant execute on function tenancy.set_tenant_branding(uuid, jsonb) to tenancy_admin;

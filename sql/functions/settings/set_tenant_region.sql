@@ -33,12 +33,7 @@ begin
                 );
         end if;
     end if;
-    perform 1 from tenancy.tenants as t where t.id = p_tenant_id;
-    if not found then
-        raise exception using
-            errcode = 'P0002',
-            message = format('tenant %s does not exist', coalesce(p_tenant_id::text, 'NULL'));
-    end if;
+    perform tenancy.require_tenant_not_deleted(p_tenant_id);  -- P0002 unknown, 55000 deleted
     insert into tenancy.tenant_settings (tenant_id) values (p_tenant_id)
     on conflict (tenant_id) do nothing;
     select s.region into v_old
@@ -59,7 +54,8 @@ $$;
 comment on function tenancy.set_tenant_region(uuid, text) is
 'For tenancy_admin: place a tenant in a region of tenancy.regions (NULL: none). Each change is '
 'recorded in tenancy.tenant_region_changes with the old and new region, the login and the time. '
-'22023 for an invalid or unconfigured region, P0002 for an unknown tenant.';
+'22023 for an invalid or unconfigured region, P0002 for an unknown tenant, 55000 '
+'for a deleted one.';
 
 revoke all on function tenancy.set_tenant_region(uuid, text) from public;
 grant execute on function tenancy.set_tenant_region(uuid, text) to tenancy_admin;

@@ -23,7 +23,8 @@ end
 $$;
 
 comment on function tenancy.begin_support_access(uuid, text, integer) is
-'For tenancy_admin: break-glass access to one tenant (active or not) for the rest of the '
+'For tenancy_admin: break-glass access to one tenant (active or suspended; 55000 for a deleted '
+'one) for the rest of the '
 'transaction and at most p_minutes (1 to 240): records a support_access.begun event (the reason, '
 '1 to 500 characters, the expiry and a number that no rollback takes back) and an ACCESS entry '
 'in the tenant''s audit trail (entity support_access, the number) that the tenant''s owners and '

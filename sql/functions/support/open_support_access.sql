@@ -3,7 +3,8 @@
 -- begin_support_access calls it with whole minutes; the tests call it with seconds, to see an
 -- access expire.
 -- In order: a read-write transaction (the event is written, the key stored with setval), a
--- reason, a duration, an existing tenant (active or not: support may look into a suspended one)
+-- reason, a duration, an existing tenant (active or suspended: support may look into a suspended
+-- one; a deleted one, offboarded, is refused: 55000)
 -- in a clean session (tenancy.context_preconditions: TN008, and 40001 under REPEATABLE READ or
 -- SERIALIZABLE when the tenant changed after the snapshot). Then:
 -- 1. a number from tenancy.support_accesses, which no rollback takes back, and the
@@ -65,6 +66,12 @@ begin
         raise exception using
             errcode = 'P0002',
             message = format('tenant %s does not exist', coalesce(p_tenant_id::text, 'NULL'));
+    end if;
+    if v_status = 'deleted' then
+        raise exception using
+            errcode = '55000',
+            message = format('tenant %s is deleted: it has no rows to read', p_tenant_id),
+            hint = 'Its deletion certificate: tenancy.deletion_certificate(); its audit trail is kept.';
     end if;
     v_number := nextval('tenancy.support_accesses'::regclass);
     v_expiry := floor(extract(epoch from clock_timestamp() + p_duration))::bigint;
