@@ -757,8 +757,8 @@ select ok(
 );
 
 -- record_erasure, called directly: keys it names are redacted only when this transaction changed
--- their rows; the subject's own values in tables naming it (deleted rows included) are erased
--- from the trail, as an erasure of that subject, recorded in the ledger --------------------------
+-- their rows (or, in tables naming the subject, when a DELETE of the subject's row is in the
+-- trail); the call is recorded in the ledger as an erasure of that subject all the same ----------
 
 select pg_temp.act_as(:'tenant_a', :'owner_a');
 select id as invitation from tenancy.invite('carol.invited@example.com', 'member') \gset
@@ -789,8 +789,8 @@ select
 \gset
 reset role;
 select is(
-    :'forged_same'::integer, 2,
-    'a direct call for subject 11 erases subject 11''s values from the trail (its two customer rows'' audit rows)'
+    :'forged_same'::integer, 0,
+    'a direct call for subject 11 redacts nothing of rows it did not change (customer 11 exists: only its DELETEs would count)'
 );
 select is(
     (
@@ -799,8 +799,8 @@ select is(
             l.tenant_id = :'tenant_a' and l.entity_type = '"app"."customers"' and l.entity_id = '{"id": 11}'
             and l.redacted_at is not null
     ),
-    2,
-    'customer 11''s audit rows are the ones redacted'
+    0,
+    'no audit row of customer 11 is redacted'
 );
 select is(
     (
@@ -808,7 +808,7 @@ select is(
         where e.tenant_id = :'tenant_a' and e.subject_hash = tenancy.subject_hash(:'tenant_a', '11')
     ),
     2,
-    'and both direct calls are in the ledger as erasures of subject 11 (nothing is hidden)'
+    'both direct calls are in the ledger as erasures of subject 11 all the same'
 );
 select is(:'forged_entity'::integer, 0, 'an entity that is not the registered table''s is not redacted');
 select is(

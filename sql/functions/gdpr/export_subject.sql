@@ -50,7 +50,9 @@ begin
         ) as x
         inner join tenancy.audit_logs as h
             on h.tenant_id = v_tenant and h.entity_type = x.entity and h.entity_id is not null
-            and (h.old_data ->> x.subject_column = p_subject or h.new_data ->> x.subject_column = p_subject)
+            -- (index audit_logs_deletes_idx: the predicate word for word)
+            and h.action = 'DELETE' and h.schema_name is not null
+            and h.old_data ->> x.subject_column = p_subject
     ) as k
     inner join tenancy.audit_logs as l
         on l.tenant_id = v_tenant and l.entity_type = k.entity and l.entity_id = k.key;

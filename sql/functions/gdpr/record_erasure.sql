@@ -11,10 +11,9 @@
 -- p_results is trusted for the trail: the audit entity is the registered table's, and only keys
 -- whose row this transaction updated or deleted (tenancy.erasure_audit_keys) are redacted, in
 -- the current tenant's trail, in the personal columns the registry names; and, in tables whose
--- subject column holds the subject id, every row of p_subject the trail names, deleted rows
--- included (tenancy.subject_audit_keys). A direct call can thus erase a subject's values from
--- the trail without changing its rows: it is recorded as an erasure of that subject all the
--- same (ledger, subject.erased, audit row), as tenancy.erase_subject would be.
+-- subject column holds the subject id, the rows of p_subject deleted earlier, by their DELETE in
+-- the trail (tenancy.subject_audit_keys). A direct call is recorded as an erasure of that
+-- subject all the same (ledger, subject.erased, audit row).
 create or replace function tenancy.record_erasure(
     p_subject text, p_reason text, p_results jsonb, p_reapply uuid
 )
