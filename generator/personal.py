@@ -55,6 +55,37 @@ class PersonalInfo:
     direct: bool = False
 
 
+#: Subject column types compared in their own type (so an index on the column serves the
+#: lookup): the pattern a subject id must match to be cast (short enough never to overflow:
+#: a longer id names no row rather than raising), and the cast. The id must also be the
+#: canonical spelling of the value (its cast back to text), so '011' never names 11.
+_TYPED_SUBJECTS = {
+    "bigint": (r"^-?[0-9]{1,18}$", "pg_catalog.int8"),
+    "integer": (r"^-?[0-9]{1,9}$", "pg_catalog.int4"),
+    "smallint": (r"^-?[0-9]{1,4}$", "pg_catalog.int2"),
+    "uuid": (r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", "pg_catalog.uuid"),
+}
+_TEXT_SUBJECTS = ("text", "character varying")
+
+
+def _subject_match(alias: str, column: Column) -> str:
+    """``<alias>.<column>`` is one of ``p_subjects`` (text): compared in the column's type when
+    it is a number, a uuid or text, so its index serves; as text otherwise."""
+    ref = f"{alias}.{_q(column.name)}"
+    kind = column.base_type or column.type
+    if kind in _TYPED_SUBJECTS:
+        pattern, cast = _TYPED_SUBJECTS[kind]
+        return (
+            f"{ref} operator (pg_catalog.=) any(array(select s.v::{cast} "
+            f"from pg_catalog.unnest(p_subjects) as s (v) "
+            f"where s.v operator (pg_catalog.~) {_lit(pattern)} "
+            f"and s.v::{cast}::pg_catalog.text operator (pg_catalog.=) s.v))"
+        )
+    if kind in _TEXT_SUBJECTS or kind.startswith("character varying"):
+        return f"{ref}::pg_catalog.text operator (pg_catalog.=) any(p_subjects)"
+    return f"{ref}::pg_catalog.text operator (pg_catalog.=) any(p_subjects)"
+
+
 def _tenant_condition(alias: str, column: str, tenant_type: str) -> str:
     value = {
         "uuid": "tenancy.current_tenant_id()",
@@ -116,9 +147,13 @@ def personal_infos(
         assert personal is not None
         relation = snapshot.relation(info.spec.schema, info.spec.name)
         assert relation is not None
-        subject = f"{alias}.{_q(personal.subject_column)}::pg_catalog.text"
+        column = relation.column(personal.subject_column)
+        if column is None:
+            fail(key, f"subject column {personal.subject_column!r} does not exist")
+            return None
+        match = _subject_match(alias, column)
         if personal.references is None:
-            return f"{subject} operator (pg_catalog.=) any(p_subjects)", 0, True
+            return match, 0, True
         ref_key = ".".join(personal.references)
         if ref_key in seen:
             fail(key, f"subject references form a cycle: {' -> '.join((*seen, ref_key))}")
@@ -153,7 +188,7 @@ def personal_infos(
         ref_column = fk.ref_columns[fk.columns.index(personal.subject_column)]
         if target_personal.references is None and ref_column == target_personal.subject_column:
             # The key holds the subject itself: no join needed.
-            return f"{subject} operator (pg_catalog.=) any(p_subjects)", inner[1] + 1, True
+            return match, inner[1] + 1, True
         join = " and ".join(
             f"{alias}r.{_q(rc)} operator (pg_catalog.=) {alias}.{_q(c)}"
             for c, rc in zip(fk.columns, fk.ref_columns, strict=True)

@@ -155,7 +155,7 @@ select pg_catalog.jsonb_build_object(
     'keys', coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('id', t."id")::pg_catalog.text order by t."tenant_id", t."id"), '[]'::pg_catalog.jsonb)
 )
 from "app"."orders" as t
-where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and t."customer_id"::pg_catalog.text operator (pg_catalog.=) any(p_subjects)
+where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and t."customer_id" operator (pg_catalog.=) any(array(select s.v::pg_catalog.int8 from pg_catalog.unnest(p_subjects) as s (v) where s.v operator (pg_catalog.~) '^-?[0-9]{1,18}$' and s.v::pg_catalog.int8::pg_catalog.text operator (pg_catalog.=) s.v))
 $$;
 comment on function "app"."tenancy_export_orders"(text[]) is
 'pgtenancy (generated): the current tenant''s rows of "app"."orders" that belong to the data subjects p_subjects, as {"rows": [...], "keys": [audit keys]}; runs as the caller.';
@@ -172,12 +172,12 @@ declare
     v_seen pg_catalog.int8;
     v_keys pg_catalog.text[];
 begin
-    select pg_catalog.count(*) into v_seen from "app"."orders" as t where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and t."customer_id"::pg_catalog.text operator (pg_catalog.=) any(p_subjects);
+    select pg_catalog.count(*) into v_seen from "app"."orders" as t where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and t."customer_id" operator (pg_catalog.=) any(array(select s.v::pg_catalog.int8 from pg_catalog.unnest(p_subjects) as s (v) where s.v operator (pg_catalog.~) '^-?[0-9]{1,18}$' and s.v::pg_catalog.int8::pg_catalog.text operator (pg_catalog.=) s.v));
     with changed (k) as (
         update "app"."orders" as t
         set
             "shipping_address" = null
-        where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and t."customer_id"::pg_catalog.text operator (pg_catalog.=) any(p_subjects)
+        where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and t."customer_id" operator (pg_catalog.=) any(array(select s.v::pg_catalog.int8 from pg_catalog.unnest(p_subjects) as s (v) where s.v operator (pg_catalog.~) '^-?[0-9]{1,18}$' and s.v::pg_catalog.int8::pg_catalog.text operator (pg_catalog.=) s.v))
         returning pg_catalog.jsonb_build_object('id', t."id")::pg_catalog.text
     )
     select pg_catalog.array_agg(c.k order by c.k) into v_keys from changed as c;

@@ -155,7 +155,7 @@ select pg_catalog.jsonb_build_object(
     'keys', coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('order_id', t."order_id", 'line', t."line")::pg_catalog.text order by t."tenant_id", t."order_id", t."line"), '[]'::pg_catalog.jsonb)
 )
 from "gen"."order_lines" as t
-where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and exists (select from "gen"."people_orders" as tr where tr."tenant_id" operator (pg_catalog.=) t."tenant_id" and tr."id" operator (pg_catalog.=) t."order_id" and tr."person_id"::pg_catalog.text operator (pg_catalog.=) any(p_subjects))
+where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and exists (select from "gen"."people_orders" as tr where tr."tenant_id" operator (pg_catalog.=) t."tenant_id" and tr."id" operator (pg_catalog.=) t."order_id" and tr."person_id" operator (pg_catalog.=) any(array(select s.v::pg_catalog.int8 from pg_catalog.unnest(p_subjects) as s (v) where s.v operator (pg_catalog.~) '^-?[0-9]{1,18}$' and s.v::pg_catalog.int8::pg_catalog.text operator (pg_catalog.=) s.v)))
 $$;
 comment on function "gen"."tenancy_export_order_lines"(text[]) is
 'pgtenancy (generated): the current tenant''s rows of "gen"."order_lines" that belong to the data subjects p_subjects, as {"rows": [...], "keys": [audit keys]}; runs as the caller.';
@@ -174,13 +174,13 @@ declare
 begin
     with changed (k) as (
         delete from "gen"."order_lines" as t
-        where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and exists (select from "gen"."people_orders" as tr where tr."tenant_id" operator (pg_catalog.=) t."tenant_id" and tr."id" operator (pg_catalog.=) t."order_id" and tr."person_id"::pg_catalog.text operator (pg_catalog.=) any(p_subjects))
+        where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and exists (select from "gen"."people_orders" as tr where tr."tenant_id" operator (pg_catalog.=) t."tenant_id" and tr."id" operator (pg_catalog.=) t."order_id" and tr."person_id" operator (pg_catalog.=) any(array(select s.v::pg_catalog.int8 from pg_catalog.unnest(p_subjects) as s (v) where s.v operator (pg_catalog.~) '^-?[0-9]{1,18}$' and s.v::pg_catalog.int8::pg_catalog.text operator (pg_catalog.=) s.v)))
         returning pg_catalog.jsonb_build_object('order_id', t."order_id", 'line', t."line")::pg_catalog.text
     )
     select pg_catalog.array_agg(c.k order by c.k) into v_keys from changed as c;
     -- Rows the caller sees but may not change: refused, never skipped in silence.
     -- (what is still visible after the delete; rows deleted meanwhile by others are gone)
-    select pg_catalog.count(*) into v_seen from "gen"."order_lines" as t where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and exists (select from "gen"."people_orders" as tr where tr."tenant_id" operator (pg_catalog.=) t."tenant_id" and tr."id" operator (pg_catalog.=) t."order_id" and tr."person_id"::pg_catalog.text operator (pg_catalog.=) any(p_subjects));
+    select pg_catalog.count(*) into v_seen from "gen"."order_lines" as t where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and exists (select from "gen"."people_orders" as tr where tr."tenant_id" operator (pg_catalog.=) t."tenant_id" and tr."id" operator (pg_catalog.=) t."order_id" and tr."person_id" operator (pg_catalog.=) any(array(select s.v::pg_catalog.int8 from pg_catalog.unnest(p_subjects) as s (v) where s.v operator (pg_catalog.~) '^-?[0-9]{1,18}$' and s.v::pg_catalog.int8::pg_catalog.text operator (pg_catalog.=) s.v)));
     if v_seen operator (pg_catalog.>) 0 then
         raise exception using
             errcode = '42501',

@@ -155,7 +155,7 @@ select pg_catalog.jsonb_build_object(
     'keys', coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('id', t."id")::pg_catalog.text order by t."tenant_id", t."id"), '[]'::pg_catalog.jsonb)
 )
 from "gen"."people" as t
-where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and t."id"::pg_catalog.text operator (pg_catalog.=) any(p_subjects)
+where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and t."id" operator (pg_catalog.=) any(array(select s.v::pg_catalog.int8 from pg_catalog.unnest(p_subjects) as s (v) where s.v operator (pg_catalog.~) '^-?[0-9]{1,18}$' and s.v::pg_catalog.int8::pg_catalog.text operator (pg_catalog.=) s.v))
 $$;
 comment on function "gen"."tenancy_export_people"(text[]) is
 'pgtenancy (generated): the current tenant''s rows of "gen"."people" that belong to the data subjects p_subjects, as {"rows": [...], "keys": [audit keys]}; runs as the caller.';
@@ -172,14 +172,14 @@ declare
     v_seen pg_catalog.int8;
     v_keys pg_catalog.text[];
 begin
-    select pg_catalog.count(*) into v_seen from "gen"."people" as t where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and t."id"::pg_catalog.text operator (pg_catalog.=) any(p_subjects);
+    select pg_catalog.count(*) into v_seen from "gen"."people" as t where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and t."id" operator (pg_catalog.=) any(array(select s.v::pg_catalog.int8 from pg_catalog.unnest(p_subjects) as s (v) where s.v operator (pg_catalog.~) '^-?[0-9]{1,18}$' and s.v::pg_catalog.int8::pg_catalog.text operator (pg_catalog.=) s.v));
     with changed (k) as (
         update "gen"."people" as t
         set
             "born" = '1900-01-01'::date,
             "email" = ('erased-' operator (pg_catalog.||) pg_catalog.left(pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.concat_ws(':', t."tenant_id"::pg_catalog.text, 'gen.people.email', t."id"::pg_catalog.text), 'UTF8')), 'hex'), 16))::text,
             "full_name" = null
-        where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and t."id"::pg_catalog.text operator (pg_catalog.=) any(p_subjects)
+        where t."tenant_id" operator (pg_catalog.=) tenancy.current_tenant_id() and t."id" operator (pg_catalog.=) any(array(select s.v::pg_catalog.int8 from pg_catalog.unnest(p_subjects) as s (v) where s.v operator (pg_catalog.~) '^-?[0-9]{1,18}$' and s.v::pg_catalog.int8::pg_catalog.text operator (pg_catalog.=) s.v))
         returning pg_catalog.jsonb_build_object('id', t."id")::pg_catalog.text
     )
     select pg_catalog.array_agg(c.k order by c.k) into v_keys from changed as c;
