@@ -19,7 +19,7 @@ SAY_DB = [ -n "$${DATABASE_URL:-}" ] || $(BIN)/pgtenancy db status | grep -q '^r
 
 LINTS := lint-sqlfluff lint-ruff lint-mypy lint-generated lint-pgspot
 
-.PHONY: help setup demo test test-pgtap test-py updatecheck lint $(LINTS) generate check-generated bench db \
+.PHONY: help setup demo test test-checks test-pgtap test-py updatecheck lint $(LINTS) generate check-generated bench db \
 	db-stop clean
 
 help:
@@ -123,7 +123,15 @@ test-py: $(STAMP)
 updatecheck: $(STAMP)
 	@$(SAY_DB); $(PY) scripts/updatecheck.py --database-url $(DB_URL)
 
-test: lint test-pgtap test-py updatecheck
+# pytest (most of the time, mostly waiting on the database) runs side by side with the rest:
+# lint, pgTAP and the update check, one after the other. The throwaway cluster is started first,
+# so that the two do not both start it.
+test: $(STAMP)
+	@$(SAY_DB); [ -n "$${DATABASE_URL:-}" ] || $(BIN)/pgtenancy db url >/dev/null
+	@$(MAKE) --no-print-directory -j2 --output-sync=line test-py test-checks
+
+test-checks: $(STAMP)
+	@$(MAKE) --no-print-directory lint test-pgtap updatecheck
 
 bench: $(STAMP)
 	@$(SAY_DB); export $(WITH_DB); $(PY) bench/run.py && $(PY) bench/audit.py && $(PY) bench/usage.py \
