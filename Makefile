@@ -124,11 +124,11 @@ updatecheck: $(STAMP)
 	@$(SAY_DB); $(PY) scripts/updatecheck.py --database-url $(DB_URL)
 
 # pytest (most of the time, mostly waiting on the database) runs side by side with the rest:
-# lint, pgTAP and the update check, one after the other. The throwaway cluster is started first,
-# so that the two do not both start it.
+# lint, pgTAP and the update check, one after the other; their lines interleave as they come.
+# The throwaway cluster is started first, so that the two do not both start it.
 test: $(STAMP)
 	@$(SAY_DB); [ -n "$${DATABASE_URL:-}" ] || $(BIN)/pgtenancy db url >/dev/null
-	@$(MAKE) --no-print-directory -j2 --output-sync=line test-py test-checks
+	@$(MAKE) --no-print-directory -j2 test-py test-checks
 
 test-checks: $(STAMP)
 	@$(MAKE) --no-print-directory lint test-pgtap updatecheck
