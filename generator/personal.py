@@ -65,12 +65,12 @@ _TYPED_SUBJECTS = {
     "smallint": (r"^-?[0-9]{1,4}$", "pg_catalog.int2"),
     "uuid": (r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", "pg_catalog.uuid"),
 }
-_TEXT_SUBJECTS = ("text", "character varying")
 
 
 def _subject_match(alias: str, column: Column) -> str:
     """``<alias>.<column>`` is one of ``p_subjects`` (text): compared in the column's type when
-    it is a number, a uuid or text, so its index serves; as text otherwise."""
+    it is a number or a uuid, so its index serves; as text otherwise (a text or varchar column's
+    index serves that comparison as it is)."""
     ref = f"{alias}.{_q(column.name)}"
     kind = column.base_type or column.type
     if kind in _TYPED_SUBJECTS:
@@ -81,8 +81,6 @@ def _subject_match(alias: str, column: Column) -> str:
             f"where s.v operator (pg_catalog.~) {_lit(pattern)} "
             f"and s.v::{cast}::pg_catalog.text operator (pg_catalog.=) s.v))"
         )
-    if kind in _TEXT_SUBJECTS or kind.startswith("character varying"):
-        return f"{ref}::pg_catalog.text operator (pg_catalog.=) any(p_subjects)"
     return f"{ref}::pg_catalog.text operator (pg_catalog.=) any(p_subjects)"
 
 
