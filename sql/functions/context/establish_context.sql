@@ -11,6 +11,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_context text;
+    v_fenced boolean;
 begin
     if current_setting('transaction_read_only') = 'on' then
         raise exception using
@@ -18,6 +19,10 @@ begin
             message = 'a tenant context needs a read-write transaction (it records its key with setval)',
             hint = 'Start the transaction without READ ONLY; reads stay reads. Hot standbys cannot set a context.';
     end if;
+    -- The write fence (tenancy.fence_tenant): waits while a fence of the tenant is being set, then
+    -- tells whether the tenant's writes are fenced; held until the transaction ends, so a fence
+    -- waits for this transaction.
+    v_fenced := tenancy.context_fenced_tenant(p_tenant_id);
     v_context := tenancy.context_value(p_tenant_id, p_role, p_key, p_user_id);
     -- Tenant and role, bound to this transaction: what every policy checks. A support role
     -- (tenancy.open_support_access) has a key of its own, over the whole role.
@@ -34,10 +39,13 @@ begin
         ('x' || encode(tenancy.context_fingerprint_of(v_context), 'hex'))::bit(64)::bigint,
         true
     );
+    -- 1 while the tenant is fenced: tenancy.tg_require_context refuses every write (TN021).
+    perform setval('tenancy.context_fence'::regclass, case when v_fenced then 1 else 0 end, true);
     -- setval(..., false) changes the value every session can read (pg_sequence_last_value) but not
     -- this session's currval(): other sessions do not learn which tenant set a context last.
     perform setval('tenancy.context_key'::regclass, 0, false);
     perform setval('tenancy.context_fingerprint'::regclass, 0, false);
+    perform setval('tenancy.context_fence'::regclass, 0, false);
     -- A session-level value left by an earlier borrower would come back once this transaction
     -- ends; replace it with the empty value (no context) first.
     perform set_config('tenancy.context', '', false);

@@ -43,6 +43,12 @@ begin
     if v_old is not distinct from v_region then
         return;
     end if;
+    if v_region is not null then
+        -- Data residency: the placement holding the tenant's rows must be of its region (TN022).
+        perform tenancy.require_placement_region(
+            p_tenant_id, (select t.placement from tenancy.tenants as t where t.id = p_tenant_id), v_region
+        );
+    end if;
     update tenancy.tenant_settings as s
     set region = v_region, updated_at = now()
     where s.tenant_id = p_tenant_id;
@@ -55,7 +61,7 @@ comment on function tenancy.set_tenant_region(uuid, text) is
 'For tenancy_admin: place a tenant in a region of tenancy.regions (NULL: none). Each change is '
 'recorded in tenancy.tenant_region_changes with the old and new region, the login and the time. '
 '22023 for an invalid or unconfigured region, P0002 for an unknown tenant, 55000 '
-'for a deleted one.';
+'for a deleted one, TN022 when the tenant''s placement declares another region.';
 
 revoke all on function tenancy.set_tenant_region(uuid, text) from public;
 grant execute on function tenancy.set_tenant_region(uuid, text) to tenancy_admin;

@@ -15,7 +15,13 @@ declare
 begin
     -- tenancy_owner (NOLOGIN) only acts through pgtenancy's own functions, which check the
     -- context themselves where one is needed.
+    -- The write fence (tenancy.fence_tenant) holds pgtenancy's own functions too: a row written
+    -- in a fenced tenant's context would be left behind by its move.
     if current_user = 'tenancy_owner' or not row_security_active(tg_relid) then
+        if current_user = 'tenancy_owner' and tenancy.context_tenant_id(null) is not null
+            and currval('tenancy.context_fence'::regclass) <> 0 then
+            perform tenancy.raise_fenced(tg_op, tg_table_schema, tg_table_name);
+        end if;
         return null;
     end if;
     if tenancy.context_tenant_id(null) is null then
@@ -26,6 +32,11 @@ begin
                 'earlier in the transaction',
                 tg_op, tg_table_schema, tg_table_name
             );
+    end if;
+    -- Set by establish_context in this transaction (the context's key proves it ran): 1 when the
+    -- tenant's writes are fenced.
+    if currval('tenancy.context_fence'::regclass) <> 0 then
+        perform tenancy.raise_fenced(tg_op, tg_table_schema, tg_table_name);
     end if;
     -- Support access (tenancy.begin_support_access) only reads. Its transaction is read-only, so
     -- PostgreSQL refuses a write when the statement starts; this also refuses a statement that
@@ -72,7 +83,8 @@ $$;
 comment on function tenancy.tg_require_context() is
 'Trigger (BEFORE INSERT/UPDATE/DELETE, FOR EACH STATEMENT; arguments: the tenant column and its '
 'type): TN001 when a role subject to row level security writes without a valid tenant context; '
-'25006 in a support context (tenancy.begin_support_access); '
+'25006 in a support context (tenancy.begin_support_access); TN021 when the tenant''s writes are '
+'fenced (tenancy.fence_tenant: a move), for tenancy_owner''s writes in a context too; '
 'TN009 when the column holds the tenant key (bigint, integer, text) and the tenant has none, or '
 'one the column''s type cannot hold.';
 

@@ -67,8 +67,12 @@ begin
     end if;
     -- The checks above give the usual cases their message; a concurrent insert of the same id or
     -- key still fails on the table's unique constraints.
-    insert into tenancy.tenants (id, slug, name, key)
-    values (coalesce(p_id, gen_random_uuid()), v_slug, v_name, v_key)
+    -- Placed in this database's placement (tenancy.placements.here).
+    insert into tenancy.tenants (id, slug, name, key, placement)
+    values (
+        coalesce(p_id, gen_random_uuid()), v_slug, v_name, v_key,
+        coalesce((select p.name from tenancy.placements as p where p.here), 'home')
+    )
     on conflict (slug) do nothing
     returning id into v_tenant_id;
     if v_tenant_id is null then
