@@ -63,6 +63,9 @@ class Cluster:
     """Where the throwaway cluster keeps its data, socket and port."""
 
     root: Path
+    #: Extra server settings, ``name=value`` each (e.g. ``wal_level=logical`` for logical
+    #: replication), passed as ``-c`` options every time the cluster starts.
+    settings: tuple[str, ...] = ()
 
     @property
     def data(self) -> Path:
@@ -149,6 +152,7 @@ class Cluster:
                 "-c fsync=off",
                 "-c synchronous_commit=off",
                 "-c full_page_writes=off",
+                *(f"-c {setting}" for setting in self.settings),
             ]
         )
         res = subprocess.run(
