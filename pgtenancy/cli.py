@@ -595,6 +595,10 @@ def _add_tenant_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
     offboard.add_commands(actions)
 
+    from . import move  # move, --abort, --release
+
+    move.add_commands(actions)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

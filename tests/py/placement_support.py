@@ -56,6 +56,7 @@ class Pair:
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
     root = Path(tempfile.mkdtemp(prefix="pgt-placements-"))
+    root.chmod(0o755)  # the servers' own directories below are theirs alone
     home = cluster.Cluster(root / "home", settings=LOGICAL)
     dedicated = cluster.Cluster(root / "dedicated", settings=LOGICAL)
     try:

@@ -15,10 +15,13 @@ declare
 begin
     -- tenancy_owner (NOLOGIN) only acts through pgtenancy's own functions, which check the
     -- context themselves where one is needed.
-    -- The write fence (tenancy.fence_tenant) holds pgtenancy's own functions too: a row written
-    -- in a fenced tenant's context would be left behind by its move.
+    -- The write fence (tenancy.fence_tenant) holds pgtenancy's own functions too (tenancy_owner):
+    -- a row written in a fenced tenant's context would be left behind by its move.
     if current_user = 'tenancy_owner' or not row_security_active(tg_relid) then
-        if current_user = 'tenancy_owner' and tenancy.context_tenant_id(null) is not null
+        -- A role that bypasses row level security (a superuser, the table's owner) is held
+        -- when it writes in a context of the tenant too; without one it is the DBA at work.
+        if coalesce(current_setting('tenancy.context', true), '') like 'v3|%'
+            and tenancy.context_tenant_id(null) is not null
             and currval('tenancy.context_fence'::regclass) <> 0 then
             perform tenancy.raise_fenced(tg_op, tg_table_schema, tg_table_name);
         end if;
@@ -84,7 +87,8 @@ comment on function tenancy.tg_require_context() is
 'Trigger (BEFORE INSERT/UPDATE/DELETE, FOR EACH STATEMENT; arguments: the tenant column and its '
 'type): TN001 when a role subject to row level security writes without a valid tenant context; '
 '25006 in a support context (tenancy.begin_support_access); TN021 when the tenant''s writes are '
-'fenced (tenancy.fence_tenant: a move), for tenancy_owner''s writes in a context too; '
+'fenced (tenancy.fence_tenant: a move), for writes in a context by roles that bypass row level '
+'security too; '
 'TN009 when the column holds the tenant key (bigint, integer, text) and the tenant has none, or '
 'one the column''s type cannot hold.';
 
