@@ -133,6 +133,11 @@ def find_tenant(conn: Conn, ref: str) -> Tenant:
     return Tenant(row[0], str(row[1]), str(row[2]), row[3], str(row[4]))
 
 
+def _where(table: dict[str, Any]) -> str:
+    """A move table's predicate with its server-side parameter ($1) as psycopg's placeholder."""
+    return str(table["predicate"]).replace("%", "%%").replace("$1", "%s")
+
+
 def _here(conn: Conn) -> str:
     row = conn.execute("select name from tenancy.placements where here").fetchone()
     if row is None:
@@ -418,15 +423,18 @@ def _wait_synced(dst: Conn, name: str, timeout: float, say: Say) -> None:
 
 def _marker(src: Conn, dst: Conn, move_id: uuid.UUID, tenant_id: uuid.UUID, timeout: float) -> float:
     """Write a marker on the source and wait for it on the destination; seconds waited."""
-    number = int(
-        _one(
-            src,
-            "insert into tenancy.move_markers (move_id, tenant_id, marker)"
-            " select %s, %s, coalesce(max(marker), 0) + 1 from tenancy.move_markers"
-            " where tenant_id = %s and move_id = %s returning marker",
-            (move_id, tenant_id, tenant_id, move_id),
+    with src.transaction():
+        # Flushed at commit whatever the server's default: the walsender sends flushed WAL only.
+        src.execute("set local synchronous_commit = on")
+        number = int(
+            _one(
+                src,
+                "insert into tenancy.move_markers (move_id, tenant_id, marker)"
+                " select %s, %s, coalesce(max(marker), 0) + 1 from tenancy.move_markers"
+                " where tenant_id = %s and move_id = %s returning marker",
+                (move_id, tenant_id, tenant_id, move_id),
+            )
         )
-    )
     started = time.monotonic()
     while not _one(
         dst,
@@ -468,14 +476,14 @@ def _copy_unreplicated(src: Conn, dst: Conn, tenant: Tenant, tables: list[dict[s
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
         rows = src.execute(
             sql.SQL("select {} from {} as t where {}").format(
-                cols, sql.SQL(name), sql.SQL(table["predicate"])
+                cols, sql.SQL(name), sql.SQL(_where(table))
             ),
             (table["value"],),
         ).fetchall()
         with dst.transaction():
             dst.execute("set local session_replication_role = replica")
             dst.execute(
-                sql.SQL("delete from {} as t where {}").format(sql.SQL(name), sql.SQL(table["predicate"])),
+                sql.SQL("delete from {} as t where {}").format(sql.SQL(name), sql.SQL(_where(table))),
                 (table["value"],),
             )
             if rows:
@@ -493,7 +501,9 @@ def _raise_sequences(src: Conn, dst: Conn, tables: list[str]) -> dict[str, int]:
     for seq in _sequences(src, tables):
         row = src.execute(sql.SQL("select last_value, is_called from {}").format(sql.SQL(seq))).fetchone()
         assert row is not None
-        last = int(row[0]) if row[1] else int(row[0]) - 1
+        if not row[1]:
+            continue  # nothing drawn on the source
+        last = int(row[0])
         value = _one(
             dst,
             sql.SQL(
@@ -509,7 +519,9 @@ def _raise_sequences(src: Conn, dst: Conn, tables: list[str]) -> dict[str, int]:
 def _checksums(url: str, tenant_id: uuid.UUID, out: dict[str, tuple[int, str]]) -> None:
     with _connect(url) as conn:
         for name, count, checksum in conn.execute(
-            "select table_name, row_count, checksum::text from tenancy.move_checksums(%s)", (tenant_id,)
+            "select table_name, row_count, checksum::text || ' ' || method"
+            " from tenancy.move_checksums(%s)",
+            (tenant_id,),
         ).fetchall():
             out[str(name)] = (int(count), str(checksum))
 
@@ -660,7 +672,7 @@ def abort(tenant_ref: str, options: MoveOptions, say: Say = _quiet) -> uuid.UUID
                 for table in reversed(_move_tables(dst, tenant.id)):
                     dst.execute(
                         sql.SQL("delete from {} as t where {}").format(
-                            sql.SQL(table["table_name"]), sql.SQL(table["predicate"])
+                            sql.SQL(table["table_name"]), sql.SQL(_where(table))
                         ),
                         (table["value"],),
                     )

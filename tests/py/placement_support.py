@@ -102,6 +102,17 @@ def make_pair(servers: Servers) -> Pair:
 
 
 def drop_pair(pair: Pair) -> None:
+    """Drop both databases, with any replication a failed test left behind."""
+    with psycopg.connect(pair.dedicated, autocommit=True) as conn:
+        for (name,) in conn.execute("select subname from pg_subscription").fetchall():
+            conn.execute(f'alter subscription "{name}" disable')
+            conn.execute(f'alter subscription "{name}" set (slot_name = none)')
+            conn.execute(f'drop subscription "{name}"')
+    with psycopg.connect(pair.home, autocommit=True) as conn:
+        conn.execute(
+            "select pg_drop_replication_slot(slot_name) from pg_replication_slots"
+            " where database = current_database() and not active"
+        )
     for url in (pair.home, pair.dedicated):
         testing.drop_test_database(url)
 
