@@ -28,10 +28,12 @@ begin
             errcode = '22023',
             message = format('invalid fence wait %s: from 0 to 10 minutes', coalesce(p_wait::text, 'NULL'));
     end if;
-    perform tenancy.require_tenant_not_deleted(p_tenant_id);  -- P0002 unknown, 55000 deleted
+    -- The fence lock first, holding no row lock while it waits: a transaction with a context of
+    -- the tenant that locks the tenant's row (member management does) must not wait for this one.
     perform set_config('lock_timeout', (greatest(extract(epoch from p_wait) * 1000, 1))::bigint::text, true);
     perform pg_advisory_xact_lock(1886151022, uuid_hash(p_tenant_id));  -- 55P03 after p_wait
     perform set_config('lock_timeout', '0', true);
+    perform tenancy.require_tenant_not_deleted(p_tenant_id);  -- P0002 unknown, 55000 deleted
     update tenancy.tenants as t
     set fenced_at = clock_timestamp(), fence_reason = p_reason
     where t.id = p_tenant_id and t.fenced_at is null;
