@@ -448,22 +448,51 @@ def _marker(src: Conn, dst: Conn, move_id: uuid.UUID, tenant_id: uuid.UUID, time
     return time.monotonic() - started
 
 
-def _fence(src: Conn, tenant: Tenant, reason: str, options: MoveOptions, say: Say) -> None:
+def _oldest_transaction(src: Conn) -> float:
+    """Seconds the oldest other client transaction of the source database has been running."""
+    return float(
+        _one(
+            src,
+            "select coalesce(extract(epoch from clock_timestamp() - min(xact_start)), 0)"
+            " from pg_catalog.pg_stat_activity"
+            " where backend_type = 'client backend' and datname = current_database()"
+            " and pid <> pg_backend_pid() and xact_start is not null",
+        )
+    )
+
+
+def fence(src: Conn, tenant_id: uuid.UUID, reason: str, options: MoveOptions, say: Say = _quiet) -> None:
+    """Fence the tenant's writes on the source and wait until the fence is complete: every
+    transaction running when it committed (which may hold a context set before it) has ended.
+    Starts at a quiet moment (no transaction older than the wait); a fence not complete within
+    ``fence_wait`` seconds is lifted and tried again, so writes are never refused for long."""
     for attempt in range(1, options.fence_attempts + 1):
-        try:
-            src.execute(
-                "select tenancy.fence_tenant(%s, %s, make_interval(secs => %s))",
-                (tenant.id, reason, options.fence_wait),
-            )
+        quiet_until = time.monotonic() + options.copy_timeout
+        while _oldest_transaction(src) > options.fence_wait / 2:
+            if time.monotonic() > quiet_until:
+                break
+            time.sleep(0.05)
+        src.execute("select tenancy.fence_tenant(%s, %s)", (tenant_id, reason))
+        watched = _one(src, "select tenancy.fence_transactions()")
+        deadline = time.monotonic() + options.fence_wait
+        pending: list[Any] = []
+        while True:
+            pending = src.execute("select pid, application_name from tenancy.fence_pending(%s)", (watched,)).fetchall()
+            if not pending or time.monotonic() > deadline:
+                break
+            time.sleep(0.002)
+        if not pending:
             return
-        except psycopg.errors.LockNotAvailable:
-            say(
-                f"fence: transactions of tenant {tenant.slug} still running after "
-                f"{options.fence_wait:g} s (attempt {attempt}/{options.fence_attempts}); retrying"
-            )
-            time.sleep(min(5.0, 0.5 * attempt))
+        src.execute("select tenancy.unfence_tenant(%s)", (tenant_id,))
+        say(
+            f"fence: {len(pending)} transaction(s) begun before it still running after "
+            f"{options.fence_wait:g} s (pids {', '.join(str(p[0]) for p in pending)}); lifted, "
+            f"attempt {attempt}/{options.fence_attempts}"
+        )
+        time.sleep(min(5.0, 0.5 * attempt))
     raise MoveError(
-        f"could not fence tenant {tenant.slug}: its transactions kept running; nothing was fenced"
+        f"could not fence tenant {tenant_id}: transactions kept running past {options.fence_wait:g} s;"
+        " the tenant writes on the source as before"
     )
 
 
@@ -601,11 +630,11 @@ def move(tenant_ref: str, options: MoveOptions, say: Say = _quiet) -> Report:
 
         # -- the fence: from here to the flip, the tenant writes nowhere ----------------------
         fence_started = time.monotonic()
-        _fence(src, tenant, f"move {move_id} to {options.destination}", options, say)
+        fence(src, tenant.id, f"move {move_id} to {options.destination}", options, say)
         fenced = time.monotonic()
         if state == "copying":
             _set_state(src, move_id, "fenced", fenced_at=_one(src, "select clock_timestamp()"))
-        report.times["fence_lock"] = fenced - fence_started
+        report.times["fence_wait"] = fenced - fence_started
         report.times["drain"] = _marker(src, dst, move_id, tenant.id, options.drain_timeout)
         _copy_unreplicated(src, dst, tenant, tables)
         report.sequences = _raise_sequences(src, dst, names)

@@ -19,9 +19,7 @@ begin
             message = 'a tenant context needs a read-write transaction (it records its key with setval)',
             hint = 'Start the transaction without READ ONLY; reads stay reads. Hot standbys cannot set a context.';
     end if;
-    -- The write fence (tenancy.fence_tenant): waits while a fence of the tenant is being set, then
-    -- tells whether the tenant's writes are fenced; held until the transaction ends, so a fence
-    -- waits for this transaction.
+    -- The write fence (tenancy.fence_tenant): whether the tenant's writes are fenced here.
     v_fenced := tenancy.context_fenced_tenant(p_tenant_id);
     v_context := tenancy.context_value(p_tenant_id, p_role, p_key, p_user_id);
     -- Tenant and role, bound to this transaction: what every policy checks. A support role
