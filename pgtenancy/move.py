@@ -145,7 +145,7 @@ def _here(conn: Conn) -> str:
     return str(row[0])
 
 
-def _one(conn: Conn, query: str, params: Any = ()) -> Any:
+def _one(conn: Conn, query: str | sql.SQL | sql.Composed, params: Any = ()) -> Any:
     row = conn.execute(query, params).fetchone()
     return None if row is None else row[0]
 
@@ -162,13 +162,15 @@ def _open_move(conn: Conn, tenant_id: uuid.UUID) -> dict[str, Any] | None:
 
 
 def _set_state(conn: Conn, move_id: uuid.UUID, state: str, **columns: Any) -> None:
-    sets = [sql.SQL("state = %s"), sql.SQL("updated_at = clock_timestamp()")]
+    sets: list[sql.Composable] = [sql.SQL("state = %s"), sql.SQL("updated_at = clock_timestamp()")]
     values: list[Any] = [state]
     for name, value in columns.items():
         sets.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
         values.append(value)
     conn.execute(
-        sql.SQL("update tenancy.tenant_moves set {} where id = %s").format(sql.SQL(", ").join(sets)),
+        sql.SQL("update tenancy.tenant_moves set {} where id = %s").format(
+            sql.SQL(", ").join(sets)
+        ),
         (*values, move_id),
     )
 
@@ -221,7 +223,9 @@ def preflight(src: Conn, dst: Conn, tenant: Tenant, options: MoveOptions) -> lis
         problems.append(
             f"the destination database is placement {dst_here}, not {options.destination}"
         )
-    region = _one(src, "select region from tenancy.tenant_settings where tenant_id = %s", (tenant.id,))
+    region = _one(
+        src, "select region from tenancy.tenant_settings where tenant_id = %s", (tenant.id,)
+    )
     dst_region = _one(
         dst, "select region from tenancy.placements where name = %s", (options.destination,)
     )
@@ -231,10 +235,16 @@ def preflight(src: Conn, dst: Conn, tenant: Tenant, options: MoveOptions) -> lis
             f"is in region {dst_region} (data residency)"
         )
     if _one(src, "show wal_level") != "logical":
-        problems.append("the source has wal_level = " + str(_one(src, "show wal_level")) + ", not logical")
+        problems.append(
+            "the source has wal_level = " + str(_one(src, "show wal_level")) + ", not logical"
+        )
     if _migrations(src) != _migrations(dst):
-        problems.append("the destination is not migrated to the source's version (pgtenancy migrate)")
-    issuers = _one(src, "select count(*) from tenancy.jwt_issuers where tenant_id = %s", (tenant.id,))
+        problems.append(
+            "the destination is not migrated to the source's version (pgtenancy migrate)"
+        )
+    issuers = _one(
+        src, "select count(*) from tenancy.jwt_issuers where tenant_id = %s", (tenant.id,)
+    )
     if issuers:
         problems.append(
             f"tenant {tenant.slug} has {issuers} token issuer(s) of its own: register them on the "
@@ -262,7 +272,8 @@ def preflight(src: Conn, dst: Conn, tenant: Tenant, options: MoveOptions) -> lis
             "   where i.indrelid = c.oid and (i.indisprimary or i.indisreplident)"
             "   and (select a.attnum from pg_catalog.pg_attribute as a"
             "        where a.attrelid = c.oid and a.attname = %s) = any(i.indkey::int2[])"
-            "   and ((c.relreplident = 'd' and i.indisprimary) or (c.relreplident = 'i' and i.indisreplident)))"
+            "   and ((c.relreplident = 'd' and i.indisprimary)"
+            "        or (c.relreplident = 'i' and i.indisreplident)))"
             " from pg_catalog.pg_class as c where c.oid = %s::regclass",
             (table["tenant_column"], name),
         ).fetchone()
@@ -283,7 +294,9 @@ def preflight(src: Conn, dst: Conn, tenant: Tenant, options: MoveOptions) -> lis
             (name,),
         )
         if lobs:
-            problems.append(f"table {name} has large object columns: moves do not carry large objects")
+            problems.append(
+                f"table {name} has large object columns: moves do not carry large objects"
+            )
     return problems
 
 
@@ -326,13 +339,17 @@ def _connect(url: str) -> Conn:
     return psycopg.connect(url, autocommit=True)
 
 
-def _prepare_destination(src: Conn, dst: Conn, tenant: Tenant, move_id: uuid.UUID, source: str) -> None:
+def _prepare_destination(
+    src: Conn, dst: Conn, tenant: Tenant, move_id: uuid.UUID, source: str
+) -> None:
     """The tenant's row on the destination, fenced until the flip (no client writes there)."""
     reason = f"move {move_id} from {source}"
     found = _one(dst, "select fence_reason from tenancy.tenants where id = %s", (tenant.id,))
     if found is not None:
         if str(found) != reason:
-            raise MoveError(f"the destination's tenant {tenant.slug} belongs to another move: {found}")
+            raise MoveError(
+                f"the destination's tenant {tenant.slug} belongs to another move: {found}"
+            )
         return
     row = src.execute(
         "select id, slug, name, status, key, created_at from tenancy.tenants where id = %s",
@@ -354,7 +371,9 @@ def _prepare_destination(src: Conn, dst: Conn, tenant: Tenant, move_id: uuid.UUI
 def _create_replication(
     src: Conn, dst: Conn, name: str, tables: list[dict[str, Any]], conninfo: str
 ) -> None:
-    if not _one(src, "select exists (select from pg_catalog.pg_publication where pubname = %s)", (name,)):
+    if not _one(
+        src, "select exists (select from pg_catalog.pg_publication where pubname = %s)", (name,)
+    ):
         items = sql.SQL(", ").join(
             sql.SQL("table {} where ({})").format(
                 sql.SQL(t["table_name"]),  # schema-qualified, quoted by format('%I.%I')
@@ -369,7 +388,9 @@ def _create_replication(
                 " publish_via_partition_root = true)"
             ).format(sql.Identifier(name), items)
         )
-    if not _one(dst, "select exists (select from pg_catalog.pg_subscription where subname = %s)", (name,)):
+    if not _one(
+        dst, "select exists (select from pg_catalog.pg_subscription where subname = %s)", (name,)
+    ):
         dst.execute(
             sql.SQL(
                 "create subscription {} connection {} publication {}"
@@ -384,7 +405,9 @@ def _create_replication(
 
 
 def _drop_replication(src: Conn, dst: Conn, name: str) -> None:
-    if _one(dst, "select exists (select from pg_catalog.pg_subscription where subname = %s)", (name,)):
+    if _one(
+        dst, "select exists (select from pg_catalog.pg_subscription where subname = %s)", (name,)
+    ):
         dst.execute(sql.SQL("alter subscription {} disable").format(sql.Identifier(name)))
         # Drops the slot on the source too.
         dst.execute(sql.SQL("drop subscription {}").format(sql.Identifier(name)))
@@ -417,11 +440,16 @@ def _wait_synced(dst: Conn, name: str, timeout: float, say: Say) -> None:
         if total > 0 and ready == total:
             return
         if time.monotonic() > deadline:
-            raise MoveError(f"the initial copy did not finish in {timeout:.0f} s ({line}); run again to wait more")
+            raise MoveError(
+                f"the initial copy did not finish in {timeout:.0f} s ({line});"
+                " run again to wait more"
+            )
         time.sleep(0.1)
 
 
-def _marker(src: Conn, dst: Conn, move_id: uuid.UUID, tenant_id: uuid.UUID, timeout: float) -> float:
+def _marker(
+    src: Conn, dst: Conn, move_id: uuid.UUID, tenant_id: uuid.UUID, timeout: float
+) -> float:
     """Write a marker on the source and wait for it on the destination; seconds waited."""
     with src.transaction():
         # Flushed at commit whatever the server's default: the walsender sends flushed WAL only.
@@ -461,7 +489,9 @@ def _oldest_transaction(src: Conn) -> float:
     )
 
 
-def fence(src: Conn, tenant_id: uuid.UUID, reason: str, options: MoveOptions, say: Say = _quiet) -> None:
+def fence(
+    src: Conn, tenant_id: uuid.UUID, reason: str, options: MoveOptions, say: Say = _quiet
+) -> None:
     """Fence the tenant's writes on the source and wait until the fence is complete: every
     transaction running when it committed (which may hold a context set before it) has ended.
     Starts at a quiet moment (no transaction older than the wait); a fence not complete within
@@ -477,7 +507,9 @@ def fence(src: Conn, tenant_id: uuid.UUID, reason: str, options: MoveOptions, sa
         deadline = time.monotonic() + options.fence_wait
         pending: list[Any] = []
         while True:
-            pending = src.execute("select pid, application_name from tenancy.fence_pending(%s)", (watched,)).fetchall()
+            pending = src.execute(
+                "select pid, application_name from tenancy.fence_pending(%s)", (watched,)
+            ).fetchall()
             if not pending or time.monotonic() > deadline:
                 break
             time.sleep(0.002)
@@ -491,7 +523,8 @@ def fence(src: Conn, tenant_id: uuid.UUID, reason: str, options: MoveOptions, sa
         )
         time.sleep(min(5.0, 0.5 * attempt))
     raise MoveError(
-        f"could not fence tenant {tenant_id}: transactions kept running past {options.fence_wait:g} s;"
+        f"could not fence tenant {tenant_id}: transactions kept running past"
+        f" {options.fence_wait:g} s;"
         " the tenant writes on the source as before"
     )
 
@@ -512,14 +545,18 @@ def _copy_unreplicated(src: Conn, dst: Conn, tenant: Tenant, tables: list[dict[s
         with dst.transaction():
             dst.execute("set local session_replication_role = replica")
             dst.execute(
-                sql.SQL("delete from {} as t where {}").format(sql.SQL(name), sql.SQL(_where(table))),
+                sql.SQL("delete from {} as t where {}").format(
+                    sql.SQL(name), sql.SQL(_where(table))
+                ),
                 (table["value"],),
             )
             if rows:
                 with dst.cursor() as cur:
                     cur.executemany(
                         sql.SQL("insert into {} ({}) values ({})").format(
-                            sql.SQL(name), cols, sql.SQL(", ").join(sql.Placeholder() * len(columns))
+                            sql.SQL(name),
+                            cols,
+                            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
                         ),
                         rows,
                     )
@@ -528,7 +565,9 @@ def _copy_unreplicated(src: Conn, dst: Conn, tenant: Tenant, tables: list[dict[s
 def _raise_sequences(src: Conn, dst: Conn, tables: list[str]) -> dict[str, int]:
     done: dict[str, int] = {}
     for seq in _sequences(src, tables):
-        row = src.execute(sql.SQL("select last_value, is_called from {}").format(sql.SQL(seq))).fetchone()
+        row = src.execute(
+            sql.SQL("select last_value, is_called from {}").format(sql.SQL(seq))
+        ).fetchone()
         assert row is not None
         if not row[1]:
             continue  # nothing drawn on the source
@@ -555,7 +594,9 @@ def _checksums(url: str, tenant_id: uuid.UUID, out: dict[str, tuple[int, str]]) 
             out[str(name)] = (int(count), str(checksum))
 
 
-def verify(options: MoveOptions, tenant_id: uuid.UUID) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def verify(
+    options: MoveOptions, tenant_id: uuid.UUID
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Counts and checksums per table, computed on both sides at once; and the differences."""
     left: dict[str, tuple[int, str]] = {}
     right: dict[str, tuple[int, str]] = {}
@@ -612,7 +653,10 @@ def move(tenant_ref: str, options: MoveOptions, say: Say = _quiet) -> Report:
         report = Report(move_id, tenant.id, source, options.destination, state)
         if state in ("flipped", "cleaning"):
             report.tables = dict((current or {}).get("report", {}).get("tables", {}))
-            say(f"tenant {tenant.slug} is on {options.destination} already; --release deletes the source's rows")
+            say(
+                f"tenant {tenant.slug} is on {options.destination} already;"
+                " --release deletes the source's rows"
+            )
             return report
         name = replication_name(move_id)
         tables = _move_tables(src, tenant.id)
@@ -646,14 +690,20 @@ def move(tenant_ref: str, options: MoveOptions, say: Say = _quiet) -> Report:
             time.sleep(0.2 * (attempt + 1))
         else:
             raise MoveError(
-                "verification failed; the tenant stays fenced on the source (run again, or --abort):\n  - "
-                + "\n  - ".join(differ)
+                "verification failed; the tenant stays fenced on the source"
+                " (run again, or --abort):\n  - " + "\n  - ".join(differ)
             )
         report.times["verify"] = time.monotonic() - t0
         report.rows = sum(int(t["rows"]) for n, t in report.tables.items() if n != MARKERS)
-        epoch = int(_one(src, "select tenancy.set_tenant_placement(%s, %s)", (tenant.id, options.destination)))
+        epoch = int(
+            _one(
+                src, "select tenancy.set_tenant_placement(%s, %s)", (tenant.id, options.destination)
+            )
+        )
         with dst.transaction():
-            dst.execute("update tenancy.tenants set placement_epoch = %s where id = %s", (epoch, tenant.id))
+            dst.execute(
+                "update tenancy.tenants set placement_epoch = %s where id = %s", (epoch, tenant.id)
+            )
             dst.execute("select tenancy.unfence_tenant(%s)", (tenant.id,))
         report.fence_ms = (time.monotonic() - fenced) * 1000
         report.times["fence"] = time.monotonic() - fenced
@@ -695,7 +745,10 @@ def abort(tenant_ref: str, options: MoveOptions, say: Say = _quiet) -> uuid.UUID
         move_id = current["id"]
         _drop_replication(src, dst, replication_name(move_id))
         reason = f"move {move_id} from {_here(src)}"
-        if _one(dst, "select fence_reason from tenancy.tenants where id = %s", (tenant.id,)) == reason:
+        if (
+            _one(dst, "select fence_reason from tenancy.tenants where id = %s", (tenant.id,))
+            == reason
+        ):
             with dst.transaction():
                 dst.execute("set local session_replication_role = replica")
                 for table in reversed(_move_tables(dst, tenant.id)):
@@ -713,11 +766,16 @@ def abort(tenant_ref: str, options: MoveOptions, say: Say = _quiet) -> uuid.UUID
             (tenant.id, json.dumps({"move_id": str(move_id), "to": current["destination"]})),
         )
         say(f"move {move_id} aborted: tenant {tenant.slug} stays on {_here(src)} and writes again")
-        return move_id
+        return uuid.UUID(str(move_id))
 
 
 def release(
-    tenant_ref: str, source_url: str, *, batch_rows: int = 10000, force: bool = False, say: Say = _quiet
+    tenant_ref: str,
+    source_url: str,
+    *,
+    batch_rows: int = 10000,
+    force: bool = False,
+    say: Say = _quiet,
 ) -> int:
     """Delete the source's rows of a moved tenant, in batches, once its rollback window is over."""
     with _connect(source_url) as src:
@@ -727,7 +785,8 @@ def release(
             raise MoveError(f"tenant {tenant.slug} has no flipped move whose rows are kept here")
         move_id = current["id"]
         keep_until, window_over = src.execute(
-            "select keep_until, keep_until <= clock_timestamp() from tenancy.tenant_moves where id = %s",
+            "select keep_until, keep_until <= clock_timestamp()"
+            " from tenancy.tenant_moves where id = %s",
             (move_id,),
         ).fetchone() or (None, False)
         if not window_over and not force:
@@ -739,7 +798,11 @@ def release(
         total = 0
         while True:
             count = int(
-                _one(src, "select tenancy.release_moved_tenant(%s, %s, true)", (tenant.id, batch_rows))
+                _one(
+                    src,
+                    "select tenancy.release_moved_tenant(%s, %s, true)",
+                    (tenant.id, batch_rows),
+                )
             )
             if count == 0:
                 break
@@ -769,7 +832,9 @@ def _duration(text: str) -> timedelta:
             return timedelta(seconds=float(text[:-1]) * units[text[-1]])
         return timedelta(seconds=float(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 7d, 12h, 30m, 0)") from None
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r} (e.g. 7d, 12h, 30m, 0)"
+        ) from None
 
 
 def cmd_move(args: argparse.Namespace) -> int:
@@ -831,10 +896,15 @@ def add_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
         type=float,
         default=5.0,
         metavar="SECONDS",
-        help="how long the fence waits for the tenant's running transactions per attempt (default 5)",
+        help="how long the fence waits for the transactions running when it began, per attempt"
+        " (default 5)",
     )
     q.add_argument(
-        "--batch-rows", type=int, default=10000, metavar="N", help="rows per release step (default 10000)"
+        "--batch-rows",
+        type=int,
+        default=10000,
+        metavar="N",
+        help="rows per release step (default 10000)",
     )
     q.add_argument("--abort", action="store_true", help="undo a move that has not flipped")
     q.add_argument(

@@ -21,6 +21,9 @@ from typing import Any
 import psycopg
 import pytest
 
+# Two clusters of the tests' own (started only by the tests that use them).
+from placement_support import pair, servers  # noqa: F401  (fixtures)
+
 from pgtenancy import tenant_transaction, testing
 from pgtenancy.testing.tokens import encode_hs256
 

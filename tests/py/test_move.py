@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from placement_support import Pair, pair, servers  # noqa: F401
+from placement_support import Pair
 
 from pgtenancy import move
 
@@ -31,27 +31,31 @@ def tenant_with_rows(pair: Pair, slug: str, documents: int) -> uuid.UUID:
         conn.execute("set role tenancy_admin")
         tenant_id = conn.execute(
             "select tenancy.create_tenant(%s, %s, %s, p_key => %s)",
-            (slug, slug.title(), f"auth0|{slug}", str(abs(hash(slug)) % 10**9)),
+            (
+                slug,
+                slug.title(),
+                f"auth0|{slug}",
+                str(uuid.uuid5(uuid.NAMESPACE_DNS, slug).int % 10**9),
+            ),
         ).fetchone()[0]  # type: ignore[index]
-    with psycopg.connect(pair.service_home, autocommit=True) as conn:
-        with conn.transaction():
-            conn.execute("select tenancy.set_context(%s)", (tenant_id,))
-            conn.execute("insert into app.projects (name) values ('p1'), ('p2')")
-            conn.execute(
-                "insert into app.documents (project_id, title, body)"
-                " select (select min(id) from app.projects), 'doc ' || n, repeat('x', 40)"
-                " from generate_series(1, %s) as n",
-                (documents,),
-            )
-            conn.execute(
-                "insert into app.customers (email, full_name)"
-                " select 'c' || n || '@example.com', 'Customer ' || n from generate_series(1, 20) as n"
-            )
-            conn.execute(
-                "insert into app.orders (customer_id, total)"
-                " select c.id, 10 from app.customers as c"
-            )
-            conn.execute("insert into app.ledger (amount) values (1.50), (2.25)")
+    with psycopg.connect(pair.service_home, autocommit=True) as conn, conn.transaction():
+        conn.execute("select tenancy.set_context(%s)", (tenant_id,))
+        conn.execute("insert into app.projects (name) values ('p1'), ('p2')")
+        conn.execute(
+            "insert into app.documents (project_id, title, body)"
+            " select (select min(id) from app.projects), 'doc ' || n, repeat('x', 40)"
+            " from generate_series(1, %s) as n",
+            (documents,),
+        )
+        conn.execute(
+            "insert into app.customers (email, full_name)"
+            " select 'c' || n || '@example.com', 'Customer ' || n"
+            " from generate_series(1, 20) as n"
+        )
+        conn.execute(
+            "insert into app.orders (customer_id, total) select c.id, 10 from app.customers as c"
+        )
+        conn.execute("insert into app.ledger (amount) values (1.50), (2.25)")
     return tenant_id
 
 
@@ -139,7 +143,10 @@ def test_a_tenant_moves_online_with_no_write_lost(pair: Pair) -> None:
     finally:
         writer.stop.set()
         thread.join(30)
-    print(f"\nmove of {report.rows:,} rows: {report.as_json()['times_s']}; {writer.refused} writes refused by the fence")
+    print(
+        f"\nmove of {report.rows:,} rows: {report.as_json()['times_s']};"
+        f" {writer.refused} writes refused by the fence"
+    )
     assert not writer.errors, writer.errors
     assert report.state == "flipped"
     # The fence does not include the copy: it is short (the target: under 1 s).
@@ -170,15 +177,24 @@ def test_a_tenant_moves_online_with_no_write_lost(pair: Pair) -> None:
             (tenant_id,),
         ).fetchone() == ("flipped", str(report.rows))
         audit = conn.execute(
-            "select count(*) from tenancy.audit_logs where tenant_id = %s and action = 'tenant.moved'",
+            "select count(*) from tenancy.audit_logs"
+            " where tenant_id = %s and action = 'tenant.moved'",
             (tenant_id,),
         ).fetchone()[0]  # type: ignore[index]
         assert audit == 1
     with psycopg.connect(pair.dedicated) as conn:
-        assert conn.execute(
-            "select count(*) from app.documents where tenant_id <> %s", (tenant_id,)
-        ).fetchone()[0] == 0  # type: ignore[index]
-        assert conn.execute("select count(*) from tenancy.tenants where id = %s", (stay,)).fetchone()[0] == 0  # type: ignore[index]
+        assert (
+            conn.execute(
+                "select count(*) from app.documents where tenant_id <> %s", (tenant_id,)
+            ).fetchone()[0]
+            == 0
+        )  # type: ignore[index]
+        assert (
+            conn.execute("select count(*) from tenancy.tenants where id = %s", (stay,)).fetchone()[
+                0
+            ]
+            == 0
+        )  # type: ignore[index]
         fenced, epoch = conn.execute(
             "select fenced_at is not null, placement_epoch from tenancy.tenants where id = %s",
             (tenant_id,),
@@ -193,7 +209,8 @@ def test_a_tenant_moves_online_with_no_write_lost(pair: Pair) -> None:
     with psycopg.connect(pair.service_dedicated) as conn, conn.transaction():
         conn.execute("select tenancy.set_context(%s)", (tenant_id,))
         new_id = conn.execute(
-            "insert into app.documents (project_id, title) select min(id), 'after' from app.projects returning id"
+            "insert into app.documents (project_id, title)"
+            " select min(id), 'after' from app.projects returning id"
         ).fetchone()[0]  # type: ignore[index]
         top = conn.execute("select max(id) from app.documents where title <> 'after'").fetchone()[0]  # type: ignore[index]
         assert new_id > top
@@ -201,9 +218,24 @@ def test_a_tenant_moves_online_with_no_write_lost(pair: Pair) -> None:
     released = move.release(str(tenant_id), pair.home, force=True, batch_rows=50_000)
     assert released >= 100_000
     with psycopg.connect(pair.home) as conn:
-        assert conn.execute("select count(*) from app.documents where tenant_id = %s", (tenant_id,)).fetchone()[0] == 0  # type: ignore[index]
-        assert conn.execute("select count(*) from app.documents where tenant_id = %s", (stay,)).fetchone()[0] == 5  # type: ignore[index]
-        assert conn.execute("select state from tenancy.tenant_moves where tenant_id = %s", (tenant_id,)).fetchone()[0] == "done"  # type: ignore[index]
+        assert (
+            conn.execute(
+                "select count(*) from app.documents where tenant_id = %s", (tenant_id,)
+            ).fetchone()[0]
+            == 0
+        )  # type: ignore[index]
+        assert (
+            conn.execute(
+                "select count(*) from app.documents where tenant_id = %s", (stay,)
+            ).fetchone()[0]
+            == 5
+        )  # type: ignore[index]
+        assert (
+            conn.execute(
+                "select state from tenancy.tenant_moves where tenant_id = %s", (tenant_id,)
+            ).fetchone()[0]
+            == "done"
+        )  # type: ignore[index]
 
 
 def test_the_fence_refuses_writes_from_every_client_while_reads_continue(pair: Pair) -> None:
@@ -211,12 +243,19 @@ def test_the_fence_refuses_writes_from_every_client_while_reads_continue(pair: P
     other = other_tenant(pair, "unfenced")
     with psycopg.connect(pair.admin_home, autocommit=True) as admin:
         admin.execute("select tenancy.fence_tenant(%s, 'maintenance')", (tenant_id,))
-    for url in (pair.service_home, pair.home):  # an application login and a superuser with a context
+    for url in (
+        pair.service_home,
+        pair.home,
+    ):  # an application login and a superuser with a context
         with psycopg.connect(url) as conn:
             conn.execute("select tenancy.set_context(%s)", (tenant_id,))
-            assert conn.execute(
-                "select count(*) from app.documents where tenant_id = tenancy.current_tenant_id()"
-            ).fetchone()[0] == 3  # type: ignore[index]
+            assert (
+                conn.execute(
+                    "select count(*) from app.documents"
+                    " where tenant_id = tenancy.current_tenant_id()"
+                ).fetchone()[0]
+                == 3
+            )  # type: ignore[index]
             with pytest.raises(psycopg.Error) as refused:
                 conn.execute("insert into app.projects (name) values ('late')")
             assert refused.value.sqlstate == "TN021"
@@ -238,7 +277,9 @@ def test_the_fence_refuses_writes_from_every_client_while_reads_continue(pair: P
         conn.execute("select tenancy.set_context(%s)", (other,))
         conn.execute("insert into app.projects (name) values ('fine')")
     with psycopg.connect(pair.admin_home, autocommit=True) as admin:
-        assert admin.execute("select tenancy.unfence_tenant(%s)", (tenant_id,)).fetchone()[0] is True  # type: ignore[index]
+        assert (
+            admin.execute("select tenancy.unfence_tenant(%s)", (tenant_id,)).fetchone()[0] is True
+        )  # type: ignore[index]
     with psycopg.connect(pair.service_home) as conn, conn.transaction():
         conn.execute("select tenancy.set_context(%s)", (tenant_id,))
         conn.execute("insert into app.projects (name) values ('after')")
@@ -294,8 +335,19 @@ def test_a_fence_that_cannot_complete_is_lifted(pair: Pair) -> None:
     lines: list[str] = []
     with psycopg.connect(pair.home, autocommit=True) as src:
         with pytest.raises(move.MoveError):
-            move.fence(src, tenant_id, "never", options(pair, fence_wait=0.3, fence_attempts=2, copy_timeout=0.1), lines.append)
-        assert src.execute("select fenced_at from tenancy.tenants where id = %s", (tenant_id,)).fetchone()[0] is None  # type: ignore[index]
+            move.fence(
+                src,
+                tenant_id,
+                "never",
+                options(pair, fence_wait=0.3, fence_attempts=2, copy_timeout=0.1),
+                lines.append,
+            )
+        assert (
+            src.execute(
+                "select fenced_at from tenancy.tenants where id = %s", (tenant_id,)
+            ).fetchone()[0]
+            is None
+        )  # type: ignore[index]
     assert len(lines) == 2 and "still running" in lines[0]
     holder.execute("insert into app.projects (name) values ('the holder writes on')")
     holder.commit()
@@ -305,10 +357,22 @@ def test_a_fence_that_cannot_complete_is_lifted(pair: Pair) -> None:
 def test_a_killed_move_resumes_and_an_unflipped_move_aborts(pair: Pair) -> None:
     tenant_id = tenant_with_rows(pair, "resumed", 20_000)
     cmd = [
-        sys.executable, "-m", "pgtenancy", "tenant", "move", str(tenant_id), "--to", "dedicated",
-        "--to-url", pair.dedicated, "--database-url", pair.home,
+        sys.executable,
+        "-m",
+        "pgtenancy",
+        "tenant",
+        "move",
+        str(tenant_id),
+        "--to",
+        "dedicated",
+        "--to-url",
+        pair.dedicated,
+        "--database-url",
+        pair.home,
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy()
+    )
     deadline = time.monotonic() + 60
     with psycopg.connect(pair.dedicated, autocommit=True) as dst:
         while not dst.execute("select count(*) from pg_subscription").fetchone()[0]:  # type: ignore[index]
@@ -317,11 +381,21 @@ def test_a_killed_move_resumes_and_an_unflipped_move_aborts(pair: Pair) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     with psycopg.connect(pair.home) as conn:
-        assert conn.execute("select state from tenancy.tenant_moves where tenant_id = %s", (tenant_id,)).fetchone()[0] == "copying"  # type: ignore[index]
+        assert (
+            conn.execute(
+                "select state from tenancy.tenant_moves where tenant_id = %s", (tenant_id,)
+            ).fetchone()[0]
+            == "copying"
+        )  # type: ignore[index]
     # Abort: the destination's copy goes, the source writes again.
     move.abort(str(tenant_id), options(pair))
     with psycopg.connect(pair.dedicated) as conn:
-        assert conn.execute("select count(*) from tenancy.tenants where id = %s", (tenant_id,)).fetchone()[0] == 0  # type: ignore[index]
+        assert (
+            conn.execute(
+                "select count(*) from tenancy.tenants where id = %s", (tenant_id,)
+            ).fetchone()[0]
+            == 0
+        )  # type: ignore[index]
         assert conn.execute("select count(*) from app.documents").fetchone()[0] == 0  # type: ignore[index]
         assert conn.execute("select count(*) from pg_subscription").fetchone()[0] == 0  # type: ignore[index]
     with psycopg.connect(pair.service_home) as conn, conn.transaction():
@@ -339,9 +413,19 @@ def test_a_killed_move_resumes_and_an_unflipped_move_aborts(pair: Pair) -> None:
     assert done.returncode == 0, done.stderr
     assert "resuming" in done.stderr
     with psycopg.connect(pair.home) as conn:
-        assert conn.execute("select placement from tenancy.tenants where id = %s", (tenant_id,)).fetchone()[0] == "dedicated"  # type: ignore[index]
+        assert (
+            conn.execute(
+                "select placement from tenancy.tenants where id = %s", (tenant_id,)
+            ).fetchone()[0]
+            == "dedicated"
+        )  # type: ignore[index]
     with psycopg.connect(pair.dedicated) as conn:
-        assert conn.execute("select count(*) from app.documents where tenant_id = %s", (tenant_id,)).fetchone()[0] == 20_000  # type: ignore[index]
+        assert (
+            conn.execute(
+                "select count(*) from app.documents where tenant_id = %s", (tenant_id,)
+            ).fetchone()[0]
+            == 20_000
+        )  # type: ignore[index]
 
 
 def test_pre_flight_refuses_with_every_reason(pair: Pair) -> None:
@@ -353,7 +437,9 @@ def test_pre_flight_refuses_with_every_reason(pair: Pair) -> None:
     with psycopg.connect(pair.dedicated, autocommit=True) as conn:
         conn.execute("set role tenancy_admin")
         conn.execute("select tenancy.configure_regions(array['eu', 'us'])")
-        conn.execute("select tenancy.configure_placement('dedicated', 'dedicated', 'us', p_here => true)")
+        conn.execute(
+            "select tenancy.configure_placement('dedicated', 'dedicated', 'us', p_here => true)"
+        )
     with pytest.raises(move.MoveError) as refused:
         move.move(str(tenant_id), options(pair))
     assert "data residency" in str(refused.value)
@@ -365,7 +451,9 @@ def test_pre_flight_refuses_with_every_reason(pair: Pair) -> None:
     # The same tenant moves once the destination is of its region.
     with psycopg.connect(pair.dedicated, autocommit=True) as conn:
         conn.execute("set role tenancy_admin")
-        conn.execute("select tenancy.configure_placement('dedicated', 'dedicated', 'eu', p_here => true)")
+        conn.execute(
+            "select tenancy.configure_placement('dedicated', 'dedicated', 'eu', p_here => true)"
+        )
     with psycopg.connect(pair.home, autocommit=True) as conn:
         conn.execute("set role tenancy_admin")
         conn.execute("select tenancy.configure_placement('dedicated', 'dedicated', 'eu')")
