@@ -116,8 +116,10 @@ test-pgtap: $(STAMP)
 	  [ $$rc = 0 ] || exit $$rc; \
 	done
 
+# Two pytest processes, each taking whole files in turn (each its own session database); the
+# tests that change pgtenancy's cluster-wide roles run on a cluster of their own.
 test-py: $(STAMP)
-	@$(SAY_DB); echo "== pytest tests/py"; export $(WITH_DB); $(BIN)/pytest tests/py
+	@$(SAY_DB); echo "== pytest tests/py"; export $(WITH_DB); $(BIN)/pytest -n 2 --dist loadfile tests/py
 
 # The previous release installed and seeded, migrated to this checkout, then the pgTAP suite.
 updatecheck: $(STAMP)

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -112,6 +113,50 @@ def new_database(base_url: str) -> Iterator[Callable[[], str]]:
 @pytest.fixture
 def empty_db(new_database: Callable[[], str]) -> str:
     return new_database()
+
+
+@pytest.fixture(scope="module")
+def private_server() -> Iterator[str]:
+    """A cluster of this module's own, for the tests that change pgtenancy's roles (they are
+    cluster-wide): granting tenancy_app pg_read_all_data for a moment must not reach the tests
+    that run meanwhile on the shared cluster."""
+    from pgtenancy.testing import cluster
+
+    root = Path(tempfile.mkdtemp(prefix="pgt-migrate-roles-"))
+    root.chmod(0o755)
+    server = cluster.Cluster(root / "server")
+    try:
+        server.ensure()
+        # pgtenancy's roles exist, as on a server that has had pgtenancy before.
+        with psycopg.connect(_admin_url(server.url()), autocommit=True) as conn:
+            conn.execute("create database roles_seed")
+        migrate(testing.with_dbname(server.url(), "roles_seed"))
+        _drop(server.url(), "roles_seed")
+        yield server.url()
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def roles_db(private_server: str) -> Iterator[str]:
+    """An empty database on the private cluster (see private_server)."""
+    name = SCRATCH_PREFIX + uuid.uuid4().hex[:12]
+    with psycopg.connect(_admin_url(private_server), autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    yield testing.with_dbname(private_server, name)
+    _drop(private_server, name)
+
+
+@pytest.fixture
+def private_scratch_role(private_server: str) -> Iterator[str]:
+    """A NOLOGIN role of the private cluster that exists for one test (see scratch_role)."""
+    name = f"t_grantee_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(_admin_url(private_server), autocommit=True) as conn:
+        conn.execute(sql.SQL("create role {} nologin").format(sql.Identifier(name)))
+    yield name
+    with psycopg.connect(_admin_url(private_server), autocommit=True) as conn:
+        conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(name)))
 
 
 @pytest.fixture
@@ -811,35 +856,35 @@ def test_unknown_directive_is_an_error(sql_copy: Path) -> None:
     ],
 )
 def test_existing_role_with_forbidden_attribute_is_refused(
-    empty_db: str, grant: str, revoke: str, attribute: str
+    roles_db: str, grant: str, revoke: str, attribute: str
 ) -> None:
-    admin = testing.with_dbname(empty_db, "postgres")
+    admin = testing.with_dbname(roles_db, "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(grant)
     try:
         with pytest.raises(migrate_mod.MigrateError) as caught:
-            migrate(empty_db)
+            migrate(roles_db)
         message = str(caught.value)
         assert "'tenancy_session_objects'" in message and attribute in message
         assert "fix:" in message and "Nothing was applied" in message
-        assert scalar(empty_db, "select to_regnamespace('tenancy') is null") is True
+        assert scalar(roles_db, "select to_regnamespace('tenancy') is null") is True
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(revoke)
     # The same role, with the attributes pgtenancy gives it, is used as it is.
-    assert migrate(empty_db)
-    assert scalar(empty_db, "select to_regnamespace('tenancy') is not null") is True
+    assert migrate(roles_db)
+    assert scalar(roles_db, "select to_regnamespace('tenancy') is not null") is True
 
 
-def test_roles_migration_refuses_a_role_with_forbidden_attributes(empty_db: str) -> None:
+def test_roles_migration_refuses_a_role_with_forbidden_attributes(roles_db: str) -> None:
     """The roles step checks by itself too, for SQL applied without pgtenancy migrate."""
-    admin = testing.with_dbname(empty_db, "postgres")
+    admin = testing.with_dbname(roles_db, "postgres")
     source = (sql_dir() / "migrations" / "0001_tenancy_roles.sql").read_text()
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("alter role tenancy_auditor bypassrls")
     try:
         with (
-            psycopg.connect(empty_db) as conn,
+            psycopg.connect(roles_db) as conn,
             pytest.raises(
                 psycopg.errors.InsufficientPrivilege,
                 match='role "?tenancy_auditor"? already exists',
@@ -849,7 +894,7 @@ def test_roles_migration_refuses_a_role_with_forbidden_attributes(empty_db: str)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute("alter role tenancy_auditor nobypassrls")
-    with psycopg.connect(empty_db) as conn:
+    with psycopg.connect(roles_db) as conn:
         conn.execute(source.encode())
 
 
@@ -1000,16 +1045,16 @@ def test_application_step_named_like_a_legacy_one_is_not_taken_for_pgtenancy(
     ],
 )
 def test_existing_role_with_a_forbidden_membership_is_refused(
-    scratch_role: str, empty_db: str, role: str, granted: str
+    private_scratch_role: str, roles_db: str, role: str, granted: str
 ) -> None:
     """A pgtenancy role that is a member of another pgtenancy role, of a predefined role that
     reads or writes every table or the server's files, or of a role with SUPERUSER or BYPASSRLS
     (which its members reach with SET ROLE) lets every login granted it out of its tenant: e.g.
     tenancy_app in pg_read_all_data reads tenancy.jwt_config's secret and forges tokens."""
-    admin = testing.with_dbname(empty_db, "postgres")
+    admin = testing.with_dbname(roles_db, "postgres")
     if granted.startswith("{"):
         attribute = granted.strip("{}")
-        granted = scratch_role
+        granted = private_scratch_role
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(sql.SQL(f"alter role {{}} {attribute}").format(sql.Identifier(granted)))
     grant = sql.SQL("grant {} to {}").format(sql.Identifier(granted), sql.Identifier(role))
@@ -1018,36 +1063,36 @@ def test_existing_role_with_a_forbidden_membership_is_refused(
         conn.execute(grant)
     try:
         with pytest.raises(migrate_mod.MigrateError) as caught:
-            migrate(empty_db)
+            migrate(roles_db)
         message = str(caught.value)
         assert f"'{role}'" in message and f"member of {granted}" in message, message
         assert "fix: revoke" in message and "Nothing was applied" in message
-        assert scalar(empty_db, "select to_regnamespace('tenancy') is null") is True
+        assert scalar(roles_db, "select to_regnamespace('tenancy') is null") is True
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(revoke)
-    assert migrate(empty_db)
+    assert migrate(roles_db)
     # Once installed, the check still holds on every later run.
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(grant)
     try:
         with pytest.raises(migrate_mod.MigrateError, match=f"member of {granted}"):
-            migrate(empty_db)
+            migrate(roles_db)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(revoke)
-    assert migrate(empty_db) == []
+    assert migrate(roles_db) == []
 
 
-def test_roles_migration_refuses_a_role_with_a_forbidden_membership(empty_db: str) -> None:
+def test_roles_migration_refuses_a_role_with_a_forbidden_membership(roles_db: str) -> None:
     """The roles step checks memberships by itself too, for SQL applied without migrate."""
-    admin = testing.with_dbname(empty_db, "postgres")
+    admin = testing.with_dbname(roles_db, "postgres")
     source = (sql_dir() / "migrations" / "0001_tenancy_roles.sql").read_text()
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("grant pg_read_all_data to tenancy_app")
     try:
         with (
-            psycopg.connect(empty_db) as conn,
+            psycopg.connect(roles_db) as conn,
             pytest.raises(
                 psycopg.errors.InsufficientPrivilege,
                 match="tenancy_app is a member of pg_read_all_data",
@@ -1057,7 +1102,7 @@ def test_roles_migration_refuses_a_role_with_a_forbidden_membership(empty_db: st
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute("revoke pg_read_all_data from tenancy_app")
-    with psycopg.connect(empty_db) as conn:
+    with psycopg.connect(roles_db) as conn:
         conn.execute(source.encode())
 
 
