@@ -355,12 +355,32 @@ def main(argv: list[str] | None = None) -> int:
         f"{left}; the request is {status}; the audit trail verifies: {verified}"
     )
 
+    # Placement: before a move, the operator fences acme's writes inside the database.
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute("select tenancy.fence_tenant(%s, 'move to dedicated-1 (demo)')", (acme,))
+    with psycopg.connect(app_url) as app:
+        with app.transaction():
+            app.execute("select tenancy.authenticate(%s)", (token(acme, ALICE),))
+            readable = one(app, "select count(*) from app.documents")
+            fenced = refused(app, "insert into app.projects (name) values ('During the move')")
+        with app.transaction():
+            app.execute("select tenancy.authenticate(%s)", (token(globex, DAVE),))
+            app.execute("insert into app.projects (name) values ('Globex writes on')")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute("select tenancy.unfence_tenant(%s)", (acme,))
+    with psycopg.connect(app_url) as app, app.transaction():
+        app.execute("select tenancy.authenticate(%s)", (token(acme, ALICE),))
+        after = one(app, "insert into app.projects (name) values ('After the move') returning name")
+    say("10. Outgrowing one machine: acme was fenced for a move to its own database:")
+    ok(f"alice still read {readable} documents, but her write was refused: {fenced}")
+    ok(f"globex wrote as usual; once the fence lifted, alice wrote {after!r} (docs/scaling.md)")
+
     with psycopg.connect(url) as su:
         per_tenant = su.execute(
             "select t.slug, count(d.*) from tenancy.tenants t "
             "left join app.documents d on d.tenant_id = t.id group by t.slug order by t.slug"
         ).fetchall()
-    say("10. Seen from the database owner's side, all rows are still there and untouched:")
+    say("11. Seen from the database owner's side, all rows are still there and untouched:")
     for slug, count in per_tenant:
         say(f"   {slug:7} {count} {'document' if count == 1 else 'documents'}")
     say()
