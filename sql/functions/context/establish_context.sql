@@ -19,8 +19,25 @@ begin
             message = 'a tenant context needs a read-write transaction (it records its key with setval)',
             hint = 'Start the transaction without READ ONLY; reads stay reads. Hot standbys cannot set a context.';
     end if;
-    -- The write fence (tenancy.fence_tenant): whether the tenant's writes are fenced here.
-    v_fenced := tenancy.context_fenced_tenant(p_tenant_id);
+    -- The write fence (tenancy.fence_tenant): whether the tenant's writes are fenced here. Under
+    -- READ COMMITTED this statement's fresh snapshot sees a committed fence; under REPEATABLE
+    -- READ and SERIALIZABLE the row is read FOR SHARE, so a fence committed after the
+    -- transaction's snapshot raises 40001 instead of being missed (the row lock is released at
+    -- once, as in tenancy.context_preconditions). A fence waits for the transactions running when
+    -- it commits (tenancy.fence_transactions): contexts take no lock for it.
+    if current_setting('transaction_isolation') = 'read committed' then
+        select t.fenced_at is not null into v_fenced from tenancy.tenants as t where t.id = p_tenant_id;
+    else
+        begin
+            select t.fenced_at is not null into v_fenced
+            from tenancy.tenants as t
+            where t.id = p_tenant_id
+            for share;
+            raise exception using errcode = 'TN000', message = 'release the row lock';
+        exception when sqlstate 'TN000' then
+            null;  -- v_fenced keeps the value read above
+        end;
+    end if;
     v_context := tenancy.context_value(p_tenant_id, p_role, p_key, p_user_id);
     -- Tenant and role, bound to this transaction: what every policy checks. A support role
     -- (tenancy.open_support_access) has a key of its own, over the whole role.
@@ -38,7 +55,7 @@ begin
         true
     );
     -- 1 while the tenant is fenced: tenancy.tg_require_context refuses every write (TN021).
-    perform setval('tenancy.context_fence'::regclass, case when v_fenced then 1 else 0 end, true);
+    perform setval('tenancy.context_fence'::regclass, case when coalesce(v_fenced, false) then 1 else 0 end, true);
     -- setval(..., false) changes the value every session can read (pg_sequence_last_value) but not
     -- this session's currval(): other sessions do not learn which tenant set a context last.
     perform setval('tenancy.context_key'::regclass, 0, false);
