@@ -57,14 +57,18 @@ comment on column tenancy.tenants.fence_reason is
 'Why the tenant is fenced, e.g. ''move 3f2a… to dedicated-1''.';
 create index tenants_placement_idx on tenancy.tenants (placement);
 
--- currval() is 1 when the transaction's context belongs to a fenced tenant, 0 otherwise: written
--- by establish_context next to the context key (only tenancy_owner may setval), read by the write
--- trigger tenancy.tg_require_context.
-create sequence tenancy.context_fence as bigint minvalue 0 maxvalue 1 no cycle;
+-- currval() equals currval() of tenancy.context_key when the transaction's context may write,
+-- and differs when its tenant's writes are fenced: written by establish_context with the context
+-- key (only tenancy_owner may setval), compared by the write trigger tenancy.tg_require_context.
+-- Bound to the key rather than a flag, so that a pair of values from two different contexts
+-- (an establish_context cancelled between its setvals) is refused, never taken for unfenced.
+create sequence tenancy.context_fence
+as bigint minvalue -9223372036854775808 maxvalue 9223372036854775807 no cycle;
 alter sequence tenancy.context_fence set unlogged; -- noqa: PRS
 comment on sequence tenancy.context_fence is
-'pgtenancy internal: currval() is 1 when the context set last in this session is of a tenant '
-'whose writes are fenced (tenancy.fence_tenant), 0 otherwise.';
+'pgtenancy internal: currval() equals currval(tenancy.context_key) when the context set last in '
+'this session may write; anything else (its tenant''s writes are fenced: tenancy.fence_tenant) '
+'refuses every write in it (TN021).';
 revoke all on tenancy.context_fence from public;
 grant select on tenancy.context_fence to tenancy_app, tenancy_service, tenancy_admin, tenancy_auditor;
 

@@ -54,8 +54,14 @@ begin
         ('x' || encode(tenancy.context_fingerprint_of(v_context), 'hex'))::bit(64)::bigint,
         true
     );
-    -- 1 while the tenant is fenced: tenancy.tg_require_context refuses every write (TN021).
-    perform setval('tenancy.context_fence'::regclass, case when coalesce(v_fenced, false) then 1 else 0 end, true);
+    -- The key again when the context may write, its complement while the tenant is fenced:
+    -- tenancy.tg_require_context refuses every write unless the two agree (TN021).
+    perform setval(
+        'tenancy.context_fence'::regclass,
+        case when coalesce(v_fenced, false) then ~currval('tenancy.context_key'::regclass)
+            else currval('tenancy.context_key'::regclass) end,
+        true
+    );
     -- setval(..., false) changes the value every session can read (pg_sequence_last_value) but not
     -- this session's currval(): other sessions do not learn which tenant set a context last.
     perform setval('tenancy.context_key'::regclass, 0, false);

@@ -43,7 +43,7 @@ begin
     end if;
     perform tenancy.establish_context(p_tenant_id, null, 'service', v_tenant.key);
     -- This context deletes what the fence keeps: the rows no client may write here any more.
-    perform setval('tenancy.context_fence'::regclass, 0, true);
+    perform setval('tenancy.context_fence'::regclass, currval('tenancy.context_key'::regclass), true);
     for v_table in select o.table_name, o.predicate, o.value_kind, o.whole from tenancy.offboarding_tables() as o loop
         v_value := tenancy.offboarding_value(p_tenant_id, v_tenant.key, v_table.value_kind);
         continue when v_value is null;

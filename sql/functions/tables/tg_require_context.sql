@@ -22,7 +22,7 @@ begin
         -- when it writes in a context of the tenant too; without one it is the DBA at work.
         if coalesce(current_setting('tenancy.context', true), '') like 'v3|%'
             and tenancy.context_tenant_id(null) is not null
-            and currval('tenancy.context_fence'::regclass) <> 0 then
+            and currval('tenancy.context_fence'::regclass) <> currval('tenancy.context_key'::regclass) then
             perform tenancy.raise_fenced(tg_op, tg_table_schema, tg_table_name);
         end if;
         return null;
@@ -36,9 +36,9 @@ begin
                 tg_op, tg_table_schema, tg_table_name
             );
     end if;
-    -- Set by establish_context in this transaction (the context's key proves it ran): 1 when the
-    -- tenant's writes are fenced.
-    if currval('tenancy.context_fence'::regclass) <> 0 then
+    -- Set by establish_context in this transaction next to the key (which the check above has
+    -- just proved): equal to it only when the tenant's writes are not fenced.
+    if currval('tenancy.context_fence'::regclass) <> currval('tenancy.context_key'::regclass) then
         perform tenancy.raise_fenced(tg_op, tg_table_schema, tg_table_name);
     end if;
     -- Support access (tenancy.begin_support_access) only reads. Its transaction is read-only, so
