@@ -27,7 +27,11 @@ select
 
 set local role tenancy_admin;
 select tenancy.configure_regions(
-    array(select r.region::text from tenancy.regions as r union select unnest(array['eu', 'us']))
+    array(
+        select r.region::text from tenancy.regions as r
+        union
+        select unnest(array['eu', 'us'])
+    )
 ) \gset
 select tenancy.configure_domains(array['placement.test']) \gset
 select tenancy.create_tenant(:'slug_a', 'Placed A', :'owner_a') as tenant_a \gset
@@ -37,7 +41,8 @@ select tenancy.create_tenant(:'slug_r', 'Released R', :'owner_r', p_key => :'key
 select tenancy.create_tenant(:'slug_d', 'Deleted D', null) as tenant_d \gset
 reset role;
 -- A deleted tenant (what offboarding leaves), made so by the superuser.
-update tenancy.tenants set status = 'deleted' where id = :'tenant_d';
+update tenancy.tenants set status = 'deleted'
+where id = :'tenant_d';
 
 -- seed(tenant, n): rows of the tenant in app tables and pgtenancy's own, as applications write them.
 create function pg_temp.seed(p_tenant uuid, p_n integer)
@@ -217,8 +222,11 @@ select lives_ok(
 select lives_ok($$select tenancy.configure_placement('spare', 'spare')$$, 'tenancy_admin adds a placement without region');
 reset role;
 select is(
-    (select array_agg(format('%s %s %s %s %s', p.name, p.alias, coalesce(p.region, '-'), p.state, p.here) order by p.name)
-        from tenancy.placements as p where p.name in ('dedicated-eu', 'dedicated-us', 'spare', 'home')),
+    (
+        select array_agg(format('%s %s %s %s %s', p.name, p.alias, coalesce(p.region, '-'), p.state, p.here) order by p.name)
+        from tenancy.placements as p
+        where p.name in ('dedicated-eu', 'dedicated-us', 'spare', 'home')
+    ),
     array['dedicated-eu pg-eu eu active f', 'dedicated-us pg-us us draining f', 'home home - active t', 'spare spare - active f'],
     'the placements are stored as configured, home is this database'
 );
@@ -229,18 +237,27 @@ select tenancy.configure_placement('spare', 'spare', p_here => true) \gset
 select tenancy.create_tenant('pl-here-' || left(md5(random()::text), 8), 'Here', null) as tenant_here \gset
 reset role;
 select is(
-    (select array_agg(p.name order by p.name) from tenancy.placements as p where p.here),
+    (
+        select array_agg(p.name order by p.name) from tenancy.placements as p
+        where p.here
+    ),
     array['spare'], 'p_here makes the placement this database, and the only one'
 );
 select is(
-    (select t.placement from tenancy.tenants as t where t.id = :'tenant_here'),
+    (
+        select t.placement from tenancy.tenants as t
+        where t.id = :'tenant_here'
+    ),
     'spare', 'a new tenant is placed in this database''s placement'
 );
 set local role tenancy_admin;
 select tenancy.configure_placement('home', 'home', p_here => true) \gset
 reset role;
 select is(
-    (select array_agg(p.name order by p.name) from tenancy.placements as p where p.here),
+    (
+        select array_agg(p.name order by p.name) from tenancy.placements as p
+        where p.here
+    ),
     array['home'], 'p_here moves back'
 );
 
@@ -387,7 +404,10 @@ select is(
 select format('%s', p) as placement_f from tenancy.tenant_placement(:'tenant_f') as p \gset
 reset role;
 select is(
-    (select format('%s|%s', t.fenced_at = :'fenced_at'::timestamptz, t.fence_reason) from tenancy.tenants as t where t.id = :'tenant_f'),
+    (
+        select format('%s|%s', t.fenced_at = :'fenced_at'::timestamptz, t.fence_reason) from tenancy.tenants as t
+        where t.id = :'tenant_f'
+    ),
     't|move to dedicated-eu', 'the fence keeps its first time and reason'
 );
 select is(
@@ -395,8 +415,14 @@ select is(
     'tenant_placement shows the fence'
 );
 select
-    (select count(*) from app.projects where tenant_id = :'tenant_f') as f_projects,
-    (select count(*) from tenancy.memberships where tenant_id = :'tenant_f') as f_members
+    (
+        select count(*) from app.projects
+        where tenant_id = :'tenant_f'
+    ) as f_projects,
+    (
+        select count(*) from tenancy.memberships
+        where tenant_id = :'tenant_f'
+    ) as f_members
 \gset
 
 -- A fenced tenant's context reads and writes nothing ---------------------------------------------
@@ -494,7 +520,10 @@ select is(tenancy.unfence_tenant(:'tenant_f'), true, 'unfencing a fenced tenant 
 select is(tenancy.unfence_tenant(:'tenant_f'), false, 'unfencing it again lifts nothing');
 reset role;
 select is(
-    (select format('%s|%s', (t.fenced_at is null)::text, (t.fence_reason is null)::text) from tenancy.tenants as t where t.id = :'tenant_f'),
+    (
+        select format('%s|%s', (t.fenced_at is null)::text, (t.fence_reason is null)::text) from tenancy.tenants as t
+        where t.id = :'tenant_f'
+    ),
     'true|true', 'no fence is left'
 );
 select pg_temp.act_as(:'tenant_f');
@@ -531,7 +560,7 @@ $$;
 
 -- release_all(id, batch): calls release_moved_tenant until it returns 0; what each call returned.
 create function pg_temp.release_all(p_tenant uuid, p_batch integer)
-returns bigint []
+returns bigint[]
 language plpgsql
 as $$
 declare
@@ -550,9 +579,18 @@ $$;
 select
     pg_temp.rows_left(:'tenant_r') as r_rows,
     pg_temp.rows_left(:'tenant_b') as b_rows,
-    (select count(*) from tenancy.audit_logs where tenant_id = :'tenant_r') as r_audit,
-    (select max(id) from tenancy.audit_logs where tenant_id = :'tenant_r') as r_audit_max,
-    (select count(*) from tenancy.domain_claims where tenant_id = :'tenant_r') as r_claims
+    (
+        select count(*) from tenancy.audit_logs
+        where tenant_id = :'tenant_r'
+    ) as r_audit,
+    (
+        select max(id) from tenancy.audit_logs
+        where tenant_id = :'tenant_r'
+    ) as r_audit_max,
+    (
+        select count(*) from tenancy.domain_claims
+        where tenant_id = :'tenant_r'
+    ) as r_claims
 \gset
 select cmp_ok(:'r_rows'::bigint, '>', 30::bigint, 'R has rows in app tables and pgtenancy''s own');
 
@@ -582,49 +620,70 @@ select tenancy.fence_tenant(:'tenant_r', 'move to dedicated-eu (flipped)') \gset
 select pg_temp.release_all(:'tenant_r', 4) as steps \gset
 reset role;
 select cmp_ok(
-    cardinality(:'steps'::bigint []), '>', 3, 'the release takes several calls'
+    cardinality(:'steps'::bigint[]), '>', 3, 'the release takes several calls'
 );
 select is(
-    (select sum(s)::bigint from unnest(:'steps'::bigint []) as s), :'r_rows'::bigint,
+    (select sum(s)::bigint from unnest(:'steps'::bigint[]) as s), :'r_rows'::bigint,
     'together they deleted every row of the tenant'
 );
 select is(
-    (:'steps'::bigint [])[cardinality(:'steps'::bigint [])], 0::bigint, 'the last call deletes nothing: done'
+    (:'steps'::bigint[])[cardinality(:'steps'::bigint[])], 0::bigint, 'the last call deletes nothing: done'
 );
 select ok(
-    (:'steps'::bigint [])[1] < :'r_rows'::bigint, 'the first call deleted only a batch'
+    (:'steps'::bigint[])[1] < :'r_rows'::bigint, 'the first call deleted only a batch'
 );
 select is(pg_temp.rows_left(:'tenant_r'), 0::bigint, 'no row of the tenant is left in any tenant table');
 select is(
     (
         select array[
-            (select count(*) from tenancy.api_key_secrets where tenant_id = :'tenant_r'),
-            (select count(*) from tenancy.invitation_tokens where tenant_id = :'tenant_r'),
-            (select count(*) from tenancy.move_markers where tenant_id = :'tenant_r')
+            (
+                select count(*) from tenancy.api_key_secrets
+                where tenant_id = :'tenant_r'
+            ),
+            (
+                select count(*) from tenancy.invitation_tokens
+                where tenant_id = :'tenant_r'
+            ),
+            (
+                select count(*) from tenancy.move_markers
+                where tenant_id = :'tenant_r'
+            )
         ]
     ),
-    array[0, 0, 0]::bigint [],
+    array[0, 0, 0]::bigint[],
     'its API key and invitation token hashes and move markers went in the last step'
 );
 select is(
-    (select count(*) from tenancy.domain_claims where tenant_id = :'tenant_r'), :'r_claims'::bigint,
+    (
+        select count(*) from tenancy.domain_claims
+        where tenant_id = :'tenant_r'
+    ), :'r_claims'::bigint,
     'its hostnames are kept (p_keep_claims)'
 );
 select ok(:'r_claims'::bigint > 0, 'it had hostnames to keep');
 select is(
-    (select count(*) from tenancy.audit_logs where tenant_id = :'tenant_r' and id <= :'r_audit_max'::bigint),
+    (
+        select count(*) from tenancy.audit_logs
+        where tenant_id = :'tenant_r' and id <= :'r_audit_max'::bigint
+    ),
     :'r_audit'::bigint, 'its audit trail is kept'
 );
 select is(pg_temp.rows_left(:'tenant_b'), :'b_rows'::bigint, 'another tenant keeps every row');
 select is(
-    (select format('%s|%s', t.status, t.fenced_at is not null) from tenancy.tenants as t where t.id = :'tenant_r'),
+    (
+        select format('%s|%s', t.status, t.fenced_at is not null) from tenancy.tenants as t
+        where t.id = :'tenant_r'
+    ),
     'active|t', 'the released tenant stays fenced here'
 );
 set local role tenancy_admin;
 select is(tenancy.release_moved_tenant(:'tenant_r', 10, false), 0::bigint, 'releasing without keeping hostnames');
 reset role;
 select is(
-    (select count(*) from tenancy.domain_claims where tenant_id = :'tenant_r'), 0::bigint,
+    (
+        select count(*) from tenancy.domain_claims
+        where tenant_id = :'tenant_r'
+    ), 0::bigint,
     'drops its hostnames (p_keep_claims false)'
 );
 -- The release's own context wrote past the fence; no context after it does.
@@ -656,7 +715,8 @@ reset role;
 select is(
     (
         select format('%s|%s|%s|%s', a.tenant_id, a.action, a.entity_type, a.new_data)
-        from tenancy.audit_logs as a where a.id = :'audit_id'
+        from tenancy.audit_logs as a
+        where a.id = :'audit_id'
     ),
     format('%s|tenant.move_released|tenant|{"to": "dedicated-eu", "rows": 42}', :'tenant_r'),
     'a fenced tenant''s move report is written to its audit trail'
@@ -703,22 +763,29 @@ $$;
 select pg_temp.checksum('app.ledger', :'tenant_b') as ledger_b \gset
 select is(
     split_part(:'ledger_b', '|', 1)::bigint,
-    (select count(*) from app.ledger where account_key = :'key_b'::bigint),
+    (
+        select count(*) from app.ledger
+        where account_key = :'key_b'::bigint
+    ),
     'move_checksums counts the tenant''s rows'
 );
 select is(split_part(:'ledger_b', '|', 3), 'hash', 'with the types'' extended hash');
 select is(pg_temp.checksum('app.ledger', :'tenant_b'), :'ledger_b', 'the same rows give the same checksum');
 -- Equal rows in another order (deleted and written again, newest first): the same checksum.
-create temporary table ledger_b on commit drop as select * from app.ledger where account_key = :'key_b'::bigint;
-delete from app.ledger where account_key = :'key_b'::bigint;
+create temporary table ledger_b on commit drop as select * from app.ledger
+where account_key = :'key_b'::bigint;
+delete from app.ledger
+where account_key = :'key_b'::bigint;
 select isnt(
     pg_temp.checksum('app.ledger', :'tenant_b'), :'ledger_b', 'without its rows the checksum differs'
 );
-insert into app.ledger overriding system value select * from ledger_b order by id desc;
+insert into app.ledger overriding system value select * from ledger_b
+order by id desc;
 select is(
     pg_temp.checksum('app.ledger', :'tenant_b'), :'ledger_b', 'equal rows in another order: equal checksum'
 );
-update app.ledger set memo = 'changed' where account_key = :'key_b'::bigint and id = (select min(id) from ledger_b);
+update app.ledger set memo = 'changed'
+where account_key = :'key_b'::bigint and id = (select min(id) from ledger_b);
 select is(
     split_part(pg_temp.checksum('app.ledger', :'tenant_b'), '|', 1), split_part(:'ledger_b', '|', 1),
     'a changed row: the same count'
@@ -726,7 +793,8 @@ select is(
 select isnt(
     pg_temp.checksum('app.ledger', :'tenant_b'), :'ledger_b', 'but another checksum'
 );
-update app.ledger set memo = '' where account_key = :'key_b'::bigint and id = (select min(id) from ledger_b);
+update app.ledger set memo = ''
+where account_key = :'key_b'::bigint and id = (select min(id) from ledger_b);
 select is(
     pg_temp.checksum('app.ledger', :'tenant_b'), :'ledger_b', 'changed back: the checksum is back'
 );
@@ -740,9 +808,11 @@ select is(
     split_part(:'shapes_b', '|', 1) || '|' || split_part(:'shapes_b', '|', 3), '2|md5',
     'a table with a point column is summed over the MD5 of its rows'' text'
 );
-update app.shapes set at = point(3, 5) where tenant_id = :'tenant_b' and id = 2;
+update app.shapes set at = point(3, 5)
+where tenant_id = :'tenant_b' and id = 2;
 select isnt(pg_temp.checksum('app.shapes', :'tenant_b'), :'shapes_b', 'a changed point changes it');
-update app.shapes set at = point(3, 4) where tenant_id = :'tenant_b' and id = 2;
+update app.shapes set at = point(3, 4)
+where tenant_id = :'tenant_b' and id = 2;
 select is(pg_temp.checksum('app.shapes', :'tenant_b'), :'shapes_b', 'and back');
 
 select * from finish();
