@@ -2,7 +2,7 @@
 -- Catalog checks read pg_catalog as the connecting superuser; behaviour is checked as the real roles.
 
 begin;
-select plan(252);
+select plan(260);
 
 -- Ownership --------------------------------------------------------------------------------
 
@@ -183,6 +183,17 @@ from (
     ('tenancy.set_tenant_branding(uuid,jsonb)', array['tenancy_admin']),
     ('tenancy.configure_regions(text[])', array['tenancy_admin']),
     ('tenancy.set_tenant_region(uuid,text)', array['tenancy_admin']),
+    ('tenancy.configure_placement(text,text,text,text,boolean)', array['tenancy_admin']),
+    ('tenancy.set_tenant_placement(uuid,text)', array['tenancy_admin']),
+    ('tenancy.tenant_placement(uuid)', array['tenancy_admin', 'tenancy_service']),
+    ('tenancy.fence_tenant(uuid,text,interval)', array['tenancy_admin']),
+    ('tenancy.unfence_tenant(uuid)', array['tenancy_admin']),
+    ('tenancy.release_moved_tenant(uuid,integer,boolean)', array['tenancy_admin']),
+    ('tenancy.log_move(uuid,text,jsonb)', array['tenancy_admin']),
+    (
+        'tenancy.raise_fenced(text,text,text)',
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    ),
     ('tenancy.set_feature_default(text,jsonb)', array['tenancy_admin']),
     ('tenancy.set_feature_flag(uuid,text,jsonb)', array['tenancy_admin']),
     ('tenancy.feature_value(text)', array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']),
