@@ -239,7 +239,7 @@ select is(
         from pg_constraint as c
         where c.conrelid = 'tenancy.tenants'::regclass and c.contype = 'c'
     ),
-    array['tenants_status_check']::name[],
+    array['tenants_fence_check', 'tenants_status_check']::name[],
     'tenancy.tenants has no check constraint of its own on slug or name'
 );
 select throws_ok(
