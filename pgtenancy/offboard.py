@@ -117,13 +117,15 @@ def offboard(
     batch_rows: int = 10000,
     progress: Callable[[dict[str, Any]], None] | None = None,
     poll: float = 1.0,
+    seal_wait: float = 30.0,
 ) -> dict[str, Any]:
     """Offboard a tenant to the end; returns its deletion certificate.
 
     Each step is committed before the next; ``progress`` gets every step's result (``waiting_for``
     in it: transactions begun before the suspension still run, and the next step comes ``poll``
-    seconds later). Once done, one sealing round chains the certificate's audit entry (skipped
-    when the login may not seal)."""
+    seconds later). Once done, sealing rounds chain the certificate's audit entry (for at most
+    ``seal_wait`` seconds while older transactions still run; skipped when the login may not
+    seal)."""
     with psycopg.connect(url, autocommit=True) as conn:
         while True:
             result = step(conn, tenant_id, reason, batch_rows)
@@ -133,9 +135,20 @@ def offboard(
                 progress(result)
             if result.get("waiting_for"):
                 time.sleep(poll)
+        result.pop("done", None)
+        # Sealing chains the rows of transactions that have ended, and of every older one: a
+        # long transaction elsewhere on the server holds the certificate's row back for a while.
+        deadline = time.monotonic() + seal_wait
         with contextlib.suppress(errors.InsufficientPrivilege):
-            conn.execute("select tenancy.seal_audit()")
-    result.pop("done", None)
+            while True:
+                conn.execute("select tenancy.seal_audit()")
+                row = conn.execute(
+                    "select sealed from tenancy.verify_deletion_certificate(%s)",
+                    (json.dumps(result),),
+                ).fetchone()
+                if row is None or row[0] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
     return result
 
 
