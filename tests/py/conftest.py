@@ -10,10 +10,13 @@ tenancy_admin), so tests act as the real roles, never as a superuser.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,29 @@ pytest_plugins = ["pgtenancy.testing.plugin"]
 JWT_SECRET = "test-secret-" + "x" * 40
 JWT_ISSUER = "https://auth.example.test"
 JWT_AUDIENCE = "pgtenancy-tests"
+
+
+@pytest.fixture(scope="session")
+def pgtenancy_server_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The server of this test process: ``$DATABASE_URL`` (else the throwaway cluster) for the
+    first (or only) process; a cluster of its own for each further one that ``pytest -n`` starts.
+
+    Two processes on one server would disturb each other's cluster-wide state: the audit trail's
+    sealing frontier (the oldest running transaction of the server), pgtenancy's roles, and
+    pg_stat_activity as the fence and offboarding read it."""
+    base = os.environ.get("DATABASE_URL") or testing.cluster.database_url()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker in ("", "gw0"):
+        yield base
+        return
+    root = Path(tempfile.mkdtemp(prefix=f"pgt-{worker}-"))
+    root.chmod(0o755)
+    server = testing.cluster.Cluster(root / "server")
+    try:
+        yield server.ensure().url()
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
