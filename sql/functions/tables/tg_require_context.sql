@@ -8,9 +8,12 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     -- Arguments: the tenant column and its type (uuid, bigint, integer or text); none from
-    -- earlier releases, whose tables hold the tenant id in tenant_id.
+    -- earlier releases, whose tables hold the tenant id in tenant_id. A third, 'mac', from the
+    -- Citus flavour: the context is checked as its policies check it (tenancy.context_tenant_id_mac),
+    -- which a Citus worker, where the trigger fires, can do on its own.
     v_column text := coalesce(tg_argv[0], 'tenant_id');
     v_type text := coalesce(tg_argv[1], 'uuid');
+    v_mac boolean := coalesce(tg_argv[2] = 'mac', false);
     v_key text;
 begin
     -- tenancy_owner (NOLOGIN) only acts through pgtenancy's own functions, which check the
@@ -18,7 +21,7 @@ begin
     if current_user = 'tenancy_owner' or not row_security_active(tg_relid) then
         return null;
     end if;
-    if tenancy.context_tenant_id(null) is null then
+    if (case when v_mac then tenancy.context_tenant_id_mac(null) else tenancy.context_tenant_id(null) end) is null then
         raise exception using
             errcode = 'TN001',
             message = format(
@@ -42,7 +45,7 @@ begin
     end if;
     -- A column holding the tenant key: without one the tenant has no rows here, and its inserts
     -- would fail on NOT NULL or a policy, saying nothing of why.
-    v_key := tenancy.current_tenant_key();
+    v_key := case when v_mac then tenancy.context_tenant_key_mac(null) else tenancy.current_tenant_key() end;
     if v_key is null then
         raise exception using
             errcode = 'TN009',
@@ -70,8 +73,8 @@ end
 $$;
 
 comment on function tenancy.tg_require_context() is
-'Trigger (BEFORE INSERT/UPDATE/DELETE, FOR EACH STATEMENT; arguments: the tenant column and its '
-'type): TN001 when a role subject to row level security writes without a valid tenant context; '
+'Trigger (BEFORE INSERT/UPDATE/DELETE, FOR EACH STATEMENT; arguments: the tenant column, its '
+'type and, from the Citus flavour, ''mac''): TN001 when a role subject to row level security writes without a valid tenant context; '
 '25006 in a support context (tenancy.begin_support_access); '
 'TN009 when the column holds the tenant key (bigint, integer, text) and the tenant has none, or '
 'one the column''s type cannot hold.';
