@@ -6,22 +6,33 @@
 -- so it runs once per index scan when the comparison is an index condition, and once per row of a
 -- sequential scan (bench/citus_context.py, docs/citus.md). It checks what any node can check on
 -- its own: tenancy.context (the context value, 'v3|tenant|role|...') and tenancy.context_mac
--- (tenancy.sign_context_mac), both written with SET LOCAL, which Citus forwards to the workers.
--- The role test comes first (no key needed); then tenancy.context_mac_valid, as the owner, checks
--- the expiry and the HMAC over the whole value. A value written by hand, or a signature of another
--- value, fails; a value and signature replayed within their lifetime give the same tenant, role and
--- user they were signed for, no other (docs/citus.md).
--- Runs as the caller with no SET clause: every name is schema-qualified. No exception block.
+-- ('m1|<expiry>|<nonce>|<hmac>', tenancy.sign_context_mac), both written with SET LOCAL, which
+-- Citus forwards to the workers. In order, the cheap tests first: both present; the role one of
+-- p_roles (a service context passes any list; a support context is never signed); the expiry
+-- after the start of the transaction (a context is good for a whole transaction that began in
+-- time, on every node; a value replayed in a transaction that begins later is refused); then the
+-- HMAC-SHA-256 under the key of tenancy.context_mac_keys over the signature's head and the whole
+-- context value. A value written by hand, or a signature of another value, fails; a value and
+-- signature replayed within their lifetime give the same tenant, role and user they were signed
+-- for, no other (docs/citus.md).
+-- SECURITY DEFINER (the key is tenancy_owner's alone) with no SET clause: a SET clause's save
+-- and restore of search_path cost each call (each row of a sequential scan) more than the rest
+-- of the check; every name is schema-qualified instead, so temporary objects and the caller's
+-- search_path change nothing. No exception block; parallel safe (it reads settings, which
+-- parallel workers share, and one row).
 create or replace function tenancy.context_tenant_id_mac(p_roles text[])
 returns uuid
 language plpgsql
 stable
+security definer
 parallel safe
 as $$
 declare
     v_value pg_catalog.text := pg_catalog.current_setting('tenancy.context', true);
     v_mac pg_catalog.text := pg_catalog.current_setting('tenancy.context_mac', true);
     v_role pg_catalog.text;
+    v_expiry pg_catalog.text;
+    v_secret pg_catalog.bytea;
 begin
     if v_value is null or v_mac is null
         or v_value operator(pg_catalog.!~~) 'v3|%' or v_mac operator(pg_catalog.!~~) 'm1|%' then
@@ -35,7 +46,21 @@ begin
     ) then
         return null;
     end if;
-    if not tenancy.context_mac_valid(v_value, v_mac) then
+    v_expiry := pg_catalog.split_part(v_mac, '|', 2);
+    if v_expiry operator(pg_catalog.!~) '^[0-9]{1,12}$'
+        or pg_catalog.to_timestamp(v_expiry::pg_catalog.float8)
+        operator(pg_catalog.<=) pg_catalog.transaction_timestamp() then
+        return null;
+    end if;
+    select k.secret into v_secret from tenancy.context_mac_keys as k where k.singleton;
+    if v_secret is null
+        or pg_catalog.split_part(v_mac, '|', 4) operator(pg_catalog.<>) pg_catalog.encode(
+            tenancy.hmac_sha256(
+                pg_catalog.convert_to(pg_catalog.left(v_mac, -64) operator(pg_catalog.||) v_value, 'UTF8'),
+                v_secret
+            ),
+            'hex'
+        ) then
         return null;
     end if;
     return pg_catalog.split_part(v_value, '|', 2)::pg_catalog.uuid;
@@ -44,9 +69,9 @@ $$;
 
 comment on function tenancy.context_tenant_id_mac(text[]) is
 'The current tenant id when the signed context (tenancy.context_mac) is valid for tenancy.context '
-'and its role is one of p_roles (NULL: any role; a service context passes any list); NULL '
-'otherwise. The Citus flavour''s policies call it without a sub-select; a Citus worker checks it '
-'on its own.';
+'(unexpired at the start of the transaction, HMAC-SHA-256 under the current key) and its role is '
+'one of p_roles (NULL: any role; a service context passes any list); NULL otherwise. The Citus '
+'flavour''s policies call it without a sub-select; a Citus worker checks it on its own.';
 
 revoke all on function tenancy.context_tenant_id_mac(text[]) from public;
 grant execute on function tenancy.context_tenant_id_mac(text[])

@@ -1,7 +1,7 @@
 -- tenancy.context_tenant_key_mac: the Citus flavour's policy key of tables keyed by the tenant key, when the signed context is valid and its role allowed.
 
--- As tenancy.context_tenant_id_mac (see there), returning the tenant's key from the context
--- value (the length-prefixed fourth field, read as tenancy.context_tenant_key reads it); NULL for
+-- As tenancy.context_tenant_id_mac (see there), which it calls for the check, returning the
+-- tenant's key from the context value (the length-prefixed fourth field, read as tenancy.context_tenant_key reads it); NULL for
 -- a tenant without a key. Policies of bigint and integer tenant columns wrap it in
 -- tenancy.tenant_key_int8/int4. Runs as the caller with no SET clause: every name is
 -- schema-qualified.
@@ -13,25 +13,17 @@ parallel safe
 as $$
 declare
     v_value pg_catalog.text := pg_catalog.current_setting('tenancy.context', true);
-    v_mac pg_catalog.text := pg_catalog.current_setting('tenancy.context_mac', true);
     v_role pg_catalog.text;
     v_length pg_catalog.text;
 begin
-    if v_value is null or v_mac is null
-        or v_value operator(pg_catalog.!~~) 'v3|%' or v_mac operator(pg_catalog.!~~) 'm1|%' then
+    if v_value is null or v_value operator(pg_catalog.!~~) 'v3|%' then
+        return null;
+    end if;
+    -- The whole check (role, expiry, signature) is context_tenant_id_mac's.
+    if tenancy.context_tenant_id_mac(p_roles) is null then
         return null;
     end if;
     v_role := pg_catalog.split_part(v_value, '|', 3);
-    if not (
-        p_roles is null
-        or v_role operator(pg_catalog.=) 'service'
-        or v_role operator(pg_catalog.=) any(p_roles)
-    ) then
-        return null;
-    end if;
-    if not tenancy.context_mac_valid(v_value, v_mac) then
-        return null;
-    end if;
     v_length := pg_catalog.split_part(v_value, '|', 4);
     if v_length operator(pg_catalog.=) '0' then
         return null;
