@@ -42,9 +42,6 @@ no_search_path=(
     'tenancy.context_tenant_key(p_roles text[])'
     'tenancy.context_value(p_tenant_id uuid,p_role text,p_key text,p_user_id text)'
     'tenancy.context_value_part(p_value text,p_part text)'
-    # the Citus flavour's policy check: SECURITY DEFINER, evaluated once per row of a sequential
-    # scan, where a SET clause's save and restore would cost more than the check itself
-    'tenancy.context_tenant_id_mac(p_roles text[])'
     'tenancy.context_tenant_key_mac(p_roles text[])'
     'tenancy.current_api_key_id()'
     'tenancy.context_user_slot()'
@@ -89,9 +86,6 @@ no_search_path=(
 # Findings accepted, as extended regular expressions over "file|finding".
 accepted=(
     # none: every finding fails the check
-    # the Citus flavour's policy check reads the key as its owner, once per row of a sequential
-    # scan: no SET clause (see no_search_path above), every name schema-qualified
-    '^sql/functions/citus/context_tenant_id_mac\.sql\|PS003: '
 )
 
 args=()

@@ -15,17 +15,16 @@
 -- context value. A value written by hand, or a signature of another value, fails; a value and
 -- signature replayed within their lifetime give the same tenant, role and user they were signed
 -- for, no other (docs/citus.md).
--- SECURITY DEFINER (the key is tenancy_owner's alone) with no SET clause: a SET clause's save
--- and restore of search_path cost each call (each row of a sequential scan) more than the rest
--- of the check; every name is schema-qualified instead, so temporary objects and the caller's
--- search_path change nothing. No exception block; parallel safe (it reads settings, which
--- parallel workers share, and one row).
+-- SECURITY DEFINER (the key is tenancy_owner's alone), search_path pinned, and every name
+-- schema-qualified as well. No exception block; parallel safe (it reads settings, which parallel
+-- workers share, and one row).
 create or replace function tenancy.context_tenant_id_mac(p_roles text[])
 returns uuid
 language plpgsql
 stable
 security definer
 parallel safe
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_value pg_catalog.text := pg_catalog.current_setting('tenancy.context', true);
@@ -47,7 +46,10 @@ begin
         return null;
     end if;
     v_expiry := pg_catalog.split_part(v_mac, '|', 2);
-    if v_expiry operator(pg_catalog.!~) '^[0-9]{1,12}$'
+    -- Digits only, 1 to 12 of them (string functions: a regular expression with a bounded
+    -- repetition costs a call several times the rest of the check).
+    if pg_catalog.length(v_expiry) operator(pg_catalog.<) 1 or pg_catalog.length(v_expiry) operator(pg_catalog.>) 12
+        or pg_catalog.ltrim(v_expiry, '0123456789') operator(pg_catalog.<>) ''
         or pg_catalog.to_timestamp(v_expiry::pg_catalog.float8)
         operator(pg_catalog.<=) pg_catalog.transaction_timestamp() then
         return null;
