@@ -70,8 +70,8 @@ def setup(conn: psycopg.Connection[Any]) -> Any:
             "payload text not null, primary key (tenant_id, id))"
         )
         conn.execute(
-            f"insert into {table} select case when mod(i, 2) = 0 then %s::uuid else %s::uuid end, i, "
-            "md5(i::text) from generate_series(1, %s) as i",
+            f"insert into {table} select case when mod(i, 2) = 0 then %s::uuid else %s::uuid end, "
+            "i, md5(i::text) from generate_series(1, %s) as i",
             (a, b, ROWS),
         )
         conn.execute(f"alter table {table} enable row level security")

@@ -28,8 +28,14 @@ from tenancy.citus_distribution_plan() as p
 order by p.step;
 
 select
-    exists (select from tenancy.citus_distribution_plan() as p where p.action = 'problem') as has_problems,
-    exists (select from pg_catalog.pg_extension as e where e.extname = 'citus') as has_citus
+    exists(
+        select from tenancy.citus_distribution_plan() as p
+        where p.action = 'problem'
+    ) as has_problems,
+    exists(
+        select from pg_catalog.pg_extension as e
+        where e.extname = 'citus'
+    ) as has_citus
 \gset
 
 \if :has_problems
@@ -41,7 +47,7 @@ do $$ begin raise exception using errcode = '55000', message = 'the distribution
 \echo 'pgtenancy: citus is installed: executing the plan'
 -- Citus refuses to distribute a table with triggers unless this is on (the guard triggers of the
 -- generated policy files, the platform tables' own); it applies to this session only.
-set citus.enable_unsafe_triggers = on;
+set citus.enable_unsafe_triggers = on; -- noqa: PRS
 select p.statement
 from tenancy.citus_distribution_plan() as p
 where p.statement is not null

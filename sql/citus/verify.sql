@@ -37,8 +37,9 @@ set client_min_messages = notice;
 
 begin;
 -- The application roles have it at login (distribute.sql); SET ROLE does not read role settings.
-set local citus.propagate_set_commands = 'local';
-select set_config('pgtenancy_verify.app_role', :'app_role', true) as app_role,
+set local citus.propagate_set_commands = 'local'; -- noqa: PRS
+select
+    set_config('pgtenancy_verify.app_role', :'app_role', true) as app_role,
     set_config('pgtenancy_verify.service_role', :'service_role', true) as service_role,
     set_config('pgtenancy_verify.admin_role', :'admin_role', true) as admin_role
 \gset

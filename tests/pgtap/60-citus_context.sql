@@ -22,7 +22,7 @@ select
 from (
     values
     ('tenancy.configure_context_mac(boolean,integer,boolean)', array['tenancy_admin']),
-    ('tenancy.sign_context_mac(uuid,text,text,text)', null::text []),
+    ('tenancy.sign_context_mac(uuid,text,text,text)', null::text[]),
     (
         'tenancy.context_tenant_id_mac(text[])',
         array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
@@ -36,7 +36,10 @@ from (
 order by e.fn;
 
 select is(
-    (select c.relacl::text from pg_catalog.pg_class as c where c.oid = 'tenancy.context_mac_keys'::regclass),
+    (
+        select c.relacl::text from pg_catalog.pg_class as c
+        where c.oid = 'tenancy.context_mac_keys'::regclass
+    ),
     '{tenancy_owner=arwdDxt/tenancy_owner}',
     'tenancy.context_mac_keys: only its owner holds privileges'
 );
@@ -79,7 +82,10 @@ select matches(
     current_setting('tenancy.context_mac'), '^m1\|[0-9]{10}\|[0-9a-f]{32}\|[0-9a-f]{64}$',
     'on: establishing a context writes m1|expiry|nonce|hmac'
 );
-select current_setting('tenancy.context') as context_a, current_setting('tenancy.context_mac') as mac_a \gset
+select
+    current_setting('tenancy.context') as context_a,
+    current_setting('tenancy.context_mac') as mac_a
+\gset
 select is(tenancy.context_tenant_id_mac(array['owner']), :'tenant_a'::uuid, 'on: the owner''s signed context admits tenant A');
 select is(tenancy.context_tenant_id_mac(array['viewer']), null::uuid, 'on: not for a role list without owner');
 select is(tenancy.context_tenant_key_mac(array['owner']), '4242', 'on: context_tenant_key_mac gives the tenant key');
