@@ -11,6 +11,7 @@ sql/citus/distribute.sql executes on Citus) is checked against the foreign keys.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from collections.abc import Iterator
@@ -270,3 +271,37 @@ def test_distribute_sql_refuses_a_sub_select_policy(citus_db: str) -> None:
     assert problems == [("app.projects",)]
     assert proc.returncode == 3
     assert "the distribution plan has problems" in proc.stderr
+
+
+def doctor_drift(url: str, spec: str) -> list[dict[str, str]]:
+    proc = subprocess.run(
+        [str(PGTENANCY), "doctor", "--database-url", url, "--spec", spec, "--format", "json",
+         "--level", "info"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr
+    return [f for f in json.loads(proc.stdout) if f["code"] == "0020"]
+
+
+def test_doctor_compares_citus_flavoured_tables_with_the_citus_flavour(citus_db: str) -> None:
+    """``pgtenancy doctor --spec`` renders a table's expected policies in the flavour its live
+    policies are in: the Citus flavour's tables show no drift; a policy changed by hand does."""
+    assert doctor_drift(citus_db, "tests/fixtures/tenancy.toml") == []
+    assert doctor_drift(citus_db, "sql/tenancy.toml") == []
+    with psycopg.connect(citus_db, autocommit=True) as conn:
+        conn.execute(
+            'alter policy "tenant rows are visible to readers of the tenant" on app.projects '
+            "using (tenant_id operator(pg_catalog.=) tenancy.context_tenant_id_mac(array['owner']))"
+        )
+    try:
+        drift = doctor_drift(citus_db, "tests/fixtures/tenancy.toml")
+    finally:
+        with psycopg.connect(citus_db, autocommit=True) as conn:
+            conn.execute(
+                'alter policy "tenant rows are visible to readers of the tenant" on app.projects '
+                "using (tenant_id operator(pg_catalog.=) tenancy.context_tenant_id_mac("
+                "array['admin', 'member', 'owner', 'viewer']))"
+            )
+    assert [f["object"] for f in drift] == [
+        '"tenant rows are visible to readers of the tenant" on app.projects'
+    ], drift
