@@ -28,7 +28,7 @@ from pathlib import Path
 import psycopg
 
 from .catalog import read_catalog
-from .render import Output, Renderer, render
+from .render import FLAVOURS, Output, Renderer, render
 from .snapshot import Snapshot
 from .spec import SpecError, load_spec
 
@@ -158,6 +158,7 @@ def generate(
     check: bool = False,
     template_dirs: Sequence[Path] = (),
     snapshot_path: Path | None = None,
+    flavour: str = "postgres",
 ) -> Result:
     """Render the spec against the catalog of ``database_url`` (or the snapshot saved at
     ``snapshot_path``); write the files unless ``check``. Raises :class:`SpecError`."""
@@ -173,7 +174,7 @@ def generate(
         snapshot = read_catalog(database_url, spec)
     else:
         raise SpecError("no catalog to check the spec against: give a database URL or a snapshot")
-    output = render(spec, snapshot, Renderer(template_dirs))
+    output = render(spec, snapshot, Renderer(template_dirs, flavour))
     expected = expected_files(output, out_dir, tests_dir)
     dirs = [out_dir] + ([tests_dir] if tests_dir is not None else [])
     drift = compare(expected, dirs, spec.display)
@@ -215,6 +216,13 @@ def _parser() -> argparse.ArgumentParser:
         help="write nothing; exit 1 when a generated file is missing, stale or left over (files "
         "only: pgtenancy doctor --spec checks the live database's policies)",
     )
+    parser.add_argument(
+        "--flavour",
+        choices=FLAVOURS,
+        default="postgres",
+        help="postgres (default): policies for one PostgreSQL; citus: policies Citus accepts on "
+        "distributed tables, checking the worker-verifiable context (docs/citus.md)",
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--database-url", help="database whose catalog the spec is checked against")
     source.add_argument(
@@ -236,6 +244,7 @@ def cli_main(argv: list[str]) -> int:
             args.database_url,
             check=bool(args.check),
             snapshot_path=args.snapshot,
+            flavour=args.flavour,
         )
     except SpecError as exc:
         # One line per problem: generate reports every problem of the spec in one run.

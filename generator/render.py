@@ -175,11 +175,28 @@ _CONTEXT_FUNCTIONS = {
     "text": ("tenancy.context_tenant_key({})", "tenancy.current_tenant_key()"),
 }
 
+#: The flavours ``generate --flavour`` renders: ``postgres`` (the default) and ``citus``.
+FLAVOURS = ("postgres", "citus")
 
-def tenant_value(tenant_type: str, roles: Sequence[str]) -> str:
+#: The Citus flavour's policy keys: the worker-verifiable context form (tenancy.context_mac,
+#: docs/citus.md), called without a sub-select, which Citus refuses in policies of distributed
+#: tables. The column defaults stay the postgres flavour's (Citus evaluates them on the
+#: coordinator, where the session's context is).
+_CITUS_CONTEXT_FUNCTIONS = {
+    "uuid": "tenancy.context_tenant_id_mac({})",
+    "bigint": "tenancy.tenant_key_int8(tenancy.context_tenant_key_mac({}))",
+    "integer": "tenancy.tenant_key_int4(tenancy.context_tenant_key_mac({}))",
+    "text": "tenancy.context_tenant_key_mac({})",
+}
+
+
+def tenant_value(tenant_type: str, roles: Sequence[str], flavour: str = "postgres") -> str:
     """What a policy compares the tenant column with: the context's tenant id or key (as the
-    column's type holds it) when its role is one of ``roles``; evaluated once per statement."""
+    column's type holds it) when its role is one of ``roles``. The postgres flavour's policies
+    wrap it in a sub-select (evaluated once per statement); the citus flavour's call it bare."""
     roles_array = "array[" + ", ".join(qliteral(r) for r in roles) + "]"
+    if flavour == "citus":
+        return _CITUS_CONTEXT_FUNCTIONS[tenant_type].format(roles_array)
     return _CONTEXT_FUNCTIONS[tenant_type][0].format(roles_array)
 
 
@@ -196,7 +213,10 @@ def sql_array(values: Sequence[str], element_type: str) -> str:
 class Renderer:
     """The Jinja environment; ``template_dirs`` are searched before the built-in templates."""
 
-    def __init__(self, template_dirs: Sequence[Path] = ()) -> None:
+    def __init__(self, template_dirs: Sequence[Path] = (), flavour: str = "postgres") -> None:
+        if flavour not in FLAVOURS:
+            raise SpecError(f"unknown flavour {flavour!r} (valid: {', '.join(FLAVOURS)})")
+        self.flavour = flavour
         loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(str(d)) for d in template_dirs]
         loaders.append(jinja2.FileSystemLoader(str(TEMPLATE_DIR)))
         self.env = jinja2.Environment(
@@ -219,6 +239,7 @@ class Renderer:
         table = info.spec
         return {
             "personal": personal,
+            "flavour": self.flavour,
             "spec_display": spec_display,
             "table": table,
             "qtable": qident(table.schema) + "." + qident(table.name),
@@ -287,9 +308,12 @@ class Output:
     warnings: tuple[str, ...]
 
 
-def render(spec: Spec, snapshot: Snapshot, renderer: Renderer | None = None) -> Output:
-    """Check the spec against the snapshot and render every file; raises :class:`SpecError`."""
-    renderer = renderer or Renderer()
+def render(
+    spec: Spec, snapshot: Snapshot, renderer: Renderer | None = None, flavour: str = "postgres"
+) -> Output:
+    """Check the spec against the snapshot and render every file; raises :class:`SpecError`.
+    ``flavour`` is used when no ``renderer`` is given (a renderer carries its own)."""
+    renderer = renderer or Renderer(flavour=flavour)
     # Every table is checked, and every problem reported at once (one line each, by table).
     problems: list[str] = []
     tables = bind_roles(spec, snapshot.member_roles, problems)

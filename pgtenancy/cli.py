@@ -226,6 +226,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         argv += ["--tests", args.tests]
     if args.check:
         argv.append("--check")
+    if args.flavour != "postgres":
+        argv += ["--flavour", args.flavour]
     argv += ["--snapshot", args.snapshot] if args.snapshot else ["--database-url", _url(args)]
     return int(cli_main(argv))
 
@@ -628,6 +630,13 @@ def build_parser() -> argparse.ArgumentParser:
         "live database's policies)",
     )
     p.add_argument("--snapshot", help="render from a catalog snapshot (JSON) instead of a database")
+    p.add_argument(
+        "--flavour",
+        choices=("postgres", "citus"),
+        default="postgres",
+        help="postgres (default) or citus: policies Citus accepts on distributed tables "
+        "(docs/citus.md)",
+    )
     _add_url(p)
     p.set_defaults(func=cmd_generate)
 

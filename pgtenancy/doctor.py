@@ -350,6 +350,10 @@ def drift_findings(conn: psycopg.Connection[tuple[object, ...]], spec: SpecFile)
     return list(dict.fromkeys(found))
 
 
+#: What the Citus flavour's policies call (and the postgres flavour's never do).
+_CITUS_CALLS = ("tenancy.context_tenant_id_mac(", "tenancy.context_tenant_key_mac(")
+
+
 def _table_drift(
     conn: psycopg.Connection[tuple[object, ...]],
     renderer: Renderer,
@@ -360,7 +364,7 @@ def _table_drift(
 ) -> list[Finding]:
     """Lint 0020 for one table: its generated policies rendered on a temporary table (in a
     savepoint), compared with the live ones of the table and of each of its descendants."""
-    from .generator.render import ALL_POLICY_NAMES, qident
+    from .generator.render import ALL_POLICY_NAMES, Renderer, qident
     from .generator.snapshot import qualified
 
     root = qualified(entry.schema, entry.name)
@@ -370,6 +374,14 @@ def _table_drift(
         return []
     type_sql, collate = column
     temp = qident(f"pgtenancy_doctor_{number}")
+    # A table secured with the Citus flavour (pgtenancy generate --flavour citus) is compared with
+    # that flavour: its policies call the signed context's functions (docs/citus.md).
+    if any(
+        call in f"{p.using or ''} {p.check or ''}"
+        for p in _policies(conn, relid).values()
+        for call in _CITUS_CALLS
+    ):
+        renderer = Renderer(flavour="citus")
     regenerate = (
         f"pgtenancy generate --spec {display} --out <policies> --database-url <url> && "
         f"pgtenancy apply <policies>/{entry.schema}.{entry.name}.sql"

@@ -42,6 +42,7 @@ no_search_path=(
     'tenancy.context_tenant_key(p_roles text[])'
     'tenancy.context_value(p_tenant_id uuid,p_role text,p_key text,p_user_id text)'
     'tenancy.context_value_part(p_value text,p_part text)'
+    'tenancy.context_tenant_key_mac(p_roles text[])'
     'tenancy.current_api_key_id()'
     'tenancy.context_user_slot()'
     'tenancy.lockout_window_number(p_window interval)'

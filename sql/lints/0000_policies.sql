@@ -15,7 +15,7 @@ select
     e.using_expression,
     e.check_expression,
     pg_catalog.concat_ws(' ', e.using_expression, e.check_expression)
-    operator (pg_catalog.~) '(^|[^.\w])(tenancy\.)?(context|current)_tenant_(id|key)\(' as calls_context,
+    operator (pg_catalog.~) '(^|[^.\w])(tenancy\.)?(context|current)_tenant_(id|key)(_mac)?\(' as calls_context,
     tenancy.lint_tenant_predicate_column(e.using_expression) as using_tenant_column,
     tenancy.lint_tenant_predicate_column(e.check_expression) as check_tenant_column
 from (

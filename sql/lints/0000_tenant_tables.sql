@@ -17,7 +17,7 @@ with tenant_policies as (
             ' ',
             pg_catalog.pg_get_expr(p.polqual, p.polrelid),
             pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
-        ) operator (pg_catalog.~) 'tenancy\.context_tenant_(id|key)\('
+        ) operator (pg_catalog.~) 'tenancy\.context_tenant_(id|key)(_mac)?\('
 )
 
 select

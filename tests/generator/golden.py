@@ -3,6 +3,7 @@
 A case is ``tests/generator/cases/<case>/`` holding
 
 * ``tenancy.toml``: the spec (its header in the output reads ``tenancy.toml``);
+* ``flavour`` (optional): the flavour the case renders (``citus``; without it ``postgres``);
 * ``catalog.json``: the catalog snapshot the spec is checked against and rendered from (absent
   when the spec is refused for its structure, before any catalog is read);
 * what ``pgtenancy generate`` produces from them: ``policies/<schema>.<table>.sql`` and
@@ -45,6 +46,12 @@ def load_case_spec(case: Path) -> Spec:
     return parse_spec((case / SPEC_NAME).read_text(encoding="utf-8"), case / SPEC_NAME, SPEC_NAME)
 
 
+def case_flavour(case: Path) -> str:
+    """The flavour the case renders: its ``flavour`` file's one word, else ``postgres``."""
+    path = case / "flavour"
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else "postgres"
+
+
 def load_case_snapshot(case: Path) -> Snapshot:
     return Snapshot.from_json((case / "catalog.json").read_text(encoding="utf-8"))
 
@@ -55,7 +62,7 @@ def expected(case: Path, renderer: Renderer | None = None) -> dict[str, str]:
         spec = load_case_spec(case)
         if not (case / "catalog.json").is_file():
             raise AssertionError(f"{case.name}: the spec is valid but the case has no catalog.json")
-        output = render(spec, load_case_snapshot(case), renderer)
+        output = render(spec, load_case_snapshot(case), renderer, case_flavour(case))
     except SpecError as exc:
         return {"error.txt": "".join(f"{PREFIX}{line}\n" for line in str(exc).splitlines())}
     files = {f"policies/{name}": text for name, text in output.policies.items()}

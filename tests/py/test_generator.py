@@ -224,15 +224,68 @@ def test_golden_policy_text() -> None:
     assert 'create policy "tenant rows are inserted' not in core
 
 
+def test_golden_citus_policy_text() -> None:
+    """The Citus flavour: every policy compares the tenant column with the worker-verifiable
+    context, bare (Citus refuses sub-selects in policies of distributed tables); the guard trigger
+    checks that context too ('mac'); no audit trigger; the rest as in the postgres flavour."""
+    postgres = (golden.CASES / "app" / "policies" / "app.projects.sql").read_text()
+    citus = (golden.CASES / "citus_app" / "policies" / "app.projects.sql").read_text()
+    assert citus.startswith(postgres.splitlines(keepends=True)[0])
+    assert (
+        'using ("tenant_id" operator (pg_catalog.=) '
+        "tenancy.context_tenant_id_mac(array['admin', 'member', 'owner', 'viewer']));" in citus
+    )
+    assert (
+        "for update\nto public\n"
+        'using ("tenant_id" operator (pg_catalog.=) '
+        "tenancy.context_tenant_id_mac(array['admin', 'owner']))\n"
+        'with check ("tenant_id" operator (pg_catalog.=) '
+        "tenancy.context_tenant_id_mac(array['admin', 'owner']));" in citus
+    )
+    assert "tenancy.tg_require_context('tenant_id', 'uuid', 'mac');" in citus
+    assert 'create trigger "tenancy_audit_' not in citus
+    assert 'create trigger "tenancy_audit_insert"' in postgres
+    for name in ("citus_app", "citus_key_bigint"):
+        for path in sorted((golden.CASES / name / "policies").glob("*.sql")):
+            policies = [s for s in path.read_text().split(";") if "create policy" in s]
+            assert policies, path
+            assert not [s for s in policies if "(select" in s.lower()], path
+    keyed = (golden.CASES / "citus_key_bigint" / "policies" / "gen.campaigns.sql").read_text()
+    assert (
+        'using ("company_id" operator (pg_catalog.=) tenancy.tenant_key_int8('
+        "tenancy.context_tenant_key_mac(array['admin', 'member', 'owner', 'viewer'])));" in keyed
+    )
+    # Defaults, grants, key checks and the tests are the postgres flavour's.
+    same = [
+        line
+        for line in postgres.splitlines()
+        if line.startswith(("alter table", "grant", "select"))
+    ]
+    same = [line for line in same if "tenancy_audit" not in line]
+    assert same and all(line in citus.splitlines() for line in same)
+    assert (golden.CASES / "citus_app" / "tests" / "app.projects.sql").read_text() == (
+        golden.CASES / "app" / "tests" / "app.projects.sql"
+    ).read_text()
+
+
+def test_unknown_flavour_is_refused(capsys: pytest.CaptureFixture[str], in_tmp: Path) -> None:
+    with pytest.raises(SystemExit):
+        cli_main(["--spec", "x.toml", "--out", "o", "--snapshot", "s.json", "--flavour", "mysql"])
+    assert "invalid choice: 'mysql'" in capsys.readouterr().err
+
+
 def test_checked_in_output_is_current(database_url: str) -> None:
-    """The committed policies and tests match the generator (through the pgtenancy CLI)."""
-    for spec, out in (
-        ("tests/fixtures/tenancy.toml", "tests/fixtures/policies"),
-        ("sql/tenancy.toml", "sql/policies"),
+    """The committed policies and tests match the generator (through the pgtenancy CLI), and so
+    does the Citus flavour of pgtenancy's own policies (sql/citus/policies)."""
+    tests = ["--tests", "tests/pgtap/generated"]
+    for spec, out, extra in (
+        ("tests/fixtures/tenancy.toml", "tests/fixtures/policies", tests),
+        ("sql/tenancy.toml", "sql/policies", tests),
+        ("sql/tenancy.toml", "sql/citus/policies", ["--flavour", "citus"]),
     ):
         proc = subprocess.run(
-            [str(PGTENANCY), "generate", "--check", "--spec", spec, "--out", out,
-             "--tests", "tests/pgtap/generated", "--database-url", database_url],
+            [str(PGTENANCY), "generate", "--check", "--spec", spec, "--out", out, *extra,
+             "--database-url", database_url],
             cwd=REPO, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stdout + proc.stderr

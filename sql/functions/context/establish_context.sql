@@ -73,6 +73,7 @@ begin
     -- This session has a context key now: context_tenant_id may call currval().
     perform set_config('tenancy.context_keyed', 'on', false);
     -- SET LOCAL (not set_config) so that poolers and Citus see an ordinary local setting.
+    perform tenancy.sign_context_mac(p_tenant_id, p_user_id, p_role, p_key);
     execute format('set local tenancy.context = %L', v_context);
 end
 $$;

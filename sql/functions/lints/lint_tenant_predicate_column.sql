@@ -88,7 +88,7 @@ begin
             end if;
             if
                 v_match is not null
-                and v_other operator (pg_catalog.~) '(^|[^.\w])(tenancy\.)?(context|current)_tenant_(id|key)\('
+                and v_other operator (pg_catalog.~) '(^|[^.\w])(tenancy\.)?(context|current)_tenant_(id|key)(_mac)?\('
                 and not pg_catalog.regexp_replace(v_other, '''([^'']|'''')*''', '''''', 'g')
                 operator (pg_catalog.~) '\m(OR|COALESCE|CASE|NULLIF|GREATEST|LEAST)\M'
             then
