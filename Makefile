@@ -51,6 +51,8 @@ db-stop:
 generate: $(STAMP)
 	$(BIN)/pgtenancy generate --spec sql/tenancy.toml --out sql/policies --tests tests/pgtap/generated \
 		--database-url "$$($(PY) scripts/devdb.py core)"
+	$(BIN)/pgtenancy generate --flavour citus --spec sql/tenancy.toml --out sql/citus/policies \
+		--database-url "$$($(PY) scripts/devdb.py core)"
 	$(BIN)/pgtenancy generate --spec tests/fixtures/tenancy.toml --out tests/fixtures/policies \
 		--tests tests/pgtap/generated --database-url "$$($(PY) scripts/devdb.py fixtures)"
 	$(BIN)/pgtenancy generate --spec examples/app/tenancy.toml --out examples/app/policies \
@@ -60,6 +62,8 @@ generate: $(STAMP)
 check-generated: $(STAMP)
 	$(BIN)/pgtenancy generate --check --spec sql/tenancy.toml --out sql/policies \
 		--tests tests/pgtap/generated --database-url "$$($(PY) scripts/devdb.py core)"
+	$(BIN)/pgtenancy generate --check --flavour citus --spec sql/tenancy.toml --out sql/citus/policies \
+		--database-url "$$($(PY) scripts/devdb.py core)"
 	$(BIN)/pgtenancy generate --check --spec tests/fixtures/tenancy.toml --out tests/fixtures/policies \
 		--tests tests/pgtap/generated --database-url "$$($(PY) scripts/devdb.py fixtures)"
 	$(BIN)/pgtenancy generate --check --spec examples/app/tenancy.toml --out examples/app/policies \
