@@ -48,6 +48,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import AsyncConnection, Connection
+from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
@@ -325,6 +326,16 @@ def _fence_detail(exc: psycopg.Error) -> tuple[str | None, int | None]:
     if match is None:
         return None, None
     return match["placement"], int(match["epoch"])
+
+
+def _require_not_failed(conn: Connection[Any] | AsyncConnection[Any], tenant_id: UUID) -> None:
+    """run(): a function that caught a database error and returned leaves a failed transaction,
+    which psycopg rolls back without a word; its caller must not believe it committed."""
+    if conn.info.transaction_status == TransactionStatus.INERROR:
+        raise RoutingError(
+            f"tenant {tenant_id}: the function returned with its transaction failed (it caught a"
+            " database error without raising it again): nothing was committed"
+        )
 
 
 class _Core:
@@ -730,6 +741,7 @@ class Router(_Core):
             try:
                 with self.transaction(tid, user_id, metadata=metadata) as conn:
                     result = fn(conn)
+                    _require_not_failed(conn, tid)
                 return result
             except (RetryableRouting, psycopg.Error) as exc:
                 if not self._retryable(exc):
@@ -964,6 +976,7 @@ class AsyncRouter(_Core):
             try:
                 async with self.transaction(tid, user_id, metadata=metadata) as conn:
                     result = await fn(conn)
+                    _require_not_failed(conn, tid)
                 return result
             except (RetryableRouting, psycopg.Error) as exc:
                 if not self._retryable(exc):

@@ -26,6 +26,7 @@ from pgtenancy.router import (
     PlacementFenced,
     RetryableRouting,
     Router,
+    RoutingError,
     RoutingTimeout,
     TenantMoved,
     UnknownPlacement,
@@ -456,6 +457,17 @@ def test_run_gives_up_while_the_tenant_stays_fenced(world: World) -> None:
         router.run(world.h, insert("never"), attempts=1)
     assert once.value.attempts == 1
     assert "never" not in world.documents(world.pair.home, world.h)
+
+    def swallow(conn: psycopg.Connection[Any]) -> str:
+        try:
+            conn.execute(INSERT_DOCUMENT, ("swallowed",))
+        except psycopg.Error:
+            pass  # the transaction is failed: psycopg rolls it back without a word
+        return "done"
+
+    with pytest.raises(RoutingError, match="caught a database error") as swallowed:
+        router.run(world.h, swallow)
+    assert not isinstance(swallowed.value, RoutingTimeout)
     # The same write goes through once the fence is lifted (no move: same placement).
     sql(world.pair.admin_home, "select tenancy.unfence_tenant(%s)", world.h)
     assert router.run(world.h, insert("after-unfence")) == world.home_port
