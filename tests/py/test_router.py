@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from conftest import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, new_user_id, token_for
-from placement_support import LOGICAL, Pair, Servers, drop_pair, make_pair
+from placement_support import Pair, Servers, drop_pair, make_pair
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgtenancy import tenant_transaction, testing
@@ -33,11 +30,11 @@ from pgtenancy.router import (
     UnknownPlacement,
     UnknownTenant,
 )
-from pgtenancy.testing import cluster
 
 POOL = {"min_size": 1, "max_size": 4}
 BASE = "router.test"
 
+FENCE_PENDING = "select pid from tenancy.fence_pending(%s)"
 INSERT_DOCUMENT = (
     "insert into app.documents (project_id, title)"
     " select p.id, %s from app.projects as p where p.name = 'main'"
@@ -47,25 +44,6 @@ WHERE = (
     "select inet_server_port(), current_database(),"
     " array(select p.name from app.projects as p order by p.name)"
 )
-
-
-@pytest.fixture(scope="session")
-def servers() -> Iterator[Servers]:
-    """placement_support's two clusters, in a directory the server's user can enter.
-
-    mkdtemp makes its directory 0700 for the user running the tests: run as root, the clusters
-    (run as postgres) inside it cannot be created.
-    """
-    root = Path(tempfile.mkdtemp(prefix="pgt-router-"))
-    root.chmod(0o755)
-    home = cluster.Cluster(root / "home", settings=LOGICAL)
-    dedicated = cluster.Cluster(root / "dedicated", settings=LOGICAL)
-    try:
-        yield Servers(home.ensure(), dedicated.ensure())
-    finally:
-        home.stop()
-        dedicated.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def tcp(url: str) -> str:
@@ -147,14 +125,25 @@ class World:
                     (tenant, pid, name, created),
                 )
 
-    def fence_home(self, tenant: uuid.UUID) -> datetime:
-        row = sql(
-            self.pair.admin_home,
-            "select tenancy.fence_tenant(%s, 'move to dedicated', '10 seconds')",
-            tenant,
-        )
-        fenced_at: datetime = row[0][0]
-        return fenced_at
+    def fence_home(self, tenant: uuid.UUID, complete: bool = True) -> tuple[datetime, list[str]]:
+        """Fence the tenant's writes on home, as a move does; with ``complete``, return once the
+        transactions running at the fence (which may still write) have ended. The time of the
+        fence and those transactions (``tenancy.fence_transactions``)."""
+        with psycopg.connect(self.pair.admin_home, autocommit=True) as conn:
+            # Two transactions: the transactions running once the fence has committed.
+            row = conn.execute(
+                "select tenancy.fence_tenant(%s, 'move to dedicated')", (tenant,)
+            ).fetchone()
+            assert row is not None
+            fenced_at: datetime = row[0]
+            row = conn.execute("select tenancy.fence_transactions()").fetchone()
+            assert row is not None
+            watched: list[str] = row[0]
+            while complete and conn.execute(
+                "select count(*) from tenancy.fence_pending(%s)", (watched,)
+            ).fetchone() != (0,):
+                time.sleep(0.005)
+        return fenced_at, watched
 
     def flip(self, tenant: uuid.UUID) -> None:
         """The move's flip: placement dedicated on home (the directory) and on dedicated, then
@@ -508,32 +497,27 @@ def test_run_retries_a_deadlock(world: World) -> None:
 # -- pinned transactions and the live switch -------------------------------------------------
 
 
-def test_a_transaction_open_before_the_fence_ends_on_home_and_the_fence_waits(
+def test_a_transaction_open_at_the_fence_finishes_on_home_and_the_fence_waits_for_it(
     world: World,
 ) -> None:
     router = world.router()
-    fenced: list[datetime] = []
     with router.transaction(world.h) as conn:
-        assert where(conn)[0] == world.home_port
-        fencer = threading.Thread(target=lambda: fenced.append(world.fence_home(world.h)))
-        fencer.start()
-        wait_for(
-            lambda: bool(
-                sql(
-                    world.pair.home,
-                    "select 1 from pg_stat_activity"
-                    " where query like '%fence_tenant%' and wait_event_type = 'Lock'",
-                )
-            ),
-            what="the fence to wait for the open transaction",
-        )
-        assert conn.execute(INSERT_DOCUMENT, ("open-before-fence",)).fetchone() == (
-            world.home_port,
-        )
-    fencer.join(10)
-    written = world.documents(world.pair.home, world.h)
-    assert written["open-before-fence"] < fenced[0]
+        row = conn.execute("select inet_server_port(), pg_backend_pid()").fetchone()
+        assert row is not None and row[0] == world.home_port
+        fenced_at, watched = world.fence_home(world.h, complete=False)
+        pending = [p for (p,) in sql(world.pair.admin_home, FENCE_PENDING, watched)]
+        assert row[1] in pending  # the move waits for this transaction
+        # Its context was set before the fence: it may still write, and it writes on home.
+        written = conn.execute(INSERT_DOCUMENT, ("open-at-fence",)).fetchone()
+        assert written == (world.home_port,)
+    assert row[1] not in [p for (p,) in sql(world.pair.admin_home, FENCE_PENDING, watched)]
+    assert world.documents(world.pair.home, world.h)["open-at-fence"] < fenced_at
     assert router.stats.fenced == 0
+    # A transaction that begins after the fence reads on home and writes nothing there.
+    with pytest.raises(PlacementFenced), router.transaction(world.h) as conn:
+        assert where(conn)[0] == world.home_port
+        conn.execute(INSERT_DOCUMENT, ("after-fence",))
+    assert "after-fence" not in world.documents(world.pair.home, world.h)
 
 
 def test_a_transaction_fenced_mid_way_fails_retryably_and_stays_on_home(world: World) -> None:
@@ -608,7 +592,7 @@ def test_a_live_switch_under_a_writer(world: World) -> None:
     try:
         wait_for(lambda: writer.count(world.home_port) >= 20, what="writes on home")
         world.copy_to_dedicated(world.h, world.h_slug)
-        fenced_at = world.fence_home(world.h)
+        fenced_at, _ = world.fence_home(world.h)
         home_at_fence = len(world.documents(world.pair.home, world.h))
         time.sleep(0.3)  # the writer meets the fence
         world.flip(world.h)
@@ -712,7 +696,7 @@ async def test_async_live_switch_under_a_writer(world: World) -> None:
         try:
             await until(lambda: writer.count(world.home_port) >= 20, "writes on home")
             await asyncio.to_thread(world.copy_to_dedicated, world.h, world.h_slug)
-            fenced_at = await asyncio.to_thread(world.fence_home, world.h)
+            fenced_at, _ = await asyncio.to_thread(world.fence_home, world.h)
             home_at_fence = len(await asyncio.to_thread(world.documents, world.pair.home, world.h))
             await asyncio.sleep(0.3)
             await asyncio.to_thread(world.flip, world.h)
