@@ -363,6 +363,16 @@ def test_a_cached_entry_sends_no_query_to_the_directory(world: World) -> None:
         sql(world.pair.home, f"grant tenancy_service to {world.directory_role}")
 
 
+def test_the_cache_is_bounded_and_can_be_emptied(world: World) -> None:
+    router = world.router(ttl=60, cache_size=1)
+    for tenant in (world.h, world.d, world.h, world.h):
+        router.placement(tenant)
+    assert (router.stats.directory_reads, router.stats.cache_hits) == (3, 1)  # h pushed d out
+    router.invalidate(world.h)
+    router.placement(world.h)
+    assert router.stats.directory_reads == 4
+
+
 def test_an_expired_entry_is_read_again_and_a_higher_epoch_wins(world: World) -> None:
     ttl = 1.5
     router = world.router(ttl=ttl)
