@@ -61,6 +61,7 @@ from .context import (
     pool_tenant_transaction,
     reset_session,
 )
+from .context import _as_uuid as _checked_uuid
 
 __all__ = [
     "AsyncRouter",
@@ -294,13 +295,8 @@ class _Cache(Generic[K, V]):
             self._items.clear()
 
 
-def _as_uuid(value: UUID | str, what: str = "tenant_id") -> UUID:
-    if isinstance(value, UUID):
-        return value
-    try:
-        return UUID(value)
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise ValueError(f"{what} must be a UUID, got {value!r}") from exc
+def _as_uuid(value: UUID | str) -> UUID:
+    return _checked_uuid(value, "tenant_id")
 
 
 def _token_tenant(token: str) -> UUID:
