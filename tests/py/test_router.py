@@ -65,6 +65,16 @@ def in_context(url: str, tenant: uuid.UUID, query: str, *params: Any) -> None:
         conn.execute(query, params or None)
 
 
+@dataclass(frozen=True)
+class Fence:
+    """A fence on home: ``at`` its time (``fenced_at``, taken inside its transaction),
+    ``committed_by`` a time after its commit, ``watched`` the transactions running then."""
+
+    at: datetime
+    committed_by: datetime
+    watched: list[str]
+
+
 @dataclass
 class World:
     """Two tenants, ``h`` placed on home and ``d`` on dedicated, and a directory login on home.
@@ -125,25 +135,22 @@ class World:
                     (tenant, pid, name, created),
                 )
 
-    def fence_home(self, tenant: uuid.UUID, complete: bool = True) -> tuple[datetime, list[str]]:
+    def fence_home(self, tenant: uuid.UUID, complete: bool = True) -> Fence:
         """Fence the tenant's writes on home, as a move does; with ``complete``, return once the
-        transactions running at the fence (which may still write) have ended. The time of the
-        fence and those transactions (``tenancy.fence_transactions``)."""
+        transactions running at the fence's commit (which may still write) have ended."""
         with psycopg.connect(self.pair.admin_home, autocommit=True) as conn:
-            # Two transactions: the transactions running once the fence has committed.
             row = conn.execute(
                 "select tenancy.fence_tenant(%s, 'move to dedicated')", (tenant,)
             ).fetchone()
             assert row is not None
-            fenced_at: datetime = row[0]
-            row = conn.execute("select tenancy.fence_transactions()").fetchone()
-            assert row is not None
-            watched: list[str] = row[0]
+            # The fence has committed: these transactions are the ones that may still write.
+            after = conn.execute("select clock_timestamp(), tenancy.fence_transactions()")
+            fence = Fence(row[0], *(after.fetchone() or ()))
             while complete and conn.execute(
-                "select count(*) from tenancy.fence_pending(%s)", (watched,)
+                "select count(*) from tenancy.fence_pending(%s)", (fence.watched,)
             ).fetchone() != (0,):
                 time.sleep(0.005)
-        return fenced_at, watched
+        return fence
 
     def flip(self, tenant: uuid.UUID) -> None:
         """The move's flip: placement dedicated on home (the directory) and on dedicated, then
@@ -514,14 +521,14 @@ def test_a_transaction_open_at_the_fence_finishes_on_home_and_the_fence_waits_fo
     with router.transaction(world.h) as conn:
         row = conn.execute("select inet_server_port(), pg_backend_pid()").fetchone()
         assert row is not None and row[0] == world.home_port
-        fenced_at, watched = world.fence_home(world.h, complete=False)
-        pending = [p for (p,) in sql(world.pair.admin_home, FENCE_PENDING, watched)]
+        fence = world.fence_home(world.h, complete=False)
+        pending = [p for (p,) in sql(world.pair.admin_home, FENCE_PENDING, fence.watched)]
         assert row[1] in pending  # the move waits for this transaction
         # Its context was set before the fence: it may still write, and it writes on home.
         written = conn.execute(INSERT_DOCUMENT, ("open-at-fence",)).fetchone()
         assert written == (world.home_port,)
-    assert row[1] not in [p for (p,) in sql(world.pair.admin_home, FENCE_PENDING, watched)]
-    assert world.documents(world.pair.home, world.h)["open-at-fence"] < fenced_at
+    assert row[1] not in [p for (p,) in sql(world.pair.admin_home, FENCE_PENDING, fence.watched)]
+    assert world.documents(world.pair.home, world.h)["open-at-fence"] < fence.at
     assert router.stats.fenced == 0
     # A transaction that begins after the fence reads on home and writes nothing there.
     with pytest.raises(PlacementFenced), router.transaction(world.h) as conn:
@@ -562,7 +569,7 @@ class Writer:
         return sum(1 for c in self.committed if c[2] == port)
 
 
-def check_switch(world: World, writer: Writer, fenced_at: datetime, home_at_fence: int) -> None:
+def check_switch(world: World, writer: Writer, fence: Fence, home_at_fence: int) -> None:
     assert not writer.errors, writer.errors
     home = world.documents(world.pair.home, world.h)
     dedicated = world.documents(world.pair.dedicated, world.h)
@@ -574,7 +581,11 @@ def check_switch(world: World, writer: Writer, fenced_at: datetime, home_at_fenc
         assert marker in (home if port == world.home_port else dedicated)
     # No write landed on home after the fence; every write after it is on dedicated.
     assert len(home) == home_at_fence
-    assert max(home.values()) < fenced_at < min(dedicated.values())
+    # A transaction that began before the fence committed may write on home (its context was
+    # set unfenced); fenced_at is read inside the fence's transaction, a little before its
+    # commit, so home's rows are compared with a time after the commit.
+    assert max(home.values()) < fence.committed_by
+    assert fence.at < min(dedicated.values())
     ports = [port for _, _, port in sorted(writer.committed)]
     switch = ports.index(world.dedicated_port)
     assert set(ports[:switch]) == {world.home_port}
@@ -602,7 +613,7 @@ def test_a_live_switch_under_a_writer(world: World) -> None:
     try:
         wait_for(lambda: writer.count(world.home_port) >= 20, what="writes on home")
         world.copy_to_dedicated(world.h, world.h_slug)
-        fenced_at, _ = world.fence_home(world.h)
+        fence = world.fence_home(world.h)
         home_at_fence = len(world.documents(world.pair.home, world.h))
         time.sleep(0.3)  # the writer meets the fence
         world.flip(world.h)
@@ -610,7 +621,7 @@ def test_a_live_switch_under_a_writer(world: World) -> None:
     finally:
         writer.stop.set()
         thread.join(30)
-    check_switch(world, writer, fenced_at, home_at_fence)
+    check_switch(world, writer, fence, home_at_fence)
     assert router.stats.fenced >= 1
     assert router.stats.retries >= 1
 
@@ -706,7 +717,7 @@ async def test_async_live_switch_under_a_writer(world: World) -> None:
         try:
             await until(lambda: writer.count(world.home_port) >= 20, "writes on home")
             await asyncio.to_thread(world.copy_to_dedicated, world.h, world.h_slug)
-            fenced_at, _ = await asyncio.to_thread(world.fence_home, world.h)
+            fence = await asyncio.to_thread(world.fence_home, world.h)
             home_at_fence = len(await asyncio.to_thread(world.documents, world.pair.home, world.h))
             await asyncio.sleep(0.3)
             await asyncio.to_thread(world.flip, world.h)
@@ -716,4 +727,4 @@ async def test_async_live_switch_under_a_writer(world: World) -> None:
             await asyncio.wait_for(task, 30)
         assert router.stats.fenced >= 1
         assert router.stats.retries >= 1
-    check_switch(world, writer, fenced_at, home_at_fence)
+    check_switch(world, writer, fence, home_at_fence)
