@@ -158,8 +158,12 @@ def test_a_tenant_moves_online_with_no_write_lost(pair: Pair) -> None:
     # No committed write lost: every one is on the destination.
     assert {c[0] for c in writer.committed} <= names_on(pair.dedicated, tenant_id)
     with psycopg.connect(pair.home) as conn:
+        # The move records the fence's time once it has committed (tenants.fenced_at is read
+        # inside the fence's own transaction: a transaction begun before that commit may
+        # still set an unfenced context, and the move waits for it).
         fenced_at, placement, epoch = conn.execute(
-            "select fenced_at, placement, placement_epoch from tenancy.tenants where id = %s",
+            "select m.fenced_at, t.placement, t.placement_epoch from tenancy.tenants as t"
+            " inner join tenancy.tenant_moves as m on m.tenant_id = t.id where t.id = %s",
             (tenant_id,),
         ).fetchone()  # type: ignore[misc]
         assert placement == "dedicated" and epoch == 1

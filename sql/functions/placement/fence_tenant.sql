@@ -8,6 +8,8 @@
 -- tenant move waits for them before it drains replication). Contexts take no lock for this:
 -- nothing an application does can hold a fence back but keeping a transaction open, and that
 -- only delays the move. Fencing a fenced tenant changes nothing and returns the time of its fence.
+-- That time (tenants.fenced_at) is read inside this transaction, before its commit: a lower bound
+-- of the moment the fence takes effect (pgtenancy tenant move records a time after the commit).
 create or replace function tenancy.fence_tenant(p_tenant_id uuid, p_reason text)
 returns timestamptz
 language plpgsql
