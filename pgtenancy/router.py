@@ -86,13 +86,9 @@ _LOOKUP = (
     " from tenancy.tenant_placement(%s)"
 )
 _RESOLVE = "select tenancy.resolve_tenant(%s)"
-# Whether the context just set is of a tenant whose writes are fenced on this database: as the
-# write trigger tenancy.tg_require_context decides it (establish_context binds the fence value to
-# the context key: equal when the context may write).
-_FENCED = (
-    "select pg_catalog.currval('tenancy.context_fence'::pg_catalog.regclass)"
-    " operator(pg_catalog.<>) pg_catalog.currval('tenancy.context_key'::pg_catalog.regclass)"
-)
+# Whether the context just set is of a tenant whose writes are fenced on this database, as the
+# write trigger decides it.
+_FENCED = "select tenancy.context_fenced()"
 _FENCE_DETAIL = re.compile(r"placement (?P<placement>\S+), epoch (?P<epoch>\d+)")
 _RETRY_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 

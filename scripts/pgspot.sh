@@ -49,6 +49,7 @@ no_search_path=(
     'tenancy.current_member_role()'
     'tenancy.current_tenant_id()'
     'tenancy.current_tenant_key()'
+    'tenancy.context_fenced()'
     'tenancy.current_user_id()'
     'tenancy.feature_enabled(p_flag text)'
     'tenancy.feature_value(p_flag text)'
