@@ -1,4 +1,4 @@
--- tenancy.fence_transactions and tenancy.fence_pending: the transactions a fence waits for, and which of them still run.
+-- tenancy.fence_transactions: the transactions a fence waits for.
 
 -- Called after tenancy.fence_tenant has committed: every client transaction of this database
 -- running now may have set a context of the tenant before the fence, and may still write; those
@@ -32,28 +32,3 @@ comment on function tenancy.fence_transactions() is
 
 revoke all on function tenancy.fence_transactions() from public;
 grant execute on function tenancy.fence_transactions() to tenancy_admin;
-
-create or replace function tenancy.fence_pending(p_watched text[])
-returns table (pid integer, xact_start timestamptz, application_name text)
-language sql
-stable
-security definer
-set search_path = pg_catalog, pg_temp
-as $$
-    select l.pid, a.xact_start, a.application_name::text
-    from pg_locks as l
-    inner join pg_stat_activity as a on a.pid = l.pid
-    where
-        l.locktype = 'virtualxid'
-        and l.mode = 'ExclusiveLock'
-        and l.granted
-        and l.virtualxid = any(p_watched)
-    order by l.pid
-$$;
-
-comment on function tenancy.fence_pending(text[]) is
-'For tenancy_admin (tenant moves): which of the transactions p_watched (tenancy.fence_transactions) '
-'still run: their pid, start and application name. None: the fence is complete.';
-
-revoke all on function tenancy.fence_pending(text[]) from public;
-grant execute on function tenancy.fence_pending(text[]) to tenancy_admin;
