@@ -440,7 +440,7 @@ class Contexts:
     values: dict[str, str]
 
 
-def _cancelled_calls(conn: Conn, ctx: Contexts, name: str, rounds: int) -> Counter[str]:
+def _cancelled_calls(conn: Conn, ctx: Contexts, name: str, rounds: range) -> Counter[str]:
     """Calls setting F's and B's contexts in turn under a statement timeout of 1 ms, each in a
     savepoint rolled back, after a busy wait of random length so that the timeout lands anywhere
     in the call; after each, F's value and then B's are put back by hand and a write is tried.
@@ -458,7 +458,7 @@ def _cancelled_calls(conn: Conn, ctx: Contexts, name: str, rounds: int) -> Count
     conn.execute("select count(*) from generate_series(1, 20000)")
     per_row = max((time.perf_counter() - started) / 20000, 1e-8)
     longest = int(0.0015 / per_row)
-    for n in range(rounds):
+    for n in rounds:
         target = ctx.args["F" if n % 2 else "B"]
         conn.execute("savepoint s")
         conn.execute("set local statement_timeout = 1")
@@ -513,15 +513,15 @@ def test_context_calls_cancelled_half_way_never_write_for_the_fenced_tenant(
         seen: Counter[str] = Counter()
         # Until a call of F's has been cancelled between its key and its fence value (F's key
         # with B's fence value): at least 200 calls, at most 4,000.
-        for _ in range(20):
-            seen += _cancelled_calls(conn, ctx, name, 200)
+        for batch in range(20):
+            seen += _cancelled_calls(conn, ctx, name, range(batch * 200, batch * 200 + 200))
             if seen["kF,kB"]:
                 break
         conn.commit()
     finally:
         conn.close()
     report = dict(sorted(seen.items()))
-    assert seen["cancelled"] >= 50, report
+    assert seen["cancelled"] >= 1 and seen["completed"] >= 1, report
     assert seen["kF,kB"] >= 1, f"no call was cancelled between its setvals: {report}"
     # Every write for F was refused: TN021 over F's key, TN001 over B's.
     f_outcomes = {k: v for k, v in seen.items() if k.startswith("F ")}
