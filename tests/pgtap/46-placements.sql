@@ -596,7 +596,10 @@ select ok(
     'fence_transactions leaves out the caller''s own transaction (it sets no context before the fence)'
 );
 select is(
-    (select count(*) from unnest(:'watched'::text[]) as v where v !~ '^[0-9]+/[0-9]+$'), 0::bigint,
+    (
+        select count(*) from unnest(:'watched'::text[]) as v
+        where v !~ '^[0-9]+/[0-9]+$'
+    ), 0::bigint,
     'fence_transactions lists virtual transaction ids'
 );
 select is(:'unknown_pending'::integer, 0, 'fence_pending: no row for transactions that do not run');
