@@ -2,7 +2,7 @@
 -- Catalog checks read pg_catalog as the connecting superuser; behaviour is checked as the real roles.
 
 begin;
-select plan(260);
+select plan(262);
 
 -- Ownership --------------------------------------------------------------------------------
 
@@ -186,7 +186,9 @@ from (
     ('tenancy.configure_placement(text,text,text,text,boolean)', array['tenancy_admin']),
     ('tenancy.set_tenant_placement(uuid,text)', array['tenancy_admin']),
     ('tenancy.tenant_placement(uuid)', array['tenancy_admin', 'tenancy_service']),
-    ('tenancy.fence_tenant(uuid,text,interval)', array['tenancy_admin']),
+    ('tenancy.fence_tenant(uuid,text)', array['tenancy_admin']),
+    ('tenancy.fence_transactions()', array['tenancy_admin']),
+    ('tenancy.fence_pending(text[])', array['tenancy_admin']),
     ('tenancy.unfence_tenant(uuid)', array['tenancy_admin']),
     ('tenancy.release_moved_tenant(uuid,integer,boolean)', array['tenancy_admin']),
     ('tenancy.log_move(uuid,text,jsonb)', array['tenancy_admin']),

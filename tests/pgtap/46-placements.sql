@@ -1,11 +1,11 @@
--- Placements and the write fence: who may call what, every refusal its comment promises, data residency both ways, the epoch, fences, release of a moved tenant's rows and the move's checksums.
+-- Placements and the write fence: who may call what, every refusal its comment promises, data residency both ways, the epoch, fences, the context's fence value, the transactions a fence waits for, release of a moved tenant's rows and the move's checksums.
 -- Tenants: A (regions and placements), F (fenced), B (never fenced, the bystander), R (released
 -- after a fence). Everything runs as the real roles; the superuser reads rows behind the policies
 -- and compares values captured with \gset (the application roles have no TEMP privilege in a
 -- seeded database). One transaction, rolled back.
 
 begin;
-select plan(179);
+select plan(199);
 
 \ir setup/helpers.psql
 
@@ -90,7 +90,9 @@ from (
     ('configure_placement', array['text', 'text', 'text', 'text', 'boolean'], array['tenancy_admin']),
     ('set_tenant_placement', array['uuid', 'text'], array['tenancy_admin']),
     ('tenant_placement', array['uuid'], array['tenancy_admin', 'tenancy_service']),
-    ('fence_tenant', array['uuid', 'text', 'interval'], array['tenancy_admin']),
+    ('fence_tenant', array['uuid', 'text'], array['tenancy_admin']),
+    ('fence_transactions', array[]::text[], array['tenancy_admin']),
+    ('fence_pending', array['text[]'], array['tenancy_admin']),
     ('unfence_tenant', array['uuid'], array['tenancy_admin']),
     ('release_moved_tenant', array['uuid', 'integer', 'boolean'], array['tenancy_admin']),
     ('log_move', array['uuid', 'text', 'jsonb'], array['tenancy_admin']),
@@ -98,7 +100,6 @@ from (
         'raise_fenced', array['text', 'text', 'text'],
         array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
     ),
-    ('context_fenced_tenant', array['uuid'], array[]::text[]),
     ('require_placement_region', array['uuid', 'text', 'text'], array[]::text[]),
     ('move_tables', array['uuid'], array[]::text[]),
     ('move_checksums', array['uuid'], array[]::text[])
@@ -370,14 +371,6 @@ select throws_ok(
     'a fence reason of 501 characters is 22023'
 );
 select throws_ok(
-    format('select tenancy.fence_tenant(%L, %L, %L)', :'tenant_f', 'move', '11 minutes'),
-    '22023', 'invalid fence wait 00:11:00: from 0 to 10 minutes', 'a fence wait over 10 minutes is 22023 naming it'
-);
-select throws_ok(
-    format('select tenancy.fence_tenant(%L, %L, %L)', :'tenant_f', 'move', '-1 second'),
-    '22023', 'invalid fence wait -00:00:01: from 0 to 10 minutes', 'a negative fence wait is 22023 naming it'
-);
-select throws_ok(
     format('select tenancy.fence_tenant(%L, %L)', :'unknown_tenant', 'move'),
     'P0002', format('tenant %s does not exist', :'unknown_tenant'), 'fencing an unknown tenant is P0002 naming it'
 );
@@ -396,7 +389,7 @@ select throws_ok(
     'unfencing a deleted tenant is 55000 naming it'
 );
 select is(tenancy.unfence_tenant(:'tenant_f'), false, 'unfencing a tenant that is not fenced lifts nothing');
-select tenancy.fence_tenant(:'tenant_f', 'move to dedicated-eu', '1 second') as fenced_at \gset
+select tenancy.fence_tenant(:'tenant_f', 'move to dedicated-eu') as fenced_at \gset
 select is(
     tenancy.fence_tenant(:'tenant_f', 'another reason'), :'fenced_at'::timestamptz,
     'fencing a fenced tenant returns the time of its fence'
@@ -513,6 +506,119 @@ select lives_ok($$select tenancy.add_member('auth0|b-late-member', 'member')$$, 
 select lives_ok($$select tenancy.track_usage('api_calls', 'customer-1', 1)$$, 'and tracks usage');
 select tenancy.clear_context() \gset
 reset role;
+
+-- The context's fence value: bound to the context key ------------------------------------------
+
+-- establish_context stores the key in tenancy.context_fence when the context may write and its
+-- complement when the tenant is fenced; the write trigger wants the two equal.
+select pg_temp.act_as(:'tenant_f');
+select
+    currval('tenancy.context_key') as f_key,
+    currval('tenancy.context_fence') as f_fence
+\gset
+select tenancy.clear_context() \gset
+select pg_temp.act_as(:'tenant_b');
+select
+    currval('tenancy.context_key') as b_key,
+    currval('tenancy.context_fence') as b_fence
+\gset
+reset role;
+select is(:'f_fence'::bigint, ~:'f_key'::bigint, 'a fenced tenant''s context stores the complement of its key');
+select is(:'b_fence'::bigint, :'b_key'::bigint, 'an unfenced tenant''s context stores its key');
+-- A pair of values from two different contexts (what an establish_context cancelled between its
+-- setvals leaves): A's key over B's fence value, with A's context value, A never fenced. Only the
+-- superuser may set the key by hand; the application then writes in it.
+select setval('tenancy.context_key', tenancy.context_key_of(:'tenant_a', 'service'), true) \gset
+select set_config('tenancy.context', tenancy.context_value(:'tenant_a', 'service', null, null), true) \gset
+set local role tenancy_app;
+select is(tenancy.current_tenant_id(), :'tenant_a'::uuid, 'A''s key with A''s value: a context of A');
+select throws_ok(
+    $$insert into app.projects (name) values ('mixed pair')$$, 'TN021', null,
+    'with the fence value of another context (B''s), A''s context writes nothing though A is not fenced'
+);
+reset role;
+select setval('tenancy.context_fence', ~currval('tenancy.context_key'), true) \gset
+set local role tenancy_app;
+select throws_ok(
+    $$insert into app.projects (name) values ('complement')$$, 'TN021', null,
+    'with the complement of its key (fenced), A''s context writes nothing'
+);
+select tenancy.clear_context() \gset
+reset role;
+select pg_temp.act_as(:'tenant_a');
+select lives_ok(
+    $$insert into app.projects (name) values ('A set its context itself')$$,
+    'A''s context set by establish_context writes'
+);
+select tenancy.clear_context() \gset
+reset role;
+
+-- fence_transactions and fence_pending: what a fence waits for ------------------------------------
+
+select function_returns(
+    'tenancy', 'fence_transactions', array[]::name[], 'text[]', 'fence_transactions returns text[]'
+);
+select is(
+    pg_get_function_result('tenancy.fence_pending(text[])'::regprocedure),
+    'TABLE(pid integer, xact_start timestamp with time zone, application_name text)',
+    'fence_pending returns the pid, start and application name of each watched transaction still running'
+);
+set local role tenancy_service;
+select throws_ok(
+    'select tenancy.fence_transactions()', '42501', 'permission denied for function fence_transactions',
+    'tenancy_service cannot list the transactions a fence waits for'
+);
+set local role tenancy_app;
+select throws_ok(
+    $$select * from tenancy.fence_pending('{}')$$, '42501', 'permission denied for function fence_pending',
+    'tenancy_app cannot watch transactions'
+);
+reset role;
+select l.virtualxid as own_vxid
+from pg_locks as l
+where l.locktype = 'virtualxid' and l.pid = pg_backend_pid() and l.mode = 'ExclusiveLock'
+\gset
+set local role tenancy_admin;
+select tenancy.fence_transactions() as watched \gset
+select
+    (select count(*) from tenancy.fence_pending(array['999999/999999', '0/0', 'not a vxid'])) as unknown_pending,
+    (select count(*) from tenancy.fence_pending('{}')) as none_pending,
+    (select count(*) from tenancy.fence_pending(null)) as null_pending,
+    (
+        select format('%s|%s', p.pid = pg_backend_pid(), p.application_name = current_setting('application_name'))
+        from tenancy.fence_pending(array[:'own_vxid']) as p
+    ) as own_pending_admin
+\gset
+reset role;
+select isnt(:'watched'::text[], null, 'fence_transactions returns an array, never NULL');
+select ok(
+    not (:'own_vxid' = any(:'watched'::text[])),
+    'fence_transactions leaves out the caller''s own transaction (it sets no context before the fence)'
+);
+select is(
+    (
+        select count(*) from unnest(:'watched'::text[]) as v
+        where v !~ '^[0-9]+/[0-9]+$'
+    ), 0::bigint,
+    'fence_transactions lists virtual transaction ids'
+);
+select is(:'unknown_pending'::integer, 0, 'fence_pending: no row for transactions that do not run');
+select is(:'none_pending'::integer, 0, 'fence_pending: none watched, none pending');
+select is(:'null_pending'::integer, 0, 'fence_pending: NULL watches nothing');
+select is(
+    :'own_pending_admin'::text, 't|t',
+    'fence_pending lists a watched transaction that still runs (this one) with its pid and application name'
+);
+-- The start of a transaction is shown to those who may read its statistics (the move runs as a
+-- superuser).
+select is(
+    (
+        select format('%s|%s', p.pid = pg_backend_pid(), p.xact_start = now())
+        from tenancy.fence_pending(array[:'own_vxid']) as p
+    ),
+    't|t',
+    'fence_pending gives the superuser the start of a watched transaction'
+);
 
 -- Unfenced, the tenant writes again (from its next context on).
 set local role tenancy_admin;
