@@ -494,10 +494,11 @@ def fence(
 ) -> None:
     """Fence the tenant's writes on the source and wait until the fence is complete: every
     transaction running when it committed (which may hold a context set before it) has ended.
-    Starts at a quiet moment (no transaction older than the wait); a fence not complete within
+    Starts at a quiet moment (no transaction older than half the wait; looked for during twelve
+    times the wait at most, then it goes ahead); a fence not complete within
     ``fence_wait`` seconds is lifted and tried again, so writes are never refused for long."""
     for attempt in range(1, options.fence_attempts + 1):
-        quiet_until = time.monotonic() + options.copy_timeout
+        quiet_until = time.monotonic() + options.fence_wait * 12
         while _oldest_transaction(src) > options.fence_wait / 2:
             if time.monotonic() > quiet_until:
                 break

@@ -2,7 +2,7 @@
 -- Catalog checks read pg_catalog as the connecting superuser; behaviour is checked as the real roles.
 
 begin;
-select plan(262);
+select plan(267);
 
 -- Ownership --------------------------------------------------------------------------------
 
@@ -196,6 +196,17 @@ from (
         'tenancy.raise_fenced(text,text,text)',
         array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
     ),
+    ('tenancy.context_fenced()', array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']),
+    ('tenancy.configure_context_mac(boolean,integer,boolean)', array['tenancy_admin']),
+    (
+        'tenancy.context_tenant_id_mac(text[])',
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    ),
+    (
+        'tenancy.context_tenant_key_mac(text[])',
+        array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']
+    ),
+    ('tenancy.citus_distribution_plan()', array['tenancy_admin']),
     ('tenancy.set_feature_default(text,jsonb)', array['tenancy_admin']),
     ('tenancy.set_feature_flag(uuid,text,jsonb)', array['tenancy_admin']),
     ('tenancy.feature_value(text)', array['tenancy_admin', 'tenancy_app', 'tenancy_auditor', 'tenancy_service']),

@@ -67,6 +67,8 @@ begin
             delete from tenancy.domain_claims as c where c.tenant_id = p_tenant_id;
         end if;
     end if;
+    -- The fence holds again for whatever else this transaction does.
+    perform setval('tenancy.context_fence'::regclass, ~currval('tenancy.context_key'::regclass), true);
     perform tenancy.clear_context();
     return v_total;
 end
