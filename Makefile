@@ -120,8 +120,8 @@ test-pgtap: $(STAMP)
 	  [ $$rc = 0 ] || exit $$rc; \
 	done
 
-# Two pytest processes, each taking whole files in turn (each its own session database); the
-# tests that change pgtenancy's cluster-wide roles run on a cluster of their own.
+# Two pytest processes, each taking whole files in turn, each on a cluster of its own
+# (tests/py/conftest.py), apart from lint, pgTAP and the update check on the throwaway cluster.
 test-py: $(STAMP)
 	@$(SAY_DB); echo "== pytest tests/py"; export $(WITH_DB); $(BIN)/pytest -n 2 --dist loadfile tests/py
 

@@ -39,16 +39,17 @@ JWT_AUDIENCE = "pgtenancy-tests"
 
 @pytest.fixture(scope="session")
 def pgtenancy_server_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The server of this test process: ``$DATABASE_URL`` (else the throwaway cluster) for the
-    first (or only) process; a cluster of its own for each further one that ``pytest -n`` starts.
+    """The server of this test process: ``$DATABASE_URL`` (else the throwaway cluster) when
+    pytest runs alone; a cluster of its own for each process that ``pytest -n`` starts.
 
-    Two processes on one server would disturb each other's cluster-wide state: the audit trail's
-    sealing frontier (the oldest running transaction of the server), pgtenancy's roles, and
-    pg_stat_activity as the fence and offboarding read it."""
-    base = os.environ.get("DATABASE_URL") or testing.cluster.database_url()
+    Processes on one server would disturb each other's cluster-wide state, and so would the
+    pgTAP suite and the update check that ``make test`` runs beside pytest on the throwaway
+    cluster (each pgTAP file is one long transaction): the audit trail's sealing frontier (the
+    oldest running transaction of the server), pgtenancy's roles, and pg_stat_activity as the
+    fence and offboarding read it."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if worker in ("", "gw0"):
-        yield base
+    if worker == "":
+        yield os.environ.get("DATABASE_URL") or testing.cluster.database_url()
         return
     root = Path(tempfile.mkdtemp(prefix=f"pgt-{worker}-"))
     root.chmod(0o755)
